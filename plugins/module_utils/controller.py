@@ -1,0 +1,190 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The controller: the one entry point, owning drivers, networks and sandboxes (the seed's libnetwork.New())."""
+
+from __future__ import annotations
+
+import secrets
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links
+from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import (
+    DEFAULT_STATE_DIR, Store, encode_options)
+
+try:
+    import netaddr
+except ImportError:  # reported by the Ansible modules through missing_required_lib
+    netaddr = None
+
+STATE_CREATING = "creating"
+STATE_READY = "ready"
+
+# Options every network type takes; drivers add their own.
+NETWORK_OPTIONS = {
+    "ipam": options.Option(options.passthrough, None, "list of pools: subnet, gateway, ip_range, aux_addresses"),
+    "enable_ipv6": options.Option(options.check_bool, None),
+    "internal": options.Option(options.check_bool, False),
+    "labels": options.Option(options.check_labels, {}),
+}
+
+
+class NetworkDriver:
+    """A configured driver: the seed's NetworkDriver, handed to new_network()."""
+
+    def __init__(self, controller, network_type, driver_options, configured):
+        self._controller = controller
+        self.type = network_type
+        self.options = driver_options
+        self.configured = configured
+        self.impl = registry.DRIVERS[network_type](driver_options)
+
+    def __repr__(self):
+        return "NetworkDriver(%r)" % self.type
+
+
+class Controller:
+    """Drivers, networks and sandboxes of one host, kept in the store under `state_dir`."""
+
+    def __init__(self, state_dir=DEFAULT_STATE_DIR):
+        self.store = Store(state_dir)
+        self.state_dir = self.store.state_dir
+
+    def close(self):
+        self.store.close()
+
+    # --- drivers ------------------------------------------------------------------------------
+
+    def new_network_driver(self, network_type, driver_options=None):
+        """Configure a driver on this host (again: its options are replaced) and return it."""
+        name = registry.canonical_type(network_type)
+        normalised = registry.DRIVERS[name].validate_driver_options(driver_options)
+        with self.store.write() as tx:
+            tx.execute("INSERT OR REPLACE INTO drivers(type, options) VALUES (?, ?)",
+                       (name, encode_options(normalised)))
+        return NetworkDriver(self, name, normalised, True)
+
+    def driver(self, network_type):
+        """The driver of that type as configured here, or with its defaults when it is not configured."""
+        name = registry.canonical_type(network_type)
+        row = self.store.read().one("SELECT options FROM drivers WHERE type = ?", (name,))
+        if row is None:
+            return NetworkDriver(self, name, registry.DRIVERS[name].validate_driver_options({}), False)
+        return NetworkDriver(self, name, row["options"], True)
+
+    def drivers(self):
+        """The drivers configured on this host."""
+        return [self.driver(row["type"]) for row in self.store.read().all("SELECT type FROM drivers ORDER BY type")]
+
+    def delete_network_driver(self, network_type):
+        """Forget a driver's configuration; refused while networks use it."""
+        name = registry.canonical_type(network_type)
+        with self.store.write() as tx:
+            users = [row["name"] for row in tx.all("SELECT name FROM networks WHERE type = ?", (name,))]
+            if users:
+                raise errors.DriverInUseError(name, users)
+            tx.execute("DELETE FROM drivers WHERE type = ?", (name,))
+
+    # --- networks -----------------------------------------------------------------------------
+
+    def new_network(self, driver, name, network_options=None):
+        """Create a network managed by `driver` (from new_network_driver) with the given options."""
+        if driver is None:
+            raise errors.NilNetworkDriverError()
+        if not isinstance(driver, NetworkDriver):
+            raise errors.InvalidNetworkDriverError()
+        if driver._controller.state_dir != self.state_dir:
+            raise errors.InvalidNetworkDriverError("it belongs to the controller of %s, not of %s"
+                                                   % (driver._controller.state_dir, self.state_dir))
+        options.check_name("name", name)
+        impl = driver.impl
+        opts = options.validate(network_options, dict(NETWORK_OPTIONS, **impl.NETWORK_OPTIONS))
+        pools = ipam.parse_pools(opts.pop("ipam"))
+        if pools and not impl.uses_ipam:
+            raise errors.InvalidParameterError("ipam", "the %s driver gives no addresses; leave ipam out"
+                                               % driver.type)
+        has_ipv6 = any(pool.version == 6 for pool in pools)
+        if opts["enable_ipv6"] is None:
+            opts["enable_ipv6"] = has_ipv6
+        elif opts["enable_ipv6"] != has_ipv6:
+            raise errors.InvalidParameterError(
+                "enable_ipv6", "is %s but ipam %s an IPv6 subnet; add one (such as fd00:89::/64) or set "
+                "enable_ipv6 to match" % (opts["enable_ipv6"], "has" if has_ipv6 else "has no"))
+        network_id = secrets.token_hex(32)
+        opts = impl.complete_network_options(opts, network_id)
+        host_networks = self._host_networks() if impl.uses_ipam else []
+        with self.store.write() as tx:
+            if tx.one("SELECT id FROM networks WHERE name = ?", (name,)):
+                raise errors.NetworkNameError(name)
+            self._check_bridge_name(tx, opts)
+            if impl.uses_ipam:
+                if not any(pool.version == 4 for pool in pools):
+                    subnet = ipam.choose_default_subnet(tx, driver.options["default_address_pool"],
+                                                        driver.options["default_subnet_size"], host_networks)
+                    pools = ipam.parse_pools([{"subnet": str(subnet)}]) + pools
+                ipam.check_pools_free(tx, pools, host_networks)
+            opts["ipam"] = [pool.as_option() for pool in pools]
+            tx.execute("INSERT INTO networks(id, name, type, options, state) VALUES (?, ?, ?, ?, ?)",
+                       (network_id, name, driver.type, encode_options(opts), STATE_CREATING))
+            ipam.add_pools(tx, network_id, pools)
+        network = Network(self, {"id": network_id, "name": name, "type": driver.type, "options": opts,
+                                 "state": STATE_CREATING})
+        try:
+            impl.create_network(network.record())
+        except BaseException:
+            impl.delete_network(network.record())
+            with self.store.write() as tx:
+                tx.execute("DELETE FROM networks WHERE id = ?", (network_id,))
+            raise
+        with self.store.write() as tx:
+            tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_READY, network_id))
+        return self.network_by_id(network_id)
+
+    @staticmethod
+    def _check_bridge_name(tx, opts):
+        bridge = opts.get("bridge_name")
+        if not bridge:
+            return
+        for row in tx.all("SELECT name, options FROM networks"):
+            if row["options"].get("bridge_name") == bridge:
+                raise errors.InvalidParameterError("bridge_name", "%s is already the bridge of network %s"
+                                                   % (bridge, row["name"]))
+
+    @staticmethod
+    def _host_networks():
+        """Networks on this host's links and routes, which a new pool must not overlap."""
+        with links.route_socket() as ipr:
+            found = links.networks_in_use(ipr)
+        return [netaddr.IPNetwork(cidr).cidr for cidr in found
+                if not netaddr.IPNetwork(cidr).is_loopback() and not netaddr.IPNetwork(cidr).is_link_local()]
+
+    def networks(self):
+        return [Network(self, row) for row in self.store.read().all("SELECT * FROM networks ORDER BY name")]
+
+    def network_by_name(self, name):
+        row = self.store.read().one("SELECT * FROM networks WHERE name = ?", (name,))
+        if row is None:
+            raise errors.UnknownNetworkError(name)
+        return Network(self, row)
+
+    def network_by_id(self, network_id):
+        row = self.store.read().one("SELECT * FROM networks WHERE id = ?", (network_id,))
+        if row is None:
+            raise errors.UnknownNetworkError(network_id)
+        return Network(self, row)
+
+    # --- sandboxes ----------------------------------------------------------------------------
+
+    def new_sandbox(self, key):
+        return sandboxes.create(self.store, key)
+
+    def sandbox_by_key(self, key):
+        found = sandboxes.lookup(self.store, key)
+        if found is None:
+            raise errors.UnknownSandboxError(key)
+        return found
+
+    def sandboxes(self):
+        return sandboxes.all_sandboxes(self.store)

@@ -1,0 +1,56 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The interface every driver implements: what a network type does to the kernel.
+
+Drivers get plain records (dicts) from the controller and never touch the store: the
+controller records intent first, then asks the driver to make the kernel match it.
+Every method is idempotent, so a run cut off at any point is finished by the next one.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import options
+
+
+class Driver:
+    network_type = ""
+    # Host-wide options (new_network_driver), network options and endpoint options, by name.
+    DRIVER_OPTIONS = {}
+    NETWORK_OPTIONS = {}
+    ENDPOINT_OPTIONS = {}
+    # Whether networks of this type get address pools and endpoints get addresses.
+    uses_ipam = False
+
+    def __init__(self, driver_options):
+        self.options = driver_options
+
+    @classmethod
+    def validate_driver_options(cls, given):
+        return options.validate(given, cls.DRIVER_OPTIONS, "options.")
+
+    def complete_network_options(self, network_options, network_id):
+        """Fill in the defaults that derive from the network id."""
+        return network_options
+
+    def validate_endpoint_options(self, given):
+        return options.validate(given, self.ENDPOINT_OPTIONS)
+
+    def create_network(self, network):
+        """Make (or repair) the network's kernel objects."""
+
+    def delete_network(self, network):
+        """Remove the network's kernel objects that pynet made."""
+
+    def create_endpoint(self, network, endpoint):
+        """Make (or repair) the endpoint's kernel objects; endpoint['sandbox_key'] is a netns path."""
+
+    def delete_endpoint(self, network, endpoint):
+        """Remove the endpoint's kernel objects; ones already gone are fine."""
+
+    def network_drift(self, network):
+        """What differs between the kernel and the declared network, as sentences (empty: none)."""
+        return []
+
+    def endpoint_drift(self, network, endpoint):
+        """What differs between the kernel and the declared endpoint, as sentences (empty: none)."""
+        return []

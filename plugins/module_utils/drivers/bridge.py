@@ -1,0 +1,230 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bridge driver: a Linux bridge per network, a veth pair per endpoint.
+
+Kernel objects are named from their owner's id, so they can be found without a dump:
+the bridge `pn-<12 hex of the network id>` (unless `bridge_name` is given) carries the
+alias `pynet:<network id>`; a host-side veth is `pnv<12 hex of the endpoint id>` in the
+interface group PYNET_LINK_GROUP. A bridge without pynet's alias was not made by pynet
+and is never deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
+
+try:
+    import netaddr
+    from pyroute2.netlink.exceptions import NetlinkError
+except ImportError:  # reported by the Ansible modules through missing_required_lib
+    netaddr = None
+    NetlinkError = OSError
+
+PYNET_LINK_GROUP = 0x706E  # "pn": host-side veths of pynet, for deletion by group
+BRIDGE_PREFIX = "pn-"
+VETH_PREFIX = "pnv"
+ALIAS_PREFIX = "pynet:"
+FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
+
+
+def bridge_alias(network_id):
+    return ALIAS_PREFIX + network_id
+
+
+def host_ifname(endpoint_id):
+    return VETH_PREFIX + endpoint_id[:12]
+
+
+class BridgeDriver(Driver):
+    network_type = "bridge"
+    uses_ipam = True
+    DRIVER_OPTIONS = {
+        "default_address_pool": options.Option(options.check_str, "10.89.0.0/16",
+                                               "where networks without ipam get their subnet"),
+        "default_subnet_size": options.Option(options.int_between(8, 30), 24,
+                                              "prefix length of the subnets taken from default_address_pool"),
+    }
+    NETWORK_OPTIONS = {
+        "bridge_name": options.Option(options.check_ifname, None, "default pn- and 12 hex digits of the id"),
+        "mtu": options.Option(options.int_between(68, 65535), 1500),
+    }
+    ENDPOINT_OPTIONS = {
+        "ip": options.Option(options.check_str),
+        "ipv6": options.Option(options.check_str),
+        "mac": options.Option(options.check_mac),
+        "ifname": options.Option(options.check_ifname, "eth0"),
+    }
+
+    @staticmethod
+    def host_ifname(endpoint_id):
+        return host_ifname(endpoint_id)
+
+    def complete_network_options(self, network_options, network_id):
+        if not network_options.get("bridge_name"):
+            network_options["bridge_name"] = BRIDGE_PREFIX + network_id[:12]
+        return network_options
+
+    # --- networks -----------------------------------------------------------------------------
+
+    def create_network(self, network):
+        with links.route_socket() as ipr:
+            self._ensure_bridge(ipr, network)
+
+    def _ensure_bridge(self, ipr, network):
+        opts = network["options"]
+        name = opts["bridge_name"]
+        bridge = links.link(ipr, name)
+        if bridge is None:
+            try:
+                bridge = links.add_bridge(ipr, name, mtu=opts["mtu"], alias=bridge_alias(network["id"]))
+            except NetlinkError as exc:
+                raise errors.KernelError("cannot create bridge %s: %s" % (name, exc), param="bridge_name") from None
+        elif bridge["kind"] != "bridge":
+            raise errors.InvalidParameterError("bridge_name", "%s is already a %s device on this host, not a bridge"
+                                               % (name, bridge["kind"] or "non-bridge"))
+        if bridge["mtu"] != opts["mtu"]:
+            links.set_mtu(ipr, bridge["index"], opts["mtu"])
+        if not any(pool["version"] == 6 for pool in network["pools"]):
+            links.disable_ipv6(name)
+        present = set(links.addresses(ipr, bridge["index"]))
+        for gateway in _gateways(network):
+            if gateway not in present:
+                links.add_address(ipr, bridge["index"], gateway, flags=links.IFA_F_NODAD)
+        if not bridge["up"]:
+            links.set_up(ipr, bridge["index"])
+        return bridge
+
+    def delete_network(self, network):
+        name = network["options"]["bridge_name"]
+        with links.route_socket() as ipr:
+            bridge = links.link(ipr, name)
+            if bridge is None:
+                return
+            if bridge["alias"] == bridge_alias(network["id"]):
+                links.delete_link(ipr, name)
+            else:  # a bridge pynet adopted: take back only the addresses pynet put on it
+                for gateway in _gateways(network):
+                    links.del_address(ipr, bridge["index"], gateway)
+
+    def network_drift(self, network):
+        name = network["options"]["bridge_name"]
+        with links.route_socket() as ipr:
+            bridge = links.link(ipr, name)
+            if bridge is None:
+                return ["bridge %s is missing" % name]
+            drift = []
+            if not bridge["up"]:
+                drift.append("bridge %s is down" % name)
+            if bridge["mtu"] != network["options"]["mtu"]:
+                drift.append("bridge %s has MTU %s, not %s" % (name, bridge["mtu"], network["options"]["mtu"]))
+            present = set(links.addresses(ipr, bridge["index"]))
+            drift.extend("bridge %s lacks address %s" % (name, gateway)
+                         for gateway in _gateways(network) if gateway not in present)
+            return drift
+
+    # --- endpoints ----------------------------------------------------------------------------
+
+    def create_endpoint(self, network, endpoint):
+        opts = network["options"]
+        veth = endpoint["host_ifname"]
+        sandbox_fd = netns.open_fd(endpoint["sandbox_key"])
+        try:
+            with links.route_socket() as host:
+                bridge = self._ensure_bridge(host, network)
+                # A veth left by a run that was cut off: start again from nothing.
+                links.delete_link(host, veth)
+                try:
+                    links.add_veth(host, veth, endpoint["ifname"], sandbox_fd, master=bridge["index"],
+                                   peer_mac=endpoint["mac"], mtu=opts["mtu"], group=PYNET_LINK_GROUP)
+                except NetlinkError as exc:
+                    raise errors.KernelError("cannot create interface %s in sandbox %s: %s"
+                                             % (endpoint["ifname"], endpoint["sandbox_key"], exc),
+                                             param="ifname") from None
+                # The bridge port needs no address; without IPv6 it sends no DAD or MLD.
+                links.disable_ipv6(veth)
+                links.set_up(host, links.link(host, veth)["index"])
+            with netns.entered(sandbox_fd), links.route_socket() as sandbox:
+                self._configure_sandbox_side(sandbox, network, endpoint)
+        except BaseException:
+            with links.route_socket() as host:
+                links.delete_link(host, veth)
+            raise
+        finally:
+            os.close(sandbox_fd)
+
+    def _configure_sandbox_side(self, ipr, network, endpoint):
+        ifname = endpoint["ifname"]
+        if not endpoint["address_ipv6"]:
+            links.disable_ipv6(ifname)  # before it is up: an IPv4-only sandbox runs no IPv6 autoconf
+        index = links.link(ipr, ifname)["index"]
+        if endpoint["address"]:
+            links.add_address(ipr, index, endpoint["address"])
+        if endpoint["address_ipv6"]:
+            # No duplicate address detection: the address is ours by allocation and usable at once.
+            links.add_address(ipr, index, endpoint["address_ipv6"], flags=links.IFA_F_NODAD)
+        links.set_up(ipr, index)
+        loopback = links.link(ipr, "lo")
+        if not loopback["up"]:
+            links.set_up(ipr, loopback["index"])
+        if network["options"]["internal"]:
+            return
+        for pool in network["pools"]:
+            family = FAMILY[pool["version"]]
+            if pool["gateway"] and links.default_gateway(ipr, family) is None:
+                address = endpoint["address"] if pool["version"] == 4 else endpoint["address_ipv6"]
+                if address and _in_subnet(address, pool["subnet"]):
+                    links.set_default_route(ipr, pool["gateway"], family, index)
+
+    def delete_endpoint(self, network, endpoint):
+        with links.route_socket() as host:
+            links.delete_link(host, endpoint["host_ifname"])
+
+    def endpoint_drift(self, network, endpoint):
+        veth = endpoint["host_ifname"]
+        with links.route_socket() as host:
+            link = links.link(host, veth)
+            bridge = links.link(host, network["options"]["bridge_name"])
+        if link is None:
+            return ["veth %s of endpoint %s is missing" % (veth, endpoint["name"])]
+        drift = []
+        if not link["up"]:
+            drift.append("veth %s is down" % veth)
+        if bridge is None or link["master"] != bridge["index"]:
+            drift.append("veth %s is not on bridge %s" % (veth, network["options"]["bridge_name"]))
+        if not netns.is_netns(endpoint["sandbox_key"]):
+            return drift + ["sandbox %s is missing" % endpoint["sandbox_key"]]
+        with netns.entered(endpoint["sandbox_key"]), links.route_socket() as ipr:
+            peer = links.link(ipr, endpoint["ifname"])
+            if peer is None:
+                return drift + ["interface %s is missing in sandbox %s" % (endpoint["ifname"], endpoint["sandbox_key"])]
+            present = set(links.addresses(ipr, peer["index"]))
+            for address in (endpoint["address"], endpoint["address_ipv6"]):
+                if address and address not in present:
+                    drift.append("interface %s lacks address %s" % (endpoint["ifname"], address))
+            if not peer["up"]:
+                drift.append("interface %s is down" % endpoint["ifname"])
+            if not network["options"]["internal"] and endpoint["address"]:
+                pool = _pool_of(network, endpoint["address"])
+                if pool and links.default_gateway(ipr, socket.AF_INET) is None:
+                    drift.append("sandbox %s has no IPv4 default route" % endpoint["sandbox_key"])
+        return drift
+
+
+def _gateways(network):
+    return ["%s/%s" % (pool["gateway"], pool["subnet"].split("/")[1]) for pool in network["pools"] if pool["gateway"]]
+
+
+def _in_subnet(cidr, subnet):
+    return netaddr.IPAddress(cidr.split("/")[0]) in netaddr.IPNetwork(subnet)
+
+
+def _pool_of(network, cidr):
+    for pool in network["pools"]:
+        if _in_subnet(cidr, pool["subnet"]):
+            return pool
+    return None

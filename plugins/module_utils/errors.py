@@ -1,0 +1,153 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The error types of pynet, after libnetwork's (shared/seed/libnetwork-godoc.txt).
+
+Every error a caller can act on is a PynetError; `param` names the option at fault
+where there is one, so that the Ansible modules can report it.
+"""
+
+from __future__ import annotations
+
+
+class PynetError(Exception):
+    """Base class of every error pynet raises on purpose."""
+
+    def __init__(self, message, param=None):
+        super().__init__(message)
+        self.param = param
+
+
+class InvalidParameterError(PynetError):
+    """An option has a value that is not allowed; nothing was changed."""
+
+    def __init__(self, param, message):
+        super().__init__("%s: %s" % (param, message), param=param)
+
+
+class NilNetworkDriverError(PynetError):
+    """The seed's ErrNilNetworkDriver: new_network() was given no driver."""
+
+    def __init__(self):
+        super().__init__("nil NetworkDriver instance: pass the driver returned by new_network_driver()",
+                         param="driver")
+
+
+class InvalidNetworkDriverError(PynetError):
+    """The seed's ErrInvalidNetworkDriver: the driver was not made by this controller."""
+
+    def __init__(self, detail="not a NetworkDriver returned by new_network_driver()"):
+        super().__init__("invalid driver bound to network: %s" % detail, param="driver")
+
+
+class NetworkTypeError(PynetError):
+    """The network type (driver name) is not known."""
+
+    def __init__(self, network_type, known):
+        super().__init__("unknown network type %r; known types: %s" % (network_type, ", ".join(sorted(known))),
+                         param="driver")
+        self.network_type = network_type
+
+
+class DriverNotConfiguredError(PynetError):
+    """A network was asked of a driver that is not configured on this host."""
+
+    def __init__(self, network_type):
+        super().__init__("driver %r is not configured on this host: call new_network_driver(%r, ...) first"
+                         % (network_type, network_type), param="driver")
+
+
+class DriverInUseError(PynetError):
+    """A driver cannot be removed while networks use it."""
+
+    def __init__(self, network_type, network_names):
+        super().__init__("driver %r is used by network(s): %s; delete them first"
+                         % (network_type, ", ".join(sorted(network_names))), param="name")
+        self.network_names = sorted(network_names)
+
+
+class NetworkNameError(PynetError):
+    """A network with that name already exists."""
+
+    def __init__(self, name):
+        super().__init__("network with name %s already exists" % name, param="name")
+        self.name = name
+
+
+class UnknownNetworkError(PynetError):
+    """No network of that name or id is in the store."""
+
+    def __init__(self, name_or_id):
+        super().__init__("unknown network %s" % name_or_id, param="network")
+        self.name = name_or_id
+
+
+class EndpointNameError(PynetError):
+    """An endpoint with that name already exists in the network."""
+
+    def __init__(self, name, network):
+        super().__init__("endpoint with name %s already exists in network %s" % (name, network), param="name")
+
+
+class UnknownEndpointError(PynetError):
+    """No endpoint of that name or id is in the network."""
+
+    def __init__(self, name_or_id, network):
+        super().__init__("unknown endpoint %s in network %s" % (name_or_id, network), param="name")
+
+
+class ActiveEndpointsError(PynetError):
+    """A network (or sandbox) that still has endpoints cannot be deleted."""
+
+    def __init__(self, kind, name, endpoint_names):
+        names = sorted(endpoint_names)
+        super().__init__("%s %s has active endpoints: %s; delete them first" % (kind, name, ", ".join(names)),
+                         param="state")
+        self.endpoint_names = names
+
+
+class SandboxKeyError(PynetError):
+    """The sandbox key is not a usable network namespace path."""
+
+    def __init__(self, key, reason):
+        super().__init__("sandbox key %r: %s" % (key, reason), param="key")
+
+
+class UnknownSandboxError(PynetError):
+    """No sandbox of that key is known."""
+
+    def __init__(self, key):
+        super().__init__("unknown sandbox %s" % key, param="key")
+
+
+class IPAlreadyAllocatedError(PynetError):
+    """The requested address is in use (or reserved) in the network."""
+
+    def __init__(self, address, network, param="ip"):
+        super().__init__("address %s is already allocated in network %s" % (address, network), param=param)
+
+
+class NoAvailableIPsError(PynetError):
+    """Every address of the network's pools is allocated."""
+
+    def __init__(self, network, family):
+        super().__init__("no available IPv%d addresses in network %s: the pool is exhausted" % (family, network),
+                         param="ip")
+
+
+class IPOutOfRangeError(PynetError):
+    """The requested address is in none of the network's subnets."""
+
+    def __init__(self, address, network, subnets, param="ip"):
+        super().__init__("address %s is outside the subnets of network %s (%s)"
+                         % (address, network, ", ".join(subnets) or "none"), param=param)
+
+
+class PoolOverlapError(PynetError):
+    """A subnet overlaps another pool of pynet or an address on the host."""
+
+    def __init__(self, subnet, other, param="ipam"):
+        super().__init__("subnet %s overlaps %s" % (subnet, other), param=param)
+
+
+class KernelError(PynetError):
+    """The kernel refused an operation (or lacks a feature pynet needs)."""

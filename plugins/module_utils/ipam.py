@@ -1,0 +1,250 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Address pools and allocation over the store (netaddr); nothing here touches the kernel.
+
+An address is stored as its offset from the start of its subnet, so a pool costs nothing
+until addresses are handed out (a /8 is never enumerated). Allocation is round-robin: the
+search starts after the last address given out, so a released address is not reused at once.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+
+try:
+    import netaddr
+except ImportError:  # reported by the Ansible modules through missing_required_lib
+    netaddr = None
+
+# sqlite integers are signed 64-bit: pools bigger than this are used only up to it.
+MAX_OFFSET = (1 << 63) - 1
+POOL_KEYS = ("subnet", "gateway", "ip_range", "aux_addresses")
+OWNER_RESERVED = "reserved"
+
+
+class PoolSpec:
+    """One validated `ipam` entry."""
+
+    def __init__(self, subnet, gateway, ip_range, aux_addresses):
+        self.subnet = subnet
+        self.gateway = gateway
+        self.ip_range = ip_range
+        self.aux_addresses = aux_addresses
+
+    @property
+    def version(self):
+        return self.subnet.version
+
+    def as_option(self):
+        option = {"subnet": str(self.subnet), "gateway": str(self.gateway)}
+        if self.ip_range is not None:
+            option["ip_range"] = str(self.ip_range)
+        if self.aux_addresses:
+            option["aux_addresses"] = {name: str(ip) for name, ip in sorted(self.aux_addresses.items())}
+        return option
+
+
+def parse_pools(ipam):
+    """Validate the `ipam` option (a list of dicts) and return PoolSpecs; raise before any change."""
+    if ipam is None:
+        return []
+    if not isinstance(ipam, list):
+        raise errors.InvalidParameterError("ipam", "must be a list of dicts with keys %s" % ", ".join(POOL_KEYS))
+    pools = []
+    for index, entry in enumerate(ipam):
+        where = "ipam[%d]" % index
+        if not isinstance(entry, dict):
+            raise errors.InvalidParameterError(where, "must be a dict with keys %s" % ", ".join(POOL_KEYS))
+        unknown = sorted(set(entry) - set(POOL_KEYS))
+        if unknown:
+            raise errors.InvalidParameterError(where, "unknown key(s) %s; allowed: %s"
+                                               % (", ".join(unknown), ", ".join(POOL_KEYS)))
+        if not entry.get("subnet"):
+            raise errors.InvalidParameterError(where + ".subnet", "is required (a CIDR such as 10.89.0.0/24)")
+        pools.append(_parse_pool(where, entry))
+    for index, pool in enumerate(pools):
+        for other in pools[:index]:
+            if _overlaps(pool.subnet, other.subnet):
+                raise errors.PoolOverlapError(str(pool.subnet), "subnet %s of the same network" % other.subnet,
+                                              param="ipam[%d].subnet" % index)
+    return pools
+
+
+def _parse_pool(where, entry):
+    subnet = parse_cidr(entry["subnet"], where + ".subnet")
+    if subnet.ip != subnet.network:
+        raise errors.InvalidParameterError(where + ".subnet", "%s has host bits set; use %s"
+                                           % (entry["subnet"], subnet.cidr))
+    if usable_size(subnet) < 2 and not entry.get("gateway"):
+        raise errors.InvalidParameterError(where + ".subnet", "%s is too small: it needs room for a gateway and "
+                                           "at least one endpoint (IPv4 /30 or larger)" % subnet)
+    ip_range = None
+    if entry.get("ip_range"):
+        ip_range = parse_cidr(entry["ip_range"], where + ".ip_range")
+        if ip_range.ip != ip_range.network:
+            raise errors.InvalidParameterError(where + ".ip_range", "%s has host bits set; use %s"
+                                               % (entry["ip_range"], ip_range.cidr))
+        if ip_range.version != subnet.version or ip_range not in subnet:
+            raise errors.InvalidParameterError(where + ".ip_range", "%s is not inside subnet %s"
+                                               % (ip_range, subnet))
+    if entry.get("gateway"):
+        gateway = parse_address(entry["gateway"], where + ".gateway")
+        _check_host_address(gateway, subnet, where + ".gateway")
+    else:
+        gateway = netaddr.IPAddress(subnet.first + 1, subnet.version)
+    aux = entry.get("aux_addresses") or {}
+    if not isinstance(aux, dict):
+        raise errors.InvalidParameterError(where + ".aux_addresses", "must be a dict of name: address")
+    aux_addresses = {}
+    for name, value in aux.items():
+        address = parse_address(value, "%s.aux_addresses.%s" % (where, name))
+        _check_host_address(address, subnet, "%s.aux_addresses.%s" % (where, name))
+        aux_addresses[str(name)] = address
+    return PoolSpec(subnet.cidr, gateway, ip_range and ip_range.cidr, aux_addresses)
+
+
+def parse_cidr(value, param):
+    try:
+        network = netaddr.IPNetwork(str(value))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise errors.InvalidParameterError(param, "%r is not a CIDR subnet (such as 10.89.0.0/24 or fd00:89::/64)"
+                                           % (value,)) from None
+    if "/" not in str(value):
+        raise errors.InvalidParameterError(param, "%r has no prefix length (such as /24)" % (value,))
+    return network
+
+
+def parse_address(value, param):
+    try:
+        return netaddr.IPAddress(str(value))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise errors.InvalidParameterError(param, "%r is not an IP address" % (value,)) from None
+
+
+def _check_host_address(address, subnet, param):
+    if address.version != subnet.version or address not in subnet:
+        raise errors.InvalidParameterError(param, "%s is not inside subnet %s" % (address, subnet))
+    if subnet.version == 4 and subnet.prefixlen < 31 and int(address) in (subnet.first, subnet.last):
+        raise errors.InvalidParameterError(param, "%s is the network or broadcast address of %s" % (address, subnet))
+
+
+def usable_size(subnet):
+    if subnet.version == 4 and subnet.prefixlen < 31:
+        return subnet.size - 2
+    return subnet.size - (1 if subnet.version == 6 else 0)
+
+
+def _overlaps(a, b):
+    return a.version == b.version and a.first <= b.last and b.first <= a.last
+
+
+def add_pools(tx, network_id, pools):
+    """Record a network's pools and reserve their special addresses (network, broadcast, gateway, aux)."""
+    for pool in pools:
+        subnet = pool.subnet
+        span = pool.ip_range or subnet
+        first = span.first - subnet.first
+        last = min(span.last - subnet.first, MAX_OFFSET)
+        cursor = tx.execute(
+            "INSERT INTO pools(network_id, version, subnet, gateway, range_first, range_last, cursor) "
+            "VALUES (?, ?, ?, ?, ?, ?, NULL)",
+            (network_id, subnet.version, str(subnet), str(pool.gateway), first, last))
+        pool_id = cursor.lastrowid
+        reserved = {0, int(pool.gateway) - subnet.first}
+        if subnet.version == 4 and subnet.prefixlen < 31:
+            reserved.add(subnet.size - 1)
+        reserved.update(int(ip) - subnet.first for ip in pool.aux_addresses.values())
+        for offset in sorted(reserved):
+            tx.execute("INSERT OR IGNORE INTO allocations(pool_id, offset, owner) VALUES (?, ?, ?)",
+                       (pool_id, offset, OWNER_RESERVED))
+
+
+def network_pools(tx, network_id):
+    return tx.all("SELECT * FROM pools WHERE network_id = ? ORDER BY id", (network_id,))
+
+
+def allocate(tx, network_name, network_id, version, owner, requested=None, param="ip"):
+    """Give `owner` one address of the given IP version; return it as 'address/prefixlen'.
+
+    With `requested`, that address or an error; otherwise the next free one after the last
+    given out, wrapping round. Returns None when the network has no pool of that version.
+    """
+    pools = [pool for pool in network_pools(tx, network_id) if pool["version"] == version]
+    if requested is not None:
+        address = parse_address(requested, param)
+        for pool in pools:
+            subnet = netaddr.IPNetwork(pool["subnet"])
+            if address.version == version and address in subnet:
+                offset = int(address) - subnet.first
+                taken = tx.one("SELECT owner FROM allocations WHERE pool_id = ? AND offset = ?",
+                               (pool["id"], offset))
+                if taken is not None or offset > MAX_OFFSET:
+                    raise errors.IPAlreadyAllocatedError(address, network_name, param=param)
+                _record(tx, pool, offset, owner)
+                return "%s/%d" % (address, subnet.prefixlen)
+        raise errors.IPOutOfRangeError(address, network_name, [pool["subnet"] for pool in pools], param=param)
+    if not pools:
+        return None
+    for pool in pools:
+        offset = _next_free(tx, pool)
+        if offset is not None:
+            _record(tx, pool, offset, owner)
+            subnet = netaddr.IPNetwork(pool["subnet"])
+            return "%s/%d" % (netaddr.IPAddress(subnet.first + offset, version), subnet.prefixlen)
+    raise errors.NoAvailableIPsError(network_name, version)
+
+
+def _record(tx, pool, offset, owner):
+    tx.execute("INSERT INTO allocations(pool_id, offset, owner) VALUES (?, ?, ?)", (pool["id"], offset, owner))
+    tx.execute("UPDATE pools SET cursor = ? WHERE id = ?", (offset, pool["id"]))
+
+
+def _next_free(tx, pool):
+    first, last, cursor = pool["range_first"], pool["range_last"], pool["cursor"]
+    start = first if cursor is None or cursor >= last or cursor < first else cursor + 1
+    found = _first_free(tx, pool["id"], start, last)
+    if found is None and start > first:
+        found = _first_free(tx, pool["id"], first, start - 1)
+    return found
+
+
+def _first_free(tx, pool_id, low, high):
+    """The lowest offset in [low, high] with no allocation: walks only the run of taken ones at `low`."""
+    candidate = low
+    rows = tx.execute("SELECT offset FROM allocations WHERE pool_id = ? AND offset >= ? AND offset <= ? "
+                      "ORDER BY offset", (pool_id, low, high))
+    for (offset,) in rows:
+        if offset != candidate:
+            break
+        candidate += 1
+    return candidate if candidate <= high else None
+
+
+def release(tx, owner):
+    """Free every address held by `owner` (an endpoint id)."""
+    tx.execute("DELETE FROM allocations WHERE owner = ?", (owner,))
+
+
+def choose_default_subnet(tx, default_pool, prefixlen, taken):
+    """The first subnet of `prefixlen` in `default_pool` that overlaps no pynet pool and no `taken` network."""
+    base = parse_cidr(default_pool, "default_address_pool")
+    used = [netaddr.IPNetwork(row["subnet"]) for row in tx.all("SELECT subnet FROM pools")] + list(taken)
+    used = [net for net in used if net.version == base.version and _overlaps(net, base)]
+    for candidate in base.subnet(prefixlen):
+        if not any(_overlaps(candidate, other) for other in used):
+            return candidate
+    raise errors.NoAvailableIPsError("<new>", base.version) from None
+
+
+def check_pools_free(tx, pools, taken):
+    """Refuse a subnet that overlaps another pynet network's pool or a network on the host."""
+    existing = tx.all("SELECT pools.subnet, networks.name FROM pools JOIN networks ON networks.id = pools.network_id")
+    for index, pool in enumerate(pools):
+        param = "ipam[%d].subnet" % index
+        for row in existing:
+            if _overlaps(pool.subnet, netaddr.IPNetwork(row["subnet"])):
+                raise errors.PoolOverlapError(str(pool.subnet), "subnet %s of network %s" % (row["subnet"], row["name"]),
+                                              param=param)
+        for net in taken:
+            if _overlaps(pool.subnet, net):
+                raise errors.PoolOverlapError(str(pool.subnet), "%s, already on this host" % net, param=param)

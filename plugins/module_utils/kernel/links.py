@@ -1,0 +1,172 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Links, addresses and routes through netlink (pyroute2), in the calling thread's namespace.
+
+These helpers know names, addresses and file descriptors, nothing of networks or endpoints.
+Every lookup is by name (one kernel call); nothing here dumps all links.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+
+try:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+except ImportError:  # reported by the Ansible modules through missing_required_lib
+    IPRoute = None
+    NetlinkError = OSError
+
+IFNAMSIZ = 15
+IFF_UP = 0x1
+IFA_F_NODAD = 0x02
+
+
+@contextlib.contextmanager
+def route_socket():
+    """A netlink socket bound to the calling thread's current namespace; no multicast subscriptions."""
+    ipr = IPRoute(groups=0)
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def link(ipr, name):
+    """The link called `name` as a dict (index, kind, master, up, mtu, address, alias, group), or None."""
+    try:
+        msg = ipr.link("get", ifname=name)[0]
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            return None
+        raise
+    linkinfo = msg.get_attr("IFLA_LINKINFO")
+    return {
+        "index": msg["index"],
+        "name": msg.get_attr("IFLA_IFNAME"),
+        "kind": linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo else None,
+        "master": msg.get_attr("IFLA_MASTER"),
+        "up": bool(msg["flags"] & IFF_UP),
+        "mtu": msg.get_attr("IFLA_MTU"),
+        "mac": msg.get_attr("IFLA_ADDRESS"),
+        "alias": msg.get_attr("IFLA_IFALIAS"),
+        "group": msg.get_attr("IFLA_GROUP"),
+    }
+
+
+def add_bridge(ipr, name, mtu=None, alias=None):
+    spec = {"ifname": name, "kind": "bridge"}
+    if mtu:
+        spec["mtu"] = mtu
+    ipr.link("add", **spec)
+    created = link(ipr, name)
+    if alias:  # the kernel takes IFLA_IFALIAS only on an existing link
+        ipr.link("set", index=created["index"], ifalias=alias)
+        created["alias"] = alias
+    return created
+
+
+def add_veth(ipr, name, peer_name, peer_netns_fd, master=None, peer_mac=None, mtu=None, group=None):
+    """A veth pair whose peer is born inside the target namespace with its final name (no move)."""
+    peer = {"ifname": peer_name, "net_ns_fd": peer_netns_fd}
+    if peer_mac:
+        peer["address"] = peer_mac
+    spec = {"ifname": name, "kind": "veth", "peer": peer}
+    if mtu:
+        spec["mtu"] = mtu
+        peer["mtu"] = mtu
+    if master:
+        spec["master"] = master
+    if group is not None:
+        spec["group"] = group
+    ipr.link("add", **spec)
+
+
+def set_up(ipr, index):
+    ipr.link("set", index=index, state="up")
+
+
+def set_down(ipr, index):
+    ipr.link("set", index=index, state="down")
+
+
+def set_mtu(ipr, index, mtu):
+    ipr.link("set", index=index, mtu=mtu)
+
+
+def addresses(ipr, index):
+    """The addresses on one link as 'address/prefixlen' strings."""
+    return sorted("%s/%d" % (msg.get_attr("IFA_ADDRESS"), msg["prefixlen"])
+                  for msg in ipr.addr("dump", index=index))
+
+
+def add_address(ipr, index, cidr, flags=0):
+    """Add an address; one that is already there is fine."""
+    address, prefixlen = cidr.split("/")
+    try:
+        ipr.addr("add", index=index, address=address, prefixlen=int(prefixlen), flags=flags)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST:
+            raise
+
+
+def del_address(ipr, index, cidr):
+    address, prefixlen = cidr.split("/")
+    try:
+        ipr.addr("del", index=index, address=address, prefixlen=int(prefixlen))
+    except NetlinkError as exc:
+        if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV):
+            raise
+
+
+def default_gateway(ipr, family):
+    """The gateway of the main table's default route of the family (2 or 10), or None."""
+    for msg in ipr.route("dump", family=family, dst_len=0, table=254):
+        if not msg.get_attr("RTA_DST"):
+            return msg.get_attr("RTA_GATEWAY")
+    return None
+
+
+def set_default_route(ipr, gateway, family, index):
+    ipr.route("replace", dst="default", gateway=gateway, family=family, oif=index)
+
+
+def delete_link(ipr, name):
+    """Delete a link by name; one already gone is fine. Returns True when it existed."""
+    try:
+        ipr.link("del", ifname=name)
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            return False
+        raise
+    return True
+
+
+def networks_in_use(ipr):
+    """Every address on this namespace's links and every route, as CIDR strings (for overlap checks)."""
+    found = set()
+    for msg in ipr.addr("dump"):
+        found.add("%s/%d" % (msg.get_attr("IFA_ADDRESS"), msg["prefixlen"]))
+    for family in (2, 10):
+        for msg in ipr.route("dump", family=family, table=254):
+            dst = msg.get_attr("RTA_DST")
+            if dst and msg["dst_len"]:
+                found.add("%s/%d" % (dst, msg["dst_len"]))
+    return found
+
+
+def disable_ipv6(ifname):
+    """Turn IPv6 off on a link of the calling thread's namespace: no DAD, MLD or router solicitations."""
+    with open("/proc/sys/net/ipv6/conf/%s/disable_ipv6" % ifname, "w") as knob:
+        knob.write("1")
+
+
+def set_sysctl(path, value):
+    with open("/proc/sys/" + path, "w") as knob:
+        knob.write(str(value))
+
+
+def get_sysctl(path):
+    with open("/proc/sys/" + path) as knob:
+        return knob.read().strip()

@@ -1,0 +1,161 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Networks: named connectivity zones, each managed by one driver, with address pools."""
+
+from __future__ import annotations
+
+import secrets
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
+from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import (
+    STATE_CREATING, STATE_READY, Endpoint)
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import encode_options
+
+STATE_DELETING = "deleting"
+
+
+class Network:
+    """The seed's Network interface: name, id, type, create_endpoint(), endpoints(), delete()."""
+
+    def __init__(self, controller, record):
+        self._controller = controller
+        self._record = record
+
+    @property
+    def name(self):
+        return self._record["name"]
+
+    @property
+    def id(self):
+        return self._record["id"]
+
+    @property
+    def type(self):
+        return self._record["type"]
+
+    @property
+    def options(self):
+        return dict(self._record["options"])
+
+    @property
+    def state(self):
+        return self._record["state"]
+
+    @property
+    def store(self):
+        return self._controller.store
+
+    @property
+    def driver_impl(self):
+        return self._controller.driver(self.type).impl
+
+    def __repr__(self):
+        return "Network(%r, type=%r)" % (self.name, self.type)
+
+    def pools(self):
+        return [{"version": pool["version"], "subnet": pool["subnet"], "gateway": pool["gateway"]}
+                for pool in ipam.network_pools(self.store.read(), self.id)]
+
+    def record(self):
+        """The plain record the driver works from."""
+        return dict(self._record, pools=self.pools())
+
+    def info(self):
+        return {"id": self.id, "name": self.name, "driver": self.type, "options": self.options,
+                "state": self.state, "endpoints": [ep.info() for ep in self.endpoints()]}
+
+    # --- endpoints ----------------------------------------------------------------------------
+
+    def endpoints(self):
+        rows = self.store.read().all("SELECT * FROM endpoints WHERE network_id = ? ORDER BY name", (self.id,))
+        return [Endpoint(self, row) for row in rows]
+
+    def endpoint_by_name(self, name):
+        row = self.store.read().one("SELECT * FROM endpoints WHERE network_id = ? AND name = ?", (self.id, name))
+        if row is None:
+            raise errors.UnknownEndpointError(name, self.name)
+        return Endpoint(self, row)
+
+    def endpoint_by_id(self, endpoint_id):
+        row = self.store.read().one("SELECT * FROM endpoints WHERE network_id = ? AND id = ?",
+                                    (self.id, endpoint_id))
+        if row is None:
+            raise errors.UnknownEndpointError(endpoint_id, self.name)
+        return Endpoint(self, row)
+
+    def create_endpoint(self, name, sandbox_key, endpoint_options=None):
+        """Allocate addresses and connect the sandbox at `sandbox_key` to this network.
+
+        Intent is recorded first (state 'creating'), then the kernel is changed, then the
+        endpoint is marked ready. If the kernel refuses, the record and its addresses go.
+        """
+        options.check_name("name", name)
+        sandboxes.check_key(sandbox_key, "sandbox")
+        impl = self.driver_impl
+        opts = impl.validate_endpoint_options(endpoint_options)
+        if not netns.is_netns(sandbox_key):
+            raise errors.SandboxKeyError(sandbox_key, "is not a network namespace: create it with new_sandbox() "
+                                         "first")
+        endpoint_id = secrets.token_hex(32)
+        with self.store.write() as tx:
+            if tx.one("SELECT id FROM endpoints WHERE network_id = ? AND name = ?", (self.id, name)):
+                raise errors.EndpointNameError(name, self.name)
+            record = self._new_record(tx, impl, endpoint_id, name, sandbox_key, opts)
+            tx.execute("INSERT OR IGNORE INTO sandboxes(key, created) VALUES (?, 0)", (sandbox_key,))
+            tx.execute(
+                "INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, address, "
+                "address_ipv6, options, state) VALUES (:id, :network_id, :name, :sandbox_key, :ifname, "
+                ":host_ifname, :mac, :address, :address_ipv6, :options, :state)",
+                dict(record, options=encode_options(record["options"])))
+        try:
+            impl.create_endpoint(self.record(), record)
+        except BaseException:
+            with self.store.write() as tx:
+                ipam.release(tx, endpoint_id)
+                tx.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
+            raise
+        with self.store.write() as tx:
+            tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_READY, endpoint_id))
+        record["state"] = STATE_READY
+        return Endpoint(self, record)
+
+    def _new_record(self, tx, impl, endpoint_id, name, sandbox_key, opts):
+        record = {"id": endpoint_id, "network_id": self.id, "name": name, "sandbox_key": sandbox_key,
+                  "ifname": opts.get("ifname") or "", "host_ifname": "", "mac": "", "address": None,
+                  "address_ipv6": None, "options": opts, "state": STATE_CREATING}
+        if not impl.uses_ipam:
+            return record
+        clash = tx.one("SELECT endpoints.name, networks.name AS network FROM endpoints JOIN networks "
+                       "ON networks.id = endpoints.network_id WHERE sandbox_key = ? AND ifname = ?",
+                       (sandbox_key, record["ifname"]))
+        if clash:
+            raise errors.InvalidParameterError(
+                "ifname", "%s is already used in sandbox %s by endpoint %s of network %s; choose another "
+                "(such as eth1)" % (record["ifname"], sandbox_key, clash["name"], clash["network"]))
+        record["address"] = ipam.allocate(tx, self.name, self.id, 4, endpoint_id, opts.get("ip"), "ip")
+        record["address_ipv6"] = ipam.allocate(tx, self.name, self.id, 6, endpoint_id, opts.get("ipv6"), "ipv6")
+        record["host_ifname"] = impl.host_ifname(endpoint_id)
+        record["mac"] = opts.get("mac") or "02:" + ":".join(endpoint_id[i:i + 2] for i in range(0, 10, 2))
+        return record
+
+    # --- the network itself -------------------------------------------------------------------
+
+    def drift(self):
+        """What the kernel lacks of this network, as sentences (empty: nothing)."""
+        return self.driver_impl.network_drift(self.record())
+
+    def repair(self):
+        self.driver_impl.create_network(self.record())
+
+    def delete(self):
+        """Remove the network; refused (ActiveEndpointsError, nothing changed) while it has endpoints."""
+        with self.store.write() as tx:
+            names = [row["name"] for row in tx.all("SELECT name FROM endpoints WHERE network_id = ?", (self.id,))]
+            if names:
+                raise errors.ActiveEndpointsError("network", self.name, names)
+            tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_DELETING, self.id))
+        self.driver_impl.delete_network(self.record())
+        with self.store.write() as tx:
+            tx.execute("DELETE FROM networks WHERE id = ?", (self.id,))

@@ -1,0 +1,101 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validation of option dicts: every error names the option and what is allowed."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+
+# The kernel's dev_valid_name(): 1-15 bytes, no '/', ':' or white space, not '.' or '..'.
+_IFNAME = re.compile(r"^[^/:\s]{1,15}$")
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class Option:
+    """One allowed option: a checker that returns the normalised value, and its default."""
+
+    def __init__(self, check, default=None, doc=""):
+        self.check = check
+        self.default = default
+        self.doc = doc
+
+
+def validate(given, spec, where=""):
+    """Return `given` checked against `spec` (name -> Option) with defaults filled in."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise errors.InvalidParameterError(where + unknown[0], "unknown option; allowed options: %s"
+                                           % ", ".join(sorted(spec)))
+    result = {}
+    for name, option in spec.items():
+        value = given.get(name)
+        result[name] = option.default if value is None else option.check(where + name, value)
+    return result
+
+
+def check_bool(param, value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+        return value.lower() in ("true", "yes", "1")
+    raise errors.InvalidParameterError(param, "%r is not a boolean (true or false)" % (value,))
+
+
+def int_between(low, high):
+    def check(param, value):
+        if isinstance(value, bool):
+            raise errors.InvalidParameterError(param, "%r is not an integer from %d to %d" % (value, low, high))
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise errors.InvalidParameterError(param, "%r is not an integer from %d to %d"
+                                               % (value, low, high)) from None
+        if not low <= number <= high:
+            raise errors.InvalidParameterError(param, "%d is out of range: allowed %d to %d" % (number, low, high))
+        return number
+    return check
+
+
+def check_ifname(param, value):
+    if not isinstance(value, str) or not _IFNAME.match(value) or value in (".", ".."):
+        raise errors.InvalidParameterError(param, "%r is not a valid interface name: 1 to 15 characters, "
+                                           "without '/', ':' or white space" % (value,))
+    return value
+
+
+def check_mac(param, value):
+    mac = str(value).lower().replace("-", ":")
+    if not _MAC.match(mac):
+        raise errors.InvalidParameterError(param, "%r is not a MAC address (six hex pairs such as "
+                                           "02:42:ac:11:00:02)" % (value,))
+    if int(mac[:2], 16) & 1:
+        raise errors.InvalidParameterError(param, "%s is a multicast address; a unicast MAC has an even "
+                                           "first byte" % mac)
+    return mac
+
+
+def check_name(param, value):
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise errors.InvalidParameterError(param, "%r is not a valid name: 1 to 128 characters of letters, digits, "
+                                           "'_', '.' and '-', starting with a letter or digit" % (value,))
+    return value
+
+
+def check_labels(param, value):
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise errors.InvalidParameterError(param, "must be a dict of string keys to string values")
+    return {key: str(item) for key, item in value.items()}
+
+
+def check_str(param, value):
+    if not isinstance(value, str) or not value:
+        raise errors.InvalidParameterError(param, "%r is not a non-empty string" % (value,))
+    return value
+
+
+def passthrough(param, value):
+    return value
