@@ -146,7 +146,7 @@ class PoolOverlapError(PynetError):
     """A subnet overlaps another pool of pynet or an address on the host."""
 
     def __init__(self, subnet, other, param="ipam"):
-        super().__init__("subnet %s overlaps %s" % (subnet, other), param=param)
+        super().__init__("%s: %s overlaps %s" % (param, subnet, other), param=param)
 
 
 class KernelError(PynetError):

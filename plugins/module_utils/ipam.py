@@ -75,9 +75,9 @@ def _parse_pool(where, entry):
     if subnet.ip != subnet.network:
         raise errors.InvalidParameterError(where + ".subnet", "%s has host bits set; use %s"
                                            % (entry["subnet"], subnet.cidr))
-    if usable_size(subnet) < 2 and not entry.get("gateway"):
+    if subnet.prefixlen > (30 if subnet.version == 4 else 126):
         raise errors.InvalidParameterError(where + ".subnet", "%s is too small: it needs room for a gateway and "
-                                           "at least one endpoint (IPv4 /30 or larger)" % subnet)
+                                           "at least one endpoint (IPv4 /30 or IPv6 /126 or larger)" % subnet)
     ip_range = None
     if entry.get("ip_range"):
         ip_range = parse_cidr(entry["ip_range"], where + ".ip_range")
@@ -124,14 +124,8 @@ def parse_address(value, param):
 def _check_host_address(address, subnet, param):
     if address.version != subnet.version or address not in subnet:
         raise errors.InvalidParameterError(param, "%s is not inside subnet %s" % (address, subnet))
-    if subnet.version == 4 and subnet.prefixlen < 31 and int(address) in (subnet.first, subnet.last):
+    if subnet.version == 4 and int(address) in (subnet.first, subnet.last):
         raise errors.InvalidParameterError(param, "%s is the network or broadcast address of %s" % (address, subnet))
-
-
-def usable_size(subnet):
-    if subnet.version == 4 and subnet.prefixlen < 31:
-        return subnet.size - 2
-    return subnet.size - (1 if subnet.version == 6 else 0)
 
 
 def _overlaps(a, b):
@@ -151,7 +145,7 @@ def add_pools(tx, network_id, pools):
             (network_id, subnet.version, str(subnet), str(pool.gateway), first, last))
         pool_id = cursor.lastrowid
         reserved = {0, int(pool.gateway) - subnet.first}
-        if subnet.version == 4 and subnet.prefixlen < 31:
+        if subnet.version == 4:
             reserved.add(subnet.size - 1)
         reserved.update(int(ip) - subnet.first for ip in pool.aux_addresses.values())
         for offset in sorted(reserved):
