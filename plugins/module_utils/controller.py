@@ -91,6 +91,44 @@ class Controller:
 
     def new_network(self, driver, name, network_options=None):
         """Create a network managed by `driver` (from new_network_driver) with the given options."""
+        self._check_driver(driver)
+        host_networks = self._host_networks() if driver.impl.uses_ipam else []
+        with self.store.write() as tx:
+            network_id, opts, pools = self._prepare_network(tx, driver, name, network_options, host_networks)
+            tx.execute("INSERT INTO networks(id, name, type, options, state) VALUES (?, ?, ?, ?, ?)",
+                       (network_id, name, driver.type, encode_options(opts), STATE_CREATING))
+            ipam.add_pools(tx, network_id, pools)
+        network = Network(self, {"id": network_id, "name": name, "type": driver.type, "options": opts,
+                                 "state": STATE_CREATING})
+        try:
+            driver.impl.create_network(network.record())
+        except BaseException:
+            driver.impl.delete_network(network.record())
+            with self.store.write() as tx:
+                tx.execute("DELETE FROM networks WHERE id = ?", (network_id,))
+            raise
+        with self.store.write() as tx:
+            tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_READY, network_id))
+        return self.network_by_id(network_id)
+
+    def plan_network(self, driver, name, network_options=None, replacing=None):
+        """The normalised options new_network() would record, or its error; nothing is changed.
+
+        With `replacing` (a Network), the plan is for recreating that network: its name,
+        bridge and pools do not count as taken.
+        """
+        self._check_driver(driver)
+        host_networks = self._host_networks() if driver.impl.uses_ipam else []
+        if replacing is not None:
+            own = [netaddr.IPNetwork(pool["subnet"]) for pool in replacing.pools()]
+            host_networks = [net for net in host_networks if not any(net in mine for mine in own)]
+        with self.store.trial() as tx:
+            if replacing is not None:
+                tx.execute("DELETE FROM endpoints WHERE network_id = ?", (replacing.id,))
+                tx.execute("DELETE FROM networks WHERE id = ?", (replacing.id,))
+            return self._prepare_network(tx, driver, name, network_options, host_networks)[1]
+
+    def _check_driver(self, driver):
         if driver is None:
             raise errors.NilNetworkDriverError()
         if not isinstance(driver, NetworkDriver):
@@ -98,6 +136,9 @@ class Controller:
         if driver._controller.state_dir != self.state_dir:
             raise errors.InvalidNetworkDriverError("it belongs to the controller of %s, not of %s"
                                                    % (driver._controller.state_dir, self.state_dir))
+
+    def _prepare_network(self, tx, driver, name, network_options, host_networks):
+        """Validate and normalise a new network's options inside `tx`; raise before any change."""
         options.check_name("name", name)
         impl = driver.impl
         opts = options.validate(network_options, dict(NETWORK_OPTIONS, **impl.NETWORK_OPTIONS))
@@ -114,33 +155,17 @@ class Controller:
                 "enable_ipv6 to match" % (opts["enable_ipv6"], "has" if has_ipv6 else "has no"))
         network_id = secrets.token_hex(32)
         opts = impl.complete_network_options(opts, network_id)
-        host_networks = self._host_networks() if impl.uses_ipam else []
-        with self.store.write() as tx:
-            if tx.one("SELECT id FROM networks WHERE name = ?", (name,)):
-                raise errors.NetworkNameError(name)
-            self._check_bridge_name(tx, opts)
-            if impl.uses_ipam:
-                if not any(pool.version == 4 for pool in pools):
-                    subnet = ipam.choose_default_subnet(tx, driver.options["default_address_pool"],
-                                                        driver.options["default_subnet_size"], host_networks)
-                    pools = ipam.parse_pools([{"subnet": str(subnet)}]) + pools
-                ipam.check_pools_free(tx, pools, host_networks)
-            opts["ipam"] = [pool.as_option() for pool in pools]
-            tx.execute("INSERT INTO networks(id, name, type, options, state) VALUES (?, ?, ?, ?, ?)",
-                       (network_id, name, driver.type, encode_options(opts), STATE_CREATING))
-            ipam.add_pools(tx, network_id, pools)
-        network = Network(self, {"id": network_id, "name": name, "type": driver.type, "options": opts,
-                                 "state": STATE_CREATING})
-        try:
-            impl.create_network(network.record())
-        except BaseException:
-            impl.delete_network(network.record())
-            with self.store.write() as tx:
-                tx.execute("DELETE FROM networks WHERE id = ?", (network_id,))
-            raise
-        with self.store.write() as tx:
-            tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_READY, network_id))
-        return self.network_by_id(network_id)
+        if tx.one("SELECT id FROM networks WHERE name = ?", (name,)):
+            raise errors.NetworkNameError(name)
+        self._check_bridge_name(tx, opts)
+        if impl.uses_ipam:
+            if not any(pool.version == 4 for pool in pools):
+                subnet = ipam.choose_default_subnet(tx, driver.options["default_address_pool"],
+                                                    driver.options["default_subnet_size"], host_networks)
+                pools = ipam.parse_pools([{"subnet": str(subnet)}]) + pools
+            ipam.check_pools_free(tx, pools, host_networks)
+        opts["ipam"] = [pool.as_option() for pool in pools]
+        return network_id, opts, pools
 
     @staticmethod
     def _check_bridge_name(tx, opts):

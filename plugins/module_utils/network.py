@@ -91,18 +91,12 @@ class Network:
         Intent is recorded first (state 'creating'), then the kernel is changed, then the
         endpoint is marked ready. If the kernel refuses, the record and its addresses go.
         """
-        options.check_name("name", name)
-        sandboxes.check_key(sandbox_key, "sandbox")
-        impl = self.driver_impl
-        opts = impl.validate_endpoint_options(endpoint_options)
+        opts = self.check_endpoint(name, sandbox_key, endpoint_options)
         if not netns.is_netns(sandbox_key):
             raise errors.SandboxKeyError(sandbox_key, "is not a network namespace: create it with new_sandbox() "
                                          "first")
-        endpoint_id = secrets.token_hex(32)
         with self.store.write() as tx:
-            if tx.one("SELECT id FROM endpoints WHERE network_id = ? AND name = ?", (self.id, name)):
-                raise errors.EndpointNameError(name, self.name)
-            record = self._new_record(tx, impl, endpoint_id, name, sandbox_key, opts)
+            record = self.prepare_endpoint(tx, name, sandbox_key, opts)
             tx.execute("INSERT OR IGNORE INTO sandboxes(key, created) VALUES (?, 0)", (sandbox_key,))
             tx.execute(
                 "INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, address, "
@@ -110,15 +104,31 @@ class Network:
                 ":host_ifname, :mac, :address, :address_ipv6, :options, :state)",
                 dict(record, options=encode_options(record["options"])))
         try:
-            impl.create_endpoint(self.record(), record)
+            self.driver_impl.create_endpoint(self.record(), record)
         except BaseException:
             with self.store.write() as tx:
-                ipam.release(tx, endpoint_id)
-                tx.execute("DELETE FROM endpoints WHERE id = ?", (endpoint_id,))
+                ipam.release(tx, record["id"])
+                tx.execute("DELETE FROM endpoints WHERE id = ?", (record["id"],))
             raise
         with self.store.write() as tx:
-            tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_READY, endpoint_id))
+            tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_READY, record["id"]))
         record["state"] = STATE_READY
+        return Endpoint(self, record)
+
+    def check_endpoint(self, name, sandbox_key, endpoint_options):
+        """The endpoint options normalised, or an error naming the one at fault; no store or kernel."""
+        options.check_name("name", name)
+        sandboxes.check_key(sandbox_key, "sandbox")
+        return self.driver_impl.validate_endpoint_options(endpoint_options)
+
+    def prepare_endpoint(self, tx, name, sandbox_key, opts):
+        """The record of a new endpoint with its addresses allocated in `tx` (not yet inserted)."""
+        if tx.one("SELECT id FROM endpoints WHERE network_id = ? AND name = ?", (self.id, name)):
+            raise errors.EndpointNameError(name, self.name)
+        return self._new_record(tx, self.driver_impl, secrets.token_hex(32), name, sandbox_key, opts)
+
+    def endpoint_view(self, record):
+        """An Endpoint over a record that may not be stored (a prediction)."""
         return Endpoint(self, record)
 
     def _new_record(self, tx, impl, endpoint_id, name, sandbox_key, opts):
@@ -148,6 +158,13 @@ class Network:
 
     def repair(self):
         self.driver_impl.create_network(self.record())
+
+    def set_labels(self, labels):
+        """Labels are the one option changed in place: they live only in the store."""
+        self._record["options"]["labels"] = options.check_labels("labels", labels)
+        with self.store.write() as tx:
+            tx.execute("UPDATE networks SET options = ? WHERE id = ?",
+                       (encode_options(self._record["options"]), self.id))
 
     def delete(self):
         """Remove the network; refused (ActiveEndpointsError, nothing changed) while it has endpoints."""

@@ -116,6 +116,15 @@ class Store:
             raise
         self._db.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def trial(self):
+        """A write transaction that is always rolled back: for predicting a change (check mode)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield Transaction(self._db)
+        finally:
+            self._db.execute("ROLLBACK")
+
     def read(self):
         """A reader over the last committed state."""
         return Transaction(self._db)

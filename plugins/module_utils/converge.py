@@ -1,0 +1,398 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Declared state made real: the one place that compares what is asked with what is there.
+
+Each ensure_* function takes plain parameters (as the modules declare them) and check_mode,
+and returns a Result: whether anything changes, before/after views for diff mode, and the
+object as it stands (or would stand). In check mode nothing is changed; addresses a real run
+would allocate are predicted in a transaction that is rolled back. Every parameter is
+validated before the first change.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam
+from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
+
+NETWORK_PARAMS = ("ipam", "bridge_name", "mtu", "internal", "enable_ipv6", "labels")
+# What can change without recreating the network; everything else needs a new one.
+NETWORK_IN_PLACE = ("labels",)
+ENDPOINT_PARAMS = ("ip", "ipv6", "mac", "ifname")
+
+
+class Result:
+    def __init__(self, changed, before, after, **returned):
+        self.changed = changed
+        self.diff = {"before": before or {}, "after": after or {}}
+        self.returned = returned
+        self.warnings = []
+
+    @classmethod
+    def report(cls, **returned):
+        """A read-only result: nothing changed, nothing to diff."""
+        result = cls(False, None, None, **returned)
+        result.diff = None
+        return result
+
+    def as_dict(self):
+        returned = dict(self.returned, changed=self.changed)
+        if self.diff is not None:
+            returned["diff"] = self.diff
+        return returned
+
+
+# --- drivers ------------------------------------------------------------------------------------
+
+
+def driver_view(driver):
+    return {"name": driver.type, "options": dict(driver.options)} if driver and driver.configured else None
+
+
+def ensure_driver(controller, params, check_mode):
+    name = registry.canonical_type(params["name"])
+    current = controller.driver(name)
+    before = driver_view(current)
+    if params["state"] == "absent":
+        if not current.configured:
+            return Result(False, before, None, driver=None)
+        users = [net.name for net in controller.networks() if net.type == name]
+        if users:
+            raise errors.DriverInUseError(name, users)
+        if not check_mode:
+            controller.delete_network_driver(name)
+        return Result(True, before, None, driver=None)
+    if params.get("options") is None and current.configured:
+        desired = dict(current.options)
+    else:
+        desired = registry.DRIVERS[name].validate_driver_options(params.get("options"))
+    after = {"name": name, "options": desired}
+    if before == after:
+        return Result(False, before, after, driver=after)
+    if not check_mode:
+        controller.new_network_driver(name, desired)
+    return Result(True, before, after, driver=after)
+
+
+# --- networks -----------------------------------------------------------------------------------
+
+
+def network_view(network, options=None, drift=None):
+    view = {"name": network.name if network else None, "driver": network.type if network else None,
+            "options": options if options is not None else network.options}
+    if network is not None:
+        view["id"] = network.id
+        view["endpoints"] = [ep.name for ep in network.endpoints()]
+    if drift:
+        view["drift"] = drift
+    return view
+
+
+def _given(params, keys):
+    return {key: params[key] for key in keys if params.get(key) is not None}
+
+
+def _lookup_network(controller, name):
+    try:
+        return controller.network_by_name(name)
+    except errors.UnknownNetworkError:
+        return None
+
+
+def ensure_network(controller, params, check_mode):
+    name = params["name"]
+    current = _lookup_network(controller, name)
+    if params["state"] == "absent":
+        return _remove_network(current, params.get("force"), check_mode)
+    driver = controller.driver(params.get("driver") or "bridge")
+    given = _given(params, NETWORK_PARAMS)
+    if current is None:
+        planned = controller.plan_network(driver, name, given)
+        after = {"name": name, "driver": driver.type, "options": planned}
+        if check_mode:
+            return Result(True, None, after, network=after)
+        network = controller.new_network(driver, name, given)
+        return Result(True, None, network_view(network), network=network.info())
+    stored = current.options
+    wanted = dict(stored, **given)
+    if "ipam" in given:
+        # Pools are compared for the IP versions the task lists; others keep what is recorded.
+        versions = {ipam.parse_cidr(pool.get("subnet"), "ipam.subnet").version
+                    for pool in given["ipam"] if isinstance(pool, dict) and pool.get("subnet")}
+        wanted["ipam"] = given["ipam"] + [pool for pool in stored["ipam"]
+                                          if ipam.parse_cidr(pool["subnet"], "ipam").version not in versions]
+    planned = controller.plan_network(driver, name, wanted, replacing=current)
+    changed_options = sorted(key for key in planned if planned[key] != stored.get(key))
+    if driver.type != current.type:
+        changed_options.insert(0, "driver")
+    drift = current.drift()
+    before = network_view(current, drift=drift)
+    if not changed_options and not drift:
+        return Result(False, before, before, network=current.info())
+    after = dict(network_view(current, options=planned), driver=driver.type)
+    recreate = [key for key in changed_options if key not in NETWORK_IN_PLACE]
+    endpoints = current.endpoints()
+    if recreate and endpoints and not params.get("force"):
+        raise errors.PynetError(
+            "network %s must be recreated to change %s, but it has endpoints %s; set force: true to remove "
+            "them and recreate it" % (name, ", ".join(recreate), ", ".join(ep.name for ep in endpoints)),
+            param="force")
+    if recreate:
+        after["endpoints"] = []
+        after.pop("id", None)
+    if check_mode:
+        return Result(True, before, after, network=after)
+    if recreate:
+        for ep in endpoints:
+            ep.delete()
+        current.delete()
+        network = controller.new_network(driver, name, wanted)
+        return Result(True, before, network_view(network), network=network.info())
+    if "labels" in changed_options:
+        current.set_labels(planned["labels"])
+    if drift:
+        current.repair()
+    return Result(True, before, network_view(current), network=current.info())
+
+
+def _remove_network(current, force, check_mode):
+    if current is None:
+        return Result(False, None, None, network=None)
+    endpoints = current.endpoints()
+    if endpoints and not force:
+        raise errors.ActiveEndpointsError("network", current.name, [ep.name for ep in endpoints])
+    before = network_view(current)
+    if not check_mode:
+        for ep in endpoints:
+            ep.delete()
+        current.delete()
+    return Result(True, before, None, network=None)
+
+
+# --- sandboxes ----------------------------------------------------------------------------------
+
+
+def sandbox_view(controller, key):
+    sandbox = sandboxes.lookup(controller.store, key)
+    if sandbox is None:
+        return None
+    interfaces = []
+    for row in sandbox.endpoints():
+        ep = controller.network_by_name(row["network"]).endpoint_by_id(row["id"])
+        interfaces.extend(dict(iface, network=row["network"], endpoint=row["name"])
+                          for iface in ep.sandbox_info()["interfaces"])
+    return {"key": key, "created": sandbox.created, "exists": sandbox.exists(),
+            "interfaces": sorted(interfaces, key=lambda iface: iface["dst_name"])}
+
+
+def ensure_sandbox(controller, params, check_mode):
+    key = sandboxes.check_key(params["key"])
+    before = sandbox_view(controller, key)
+    if params["state"] == "absent":
+        if before is None:
+            return Result(False, None, None, sandbox=None)
+        sandbox = controller.sandbox_by_key(key)
+        names = [ep["network"] + "/" + ep["name"] for ep in sandbox.endpoints()]
+        if names:
+            raise errors.ActiveEndpointsError("sandbox", key, names)
+        if not check_mode:
+            sandbox.destroy()
+        return Result(True, before, None, sandbox=None)
+    if before is not None and before["exists"]:
+        return Result(False, before, before, sandbox=before)
+    if not netns.is_netns(key) and (before is None or not before["created"]) and _occupied(key):
+        raise errors.SandboxKeyError(key, "exists and is not a network namespace; pynet never overwrites it")
+    if check_mode:
+        after = {"key": key, "created": before["created"] if before else not netns.is_netns(key), "exists": True,
+                 "interfaces": before["interfaces"] if before else []}
+        return Result(True, before, after, sandbox=after)
+    controller.new_sandbox(key)
+    after = sandbox_view(controller, key)
+    return Result(True, before, after, sandbox=after)
+
+
+def _occupied(path):
+    return os.path.lexists(path) and not (os.path.isfile(path) and os.path.getsize(path) == 0)
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+
+def endpoint_view(endpoint):
+    return {"name": endpoint.name, "network": endpoint.network, "sandbox": endpoint.sandbox_key,
+            "id": endpoint.id, "options": endpoint.options, "sandbox_info": endpoint.sandbox_info()}
+
+
+def _endpoint_differences(endpoint, item, opts):
+    differ = []
+    if endpoint.sandbox_key != item["sandbox"]:
+        differ.append("sandbox")
+    stored = endpoint.options
+    info = endpoint.sandbox_info()["interfaces"]
+    for key in ENDPOINT_PARAMS:
+        if item.get(key) is None:
+            continue
+        if key in ("ip", "ipv6"):
+            have = info[0]["address" if key == "ip" else "address_ipv6"] if info else None
+            if not have or ipam.parse_address(item[key], key) != ipam.parse_address(have.split("/")[0], key):
+                differ.append(key)
+        elif stored.get(key) != opts[key]:
+            differ.append(key)
+    return differ
+
+
+class _Plan:
+    def __init__(self, item, network, endpoint, action, opts, differ=None, drift=None):
+        self.item = item
+        self.network = network
+        self.endpoint = endpoint
+        self.action = action  # create | recreate | repair | delete | none
+        self.opts = opts
+        self.differ = differ or []
+        self.drift = drift or []
+        self.predicted = None
+
+
+def ensure_endpoint_params(controller, params, check_mode):
+    """pynet_endpoint's parameters: one endpoint (name) or a list (endpoints) with top-level defaults."""
+    if params.get("endpoints") is None:
+        result = ensure_endpoints(controller, [_item(params, params)], check_mode)
+        result.returned["endpoint"] = result.returned["endpoints"][0]
+        return result
+    items = [_item(entry, params) for entry in params["endpoints"]]
+    return ensure_endpoints(controller, items, check_mode, purge=params.get("purge"))
+
+
+def _item(entry, defaults):
+    item = {key: entry.get(key) for key in ("name",) + ENDPOINT_PARAMS}
+    for key in ("network", "sandbox", "state"):
+        item[key] = entry.get(key) if entry.get(key) is not None else defaults.get(key)
+    item["state"] = item["state"] or "present"
+    return item
+
+
+def ensure_endpoints(controller, items, check_mode, purge=False):
+    """Converge a list of endpoint declarations (dicts of network, name, sandbox, options, state)."""
+    plans = [_plan_endpoint(controller, index, item, len(items) > 1) for index, item in enumerate(items)]
+    if purge:
+        plans.extend(_purge_plans(controller, items))
+    _predict(controller, plans)
+    results, before, after = [], [], []
+    changed = False
+    for plan in plans:
+        old = endpoint_view(plan.endpoint) if plan.endpoint else None
+        if plan.action != "none":
+            changed = True
+            if not check_mode:
+                _apply(plan)
+        new = _result_view(plan, check_mode)
+        before.append(dict(old, drift=plan.drift) if old and plan.drift else old)
+        after.append(new)
+        results.append(dict(new or {"name": plan.item["name"], "network": plan.item["network"]},
+                            action=plan.action, changed=plan.action != "none", state=plan.item["state"]))
+    result = Result(changed, {"endpoints": [view for view in before if view]},
+                    {"endpoints": [view for view in after if view]}, endpoints=results)
+    for plan in plans:
+        if check_mode and plan.action in ("create", "recreate") and not netns.is_netns(plan.item["sandbox"]):
+            result.warnings.append("sandbox %s does not exist yet; a real run fails unless a task before it "
+                                   "creates the sandbox" % plan.item["sandbox"])
+    return result
+
+
+def _plan_endpoint(controller, index, item, is_list):
+    where = "endpoints[%d]." % index if is_list else ""
+    for key in ("network", "name"):
+        if not item.get(key):
+            raise errors.InvalidParameterError(where + key, "is required")
+    network = _lookup_network(controller, item["network"])
+    if network is None:
+        raise errors.PynetError(str(errors.UnknownNetworkError(item["network"])), param=where + "network")
+    try:
+        endpoint = network.endpoint_by_name(item["name"])
+    except errors.UnknownEndpointError:
+        endpoint = None
+    if item["state"] == "absent":
+        return _Plan(item, network, endpoint, "delete" if endpoint else "none", None)
+    if not item.get("sandbox"):
+        raise errors.InvalidParameterError(where + "sandbox", "is required with state=present")
+    try:
+        opts = network.check_endpoint(item["name"], item["sandbox"], _given(item, ENDPOINT_PARAMS))
+    except errors.PynetError as exc:
+        raise errors.PynetError("%s%s" % (where, exc), param=where + (exc.param or "")) from None
+    if endpoint is None:
+        return _Plan(item, network, None, "create", opts)
+    differ = _endpoint_differences(endpoint, item, opts)
+    if differ:
+        return _Plan(item, network, endpoint, "recreate", opts, differ=differ)
+    drift = endpoint.drift()
+    return _Plan(item, network, endpoint, "repair" if drift else "none", opts, drift=drift)
+
+
+def _purge_plans(controller, items):
+    declared = {(item["network"], item["name"]) for item in items}
+    plans = []
+    for network_name in sorted({item["network"] for item in items}):
+        network = controller.network_by_name(network_name)
+        for ep in network.endpoints():
+            if (network_name, ep.name) not in declared:
+                plans.append(_Plan({"network": network_name, "name": ep.name, "state": "absent",
+                                    "sandbox": ep.sandbox_key}, network, ep, "delete", None))
+    return plans
+
+
+def _predict(controller, plans):
+    """Run every allocation in one rolled-back transaction: a conflict fails before any change,
+    and check mode shows the addresses a real run would give."""
+    with controller.store.trial() as tx:
+        for plan in plans:
+            if plan.action in ("delete", "recreate"):
+                ipam.release(tx, plan.endpoint.id)
+                tx.execute("DELETE FROM endpoints WHERE id = ?", (plan.endpoint.id,))
+        for plan in plans:
+            if plan.action in ("create", "recreate"):
+                record = plan.network.prepare_endpoint(tx, plan.item["name"], plan.item["sandbox"], plan.opts)
+                tx.execute("INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, "
+                           "address, address_ipv6, options, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?)",
+                           (record["id"], record["network_id"], record["name"], record["sandbox_key"],
+                            record["ifname"], record["host_ifname"], record["mac"], record["address"],
+                            record["address_ipv6"], record["state"]))
+                plan.predicted = plan.network.endpoint_view(record)
+
+
+def _apply(plan):
+    item = plan.item
+    if plan.action in ("delete", "recreate"):
+        plan.endpoint.delete()
+    if plan.action in ("create", "recreate"):
+        plan.endpoint = plan.network.create_endpoint(item["name"], item["sandbox"], _given(item, ENDPOINT_PARAMS))
+    if plan.action == "repair":
+        plan.endpoint.repair()
+
+
+def _result_view(plan, check_mode):
+    if plan.action == "delete" or (plan.action == "none" and plan.endpoint is None):
+        return None
+    if check_mode and plan.action in ("create", "recreate"):
+        view = endpoint_view(plan.predicted)
+        view.pop("id")
+        return view
+    return endpoint_view(plan.endpoint)
+
+
+# --- information --------------------------------------------------------------------------------
+
+
+def gather_info(controller, networks=None, sandboxes_wanted=None):
+    """Drivers, networks (with endpoints) and sandboxes, optionally filtered by names and keys."""
+    all_networks = controller.networks()
+    chosen = [net for net in all_networks if not networks or net.name in networks]
+    keys = [sb.key for sb in controller.sandboxes()]
+    return Result.report(
+        drivers=[driver_view(driver) for driver in controller.drivers()],
+        networks=[net.info() for net in chosen],
+        sandboxes=[sandbox_view(controller, key) for key in keys if not sandboxes_wanted or key in sandboxes_wanted],
+        exists=bool(networks) and len(chosen) == len(set(networks)),
+    )

@@ -1,0 +1,56 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every pynet module shares: common arguments, missing libraries, errors and results."""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+
+try:
+    import pyroute2  # noqa: F401 pylint: disable=unused-import
+    PYROUTE2_ERROR = None
+except ImportError:
+    PYROUTE2_ERROR = traceback.format_exc()
+
+try:
+    import netaddr  # noqa: F401 pylint: disable=unused-import
+    NETADDR_ERROR = None
+except ImportError:
+    NETADDR_ERROR = traceback.format_exc()
+
+COMMON_ARGS = dict(
+    state_dir=dict(type="path", default="/var/lib/pynet"),
+)
+
+
+def argument_spec(**specific):
+    return dict(COMMON_ARGS, **specific)
+
+
+def run(module, converge):
+    """Call converge(controller) -> Result and exit the module with it.
+
+    A PynetError is a user's mistake or a refusal: it fails the task with its message (naming
+    the parameter), never with a traceback.
+    """
+    for lib, error in (("pyroute2", PYROUTE2_ERROR), ("netaddr", NETADDR_ERROR)):
+        if error is not None:
+            module.fail_json(msg=missing_required_lib(lib), exception=error)
+    from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
+    try:
+        controller = Controller(state_dir=module.params["state_dir"])
+        try:
+            result = converge(controller)
+        finally:
+            controller.close()
+    except errors.PynetError as exc:
+        module.fail_json(msg=str(exc), param=exc.param)
+    except OSError as exc:
+        module.fail_json(msg="the kernel or the file system refused: %s" % exc, exception=traceback.format_exc())
+    for warning in result.warnings:
+        module.warn(warning)
+    module.exit_json(**result.as_dict())

@@ -1,0 +1,87 @@
+#!/usr/bin/python
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pynet_driver
+short_description: Configure a pynet network driver on a host
+version_added: 0.1.0
+description:
+  - Records a driver's host-wide options, as libnetwork's C(NewNetworkDriver) does.
+  - A driver that is not configured can still be used with its defaults.
+author:
+  - pynet developers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - pynet.libnetwork.common
+  - pynet.libnetwork.common.attributes
+options:
+  name:
+    description: The driver. V(simplebridge) is an alias of V(bridge).
+    type: str
+    required: true
+    choices: [bridge, simplebridge, "null"]
+  options:
+    description:
+      - The driver's complete set of host-wide options; options left out take their defaults.
+      - When omitted, a configured driver keeps its options and a new one gets the defaults.
+      - "V(bridge): C(default_address_pool) (CIDR, default V(10.89.0.0/16)), where networks without O(ignore:ipam) get
+        their subnet; C(default_subnet_size) (prefix length, default V(24))."
+      - V(null) takes no options.
+    type: dict
+  state:
+    description: V(absent) forgets the configuration; refused while networks use the driver.
+    type: str
+    choices: [present, absent]
+    default: present
+seealso:
+  - module: pynet.libnetwork.pynet_network
+"""
+
+EXAMPLES = r"""
+- name: Bridge networks take their subnets from 10.200.0.0/16, as /26
+  pynet.libnetwork.pynet_driver:
+    name: bridge
+    options:
+      default_address_pool: 10.200.0.0/16
+      default_subnet_size: 26
+"""
+
+RETURN = r"""
+driver:
+  description: The driver as configured after the task; null when absent.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: The driver's canonical name.
+      type: str
+      sample: bridge
+    options:
+      description: Its options, defaults filled in.
+      type: dict
+      sample: {"default_address_pool": "10.89.0.0/16", "default_subnet_size": 24}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=module_support.argument_spec(
+            name=dict(type="str", required=True, choices=["bridge", "simplebridge", "null"]),
+            options=dict(type="dict"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        supports_check_mode=True,
+    )
+    module_support.run(module, lambda controller: converge.ensure_driver(
+        controller, module.params, module.check_mode))
+
+
+if __name__ == "__main__":
+    main()

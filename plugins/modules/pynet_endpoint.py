@@ -1,0 +1,202 @@
+#!/usr/bin/python
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pynet_endpoint
+short_description: Connect sandboxes to pynet networks (veth pairs with addresses)
+version_added: 0.1.0
+description:
+  - An endpoint is a network's connection into one sandbox; on a bridge network a veth pair whose host
+    end is on the bridge and whose other end is in the sandbox with its address and a default route.
+  - Declare one endpoint with O(name), or many at once with O(endpoints) (one Python start-up for all of them,
+    which is much faster than C(loop)).
+  - An endpoint whose O(sandbox), O(ip), O(ipv6), O(mac) or O(ifname) differ from what is recorded is recreated;
+    one damaged outside pynet (veth deleted, address removed) is repaired.
+  - Every item is validated, and every address allocated, before the first change; in check mode the
+    addresses a real run would give are returned.
+author:
+  - pynet developers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - pynet.libnetwork.common
+  - pynet.libnetwork.common.attributes
+options:
+  name:
+    description: Name of the endpoint, unique in its network. Mutually exclusive with O(endpoints).
+    type: str
+  network:
+    description: Name of the network; with O(endpoints), the default for items that do not give one.
+    type: str
+  sandbox:
+    description: The sandbox key (a network namespace path); with O(endpoints), the default for items.
+    type: path
+  ip:
+    description: The IPv4 address to take (default the next free one of the network's pools).
+    type: str
+  ipv6:
+    description: The IPv6 address to take on a dual-stack network (default the next free one).
+    type: str
+  mac:
+    description: MAC address of the interface in the sandbox (default derived from the endpoint id).
+    type: str
+  ifname:
+    description: Name of the interface in the sandbox (default V(eth0)); unique within the sandbox.
+    type: str
+  state:
+    description: V(present) creates or repairs the endpoint; V(absent) removes it. With O(endpoints), the default for items.
+    type: str
+    choices: [present, absent]
+    default: present
+  endpoints:
+    description:
+      - Many endpoints in one task. Each item takes the options above; O(network), O(sandbox) and O(state) given at
+        the top are the defaults for items.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the endpoint.
+        type: str
+        required: true
+      network:
+        description: Name of the network.
+        type: str
+      sandbox:
+        description: The sandbox key.
+        type: path
+      ip:
+        description: The IPv4 address to take.
+        type: str
+      ipv6:
+        description: The IPv6 address to take.
+        type: str
+      mac:
+        description: MAC address of the interface in the sandbox.
+        type: str
+      ifname:
+        description: Name of the interface in the sandbox.
+        type: str
+      state:
+        description: V(present) or V(absent).
+        type: str
+        choices: [present, absent]
+  purge:
+    description:
+      - With O(endpoints), treat the list as complete for each network it names, removing that network's
+        endpoints that are not listed. By default the list only adds or changes endpoints.
+    type: bool
+    default: false
+seealso:
+  - module: pynet.libnetwork.pynet_network
+  - module: pynet.libnetwork.pynet_sandbox
+"""
+
+EXAMPLES = r"""
+- name: Connect one sandbox
+  pynet.libnetwork.pynet_endpoint:
+    network: web
+    name: web1
+    sandbox: /run/pynet/netns/web1
+    ip: 10.89.10.10
+
+- name: Connect every container of the host in one task
+  vars:
+    containers:
+      - {name: c1, sandbox: /run/pynet/netns/c1}
+      - {name: c2, sandbox: /run/pynet/netns/c2, ip: 10.89.10.20}
+  pynet.libnetwork.pynet_endpoint:
+    network: web
+    endpoints: "{{ containers }}"
+
+- name: Exactly these endpoints on network web, no others
+  pynet.libnetwork.pynet_endpoint:
+    network: web
+    purge: true
+    endpoints:
+      - name: web1
+        sandbox: /run/pynet/netns/web1
+      - name: web2
+        sandbox: /run/pynet/netns/web2
+"""
+
+RETURN = r"""
+endpoints:
+  description: One entry per declared endpoint (and per purged one), in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The endpoint's name.
+      type: str
+    network:
+      description: Its network.
+      type: str
+    sandbox:
+      description: Its sandbox key.
+      type: str
+    id:
+      description: Its id (absent in check mode for an endpoint not yet made).
+      type: str
+    action:
+      description: What the task did (or would do) to it.
+      type: str
+      sample: create
+      choices: [create, recreate, repair, delete, none]
+    changed:
+      description: Whether this endpoint changed.
+      type: bool
+    sandbox_info:
+      description: What the container sees, as libnetwork's SandboxInfo.
+      type: dict
+      sample: {"interfaces": [{"src_name": "pnv5f1c9a0e6b2d", "dst_name": "eth0", "address": "10.89.10.2/24",
+               "address_ipv6": null, "mac": "02:5f:1c:9a:0e:6b"}], "gateway": "10.89.10.1", "gateway_ipv6": null}
+endpoint:
+  description: With O(name), the one endpoint (the first entry of RV(endpoints)).
+  returned: when O(name) is given
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
+
+ITEM_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    network=dict(type="str"),
+    sandbox=dict(type="path"),
+    ip=dict(type="str"),
+    ipv6=dict(type="str"),
+    mac=dict(type="str"),
+    ifname=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"]),
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=module_support.argument_spec(
+            name=dict(type="str"),
+            network=dict(type="str"),
+            sandbox=dict(type="path"),
+            ip=dict(type="str"),
+            ipv6=dict(type="str"),
+            mac=dict(type="str"),
+            ifname=dict(type="str"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            endpoints=dict(type="list", elements="dict", options=ITEM_OPTIONS),
+            purge=dict(type="bool", default=False),
+        ),
+        mutually_exclusive=[("name", "endpoints")],
+        required_one_of=[("name", "endpoints")],
+        supports_check_mode=True,
+    )
+    module_support.run(module, lambda controller: converge.ensure_endpoint_params(
+        controller, module.params, module.check_mode))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+#!/usr/bin/python
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pynet_info
+short_description: Read pynet's drivers, networks (with endpoints) and sandboxes
+version_added: 0.1.0
+description:
+  - Returns what pynet has recorded on the host, with each network's endpoints and their sandbox_info.
+  - Changes nothing.
+author:
+  - pynet developers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.info_module
+  - pynet.libnetwork.common
+options:
+  networks:
+    description: Return only the networks of these names (default all).
+    type: list
+    elements: str
+    aliases: [name]
+  sandboxes:
+    description: Return only the sandboxes of these keys (default all).
+    type: list
+    elements: path
+seealso:
+  - module: pynet.libnetwork.pynet_network
+"""
+
+EXAMPLES = r"""
+- name: Everything pynet manages on the host
+  pynet.libnetwork.pynet_info:
+  register: pynet
+
+- name: Does network web exist?
+  pynet.libnetwork.pynet_info:
+    networks: [web]
+  register: web
+
+- ansible.builtin.debug:
+    msg: "{{ web.networks[0].endpoints | map(attribute='sandbox_info') }}"
+  when: web.exists
+"""
+
+RETURN = r"""
+exists:
+  description: Whether every network named in O(networks) exists (false when O(networks) is not given).
+  returned: always
+  type: bool
+drivers:
+  description: The configured drivers with their options.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "bridge", "options": {"default_address_pool": "10.89.0.0/16", "default_subnet_size": 24}}]
+networks:
+  description: The networks, each with id, name, driver, options, state and endpoints (with sandbox_info).
+  returned: always
+  type: list
+  elements: dict
+sandboxes:
+  description: The sandboxes, each with key, created, exists and the interfaces pynet put in it.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=module_support.argument_spec(
+            networks=dict(type="list", elements="str", aliases=["name"]),
+            sandboxes=dict(type="list", elements="path"),
+        ),
+        supports_check_mode=True,
+    )
+    module_support.run(module, lambda controller: converge.gather_info(
+        controller, module.params["networks"], module.params["sandboxes"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+#!/usr/bin/python
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pynet_network
+short_description: Manage container networks (Linux bridges with address pools)
+version_added: 0.1.0
+description:
+  - Create, change and remove a pynet network, libnetwork's connectivity zone managed by one driver.
+  - A bridge network is a Linux bridge with the gateway address of each pool; endpoints
+    (M(pynet.libnetwork.pynet_endpoint)) connect sandboxes to it.
+  - Only the options given are compared with the network as recorded (after normalising addresses).
+    O(labels) change in place; any other difference recreates the network, which needs O(force=true)
+    while the network has endpoints.
+author:
+  - pynet developers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - pynet.libnetwork.common
+  - pynet.libnetwork.common.attributes
+options:
+  name:
+    description: Name of the network.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates the network or makes it match; V(absent) removes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  driver:
+    description:
+      - The network type. V(simplebridge) is an alias of V(bridge).
+      - The driver's host-wide options come from M(pynet.libnetwork.pynet_driver), or its defaults.
+    type: str
+    choices: [bridge, simplebridge, "null"]
+    default: bridge
+  ipam:
+    description:
+      - Address pools, at most one per subnet; IPv4 and IPv6 pools may be mixed (dual stack).
+      - Without an IPv4 pool, a bridge network gets a free /24 from the driver's default address pool,
+        one that overlaps no other pynet network and no address or route on the host.
+    type: list
+    elements: dict
+    suboptions:
+      subnet:
+        description: The subnet in CIDR notation, without host bits (V(10.89.0.0/24), V(fd00:89::/64)).
+        type: str
+        required: true
+      gateway:
+        description: The gateway address, put on the bridge. Default the first address of the subnet.
+        type: str
+      ip_range:
+        description: Hand out addresses only from this part of the subnet (a CIDR inside O(ipam[].subnet)).
+        type: str
+      aux_addresses:
+        description: Addresses of the subnet never handed out, by name.
+        type: dict
+  bridge_name:
+    description: Name of the Linux bridge, at most 15 characters. Default C(pn-) and 12 hex digits of the network id.
+    type: str
+  mtu:
+    description: MTU of the bridge and of the endpoints' veths.
+    type: int
+  internal:
+    description: No default route for the endpoints; the network reaches nothing beyond its subnet.
+    type: bool
+  enable_ipv6:
+    description:
+      - Whether the network is dual stack. Default whether O(ipam) has an IPv6 subnet; when given it must match O(ipam).
+    type: bool
+  labels:
+    description: Free-form metadata kept with the network; changed in place.
+    type: dict
+  force:
+    description:
+      - With O(state=absent), remove the network's endpoints first instead of failing.
+      - With O(state=present), allow a change that recreates the network even though it has endpoints (they are removed).
+    type: bool
+    default: false
+seealso:
+  - module: pynet.libnetwork.pynet_endpoint
+  - module: pynet.libnetwork.pynet_info
+  - module: community.docker.docker_network
+"""
+
+EXAMPLES = r"""
+- name: A network with one IPv4 pool
+  pynet.libnetwork.pynet_network:
+    name: web
+    ipam:
+      - subnet: 10.89.10.0/24
+        ip_range: 10.89.10.128/25
+
+- name: A dual-stack network with a chosen bridge name
+  pynet.libnetwork.pynet_network:
+    name: app
+    bridge_name: br-app
+    ipam:
+      - subnet: 10.89.11.0/24
+      - subnet: fd00:89:11::/64
+    labels:
+      team: platform
+
+- name: Remove a network and the endpoints still on it
+  pynet.libnetwork.pynet_network:
+    name: web
+    state: absent
+    force: true
+"""
+
+RETURN = r"""
+network:
+  description:
+    - The network as it stands after the task (in check mode, as it would stand); null when absent.
+    - In check mode a new network has no O(ignore:id) yet.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: The network's id (64 hex digits).
+      type: str
+      sample: 5f1c9a0e6b2d4c8f...
+    name:
+      description: The network's name.
+      type: str
+      sample: web
+    driver:
+      description: The driver (network type).
+      type: str
+      sample: bridge
+    options:
+      description: The normalised options, with the pools as allocated (gateway filled in).
+      type: dict
+      sample: {"bridge_name": "pn-5f1c9a0e6b2d", "mtu": 1500, "internal": false, "enable_ipv6": false,
+               "labels": {}, "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
+    endpoints:
+      description: The network's endpoints, each with its sandbox_info.
+      type: list
+      elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=module_support.argument_spec(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            driver=dict(type="str", choices=["bridge", "simplebridge", "null"], default="bridge"),
+            ipam=dict(type="list", elements="dict", options=dict(
+                subnet=dict(type="str", required=True),
+                gateway=dict(type="str"),
+                ip_range=dict(type="str"),
+                aux_addresses=dict(type="dict"),
+            )),
+            bridge_name=dict(type="str"),
+            mtu=dict(type="int"),
+            internal=dict(type="bool"),
+            enable_ipv6=dict(type="bool"),
+            labels=dict(type="dict"),
+            force=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    module_support.run(module, lambda controller: converge.ensure_network(
+        controller, module.params, module.check_mode))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+#!/usr/bin/python
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pynet_sandbox
+short_description: Manage sandboxes (network namespaces at a path) for containers
+version_added: 0.1.0
+description:
+  - A sandbox is a network namespace bind-mounted at its key, a path, as C(ip netns add) makes them.
+  - If the path is already a network namespace, pynet adopts it and never removes it.
+    A path that exists and is not a network namespace is never overwritten.
+  - A sandbox pynet made has its loopback up.
+author:
+  - pynet developers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - pynet.libnetwork.common
+  - pynet.libnetwork.common.attributes
+options:
+  key:
+    description: Absolute, normalised path of the namespace file, such as V(/run/pynet/netns/web1).
+    type: path
+    required: true
+    aliases: [path]
+  state:
+    description:
+      - V(present) makes or adopts the namespace (and remakes one pynet made that has gone).
+      - V(absent) removes a namespace pynet made and forgets an adopted one; refused while endpoints use it.
+    type: str
+    choices: [present, absent]
+    default: present
+seealso:
+  - module: pynet.libnetwork.pynet_endpoint
+"""
+
+EXAMPLES = r"""
+- name: A sandbox for container web1
+  pynet.libnetwork.pynet_sandbox:
+    key: /run/pynet/netns/web1
+"""
+
+RETURN = r"""
+sandbox:
+  description: The sandbox after the task (in check mode, as it would be); null when absent.
+  returned: always
+  type: dict
+  contains:
+    key:
+      description: Its path.
+      type: str
+      sample: /run/pynet/netns/web1
+    created:
+      description: Whether pynet made the namespace (and so will remove it).
+      type: bool
+    exists:
+      description: Whether the namespace is mounted at the key.
+      type: bool
+    interfaces:
+      description: The interfaces that pynet's endpoints put in the sandbox.
+      type: list
+      elements: dict
+      sample: [{"network": "web", "endpoint": "web1", "src_name": "pnv5f1c9a0e6b2d", "dst_name": "eth0",
+                "address": "10.89.10.2/24", "address_ipv6": null, "mac": "02:5f:1c:9a:0e:6b"}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=module_support.argument_spec(
+            key=dict(type="path", required=True, aliases=["path"]),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        supports_check_mode=True,
+    )
+    module_support.run(module, lambda controller: converge.ensure_sandbox(
+        controller, module.params, module.check_mode))
+
+
+if __name__ == "__main__":
+    main()
