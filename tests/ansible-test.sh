@@ -39,9 +39,9 @@ readonly SANITY_PACKAGES=(shellcheck)
 
 log() { echo "ansible-test.sh: $*" >&2; }
 
-usage() {
+usage() { # EXIT_CODE
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
-    exit 2
+    exit "$1"
 }
 
 # --- 1. virtualenv ----------------------------------------------------------------
@@ -162,7 +162,8 @@ run_ansible_test() {
 }
 
 main() {
-    [[ $# -ge 1 && "$1" != "-h" && "$1" != "--help" ]] || usage
+    [[ $# -ge 1 ]] || usage 2
+    [[ "$1" != "-h" && "$1" != "--help" ]] || usage 0
     local command="$1"
     shift
 
