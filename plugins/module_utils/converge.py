@@ -11,6 +11,7 @@ validated before the first change.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam
@@ -245,7 +246,8 @@ def _endpoint_differences(endpoint, item, opts):
 
 
 class _Plan:
-    def __init__(self, item, network, endpoint, action, opts, differ=None, drift=None):
+    def __init__(self, where, item, network, endpoint, action, opts, differ=None, drift=None):
+        self.where = where
         self.item = item
         self.network = network
         self.endpoint = endpoint
@@ -259,7 +261,7 @@ class _Plan:
 def ensure_endpoint_params(controller, params, check_mode):
     """pynet_endpoint's parameters: one endpoint (name) or a list (endpoints) with top-level defaults."""
     if params.get("endpoints") is None:
-        result = ensure_endpoints(controller, [_item(params, params)], check_mode)
+        result = ensure_endpoints(controller, [_item(params, params)], check_mode, as_list=False)
         result.returned["endpoint"] = result.returned["endpoints"][0]
         return result
     items = [_item(entry, params) for entry in params["endpoints"]]
@@ -274,9 +276,13 @@ def _item(entry, defaults):
     return item
 
 
-def ensure_endpoints(controller, items, check_mode, purge=False):
-    """Converge a list of endpoint declarations (dicts of network, name, sandbox, options, state)."""
-    plans = [_plan_endpoint(controller, index, item, len(items) > 1) for index, item in enumerate(items)]
+def ensure_endpoints(controller, items, check_mode, purge=False, as_list=True):
+    """Converge a list of endpoint declarations (dicts of network, name, sandbox, options, state).
+
+    With as_list, errors name the item (`endpoints[3].ip`); otherwise the bare parameter.
+    """
+    plans = [_plan_endpoint(controller, "endpoints[%d]." % index if as_list else "", item)
+             for index, item in enumerate(items)]
     if purge:
         plans.extend(_purge_plans(controller, items))
     _predict(controller, plans)
@@ -302,33 +308,44 @@ def ensure_endpoints(controller, items, check_mode, purge=False):
     return result
 
 
-def _plan_endpoint(controller, index, item, is_list):
-    where = "endpoints[%d]." % index if is_list else ""
+def _plan_endpoint(controller, where, item):
     for key in ("network", "name"):
         if not item.get(key):
             raise errors.InvalidParameterError(where + key, "is required")
     network = _lookup_network(controller, item["network"])
     if network is None:
-        raise errors.PynetError(str(errors.UnknownNetworkError(item["network"])), param=where + "network")
+        with _located(where):
+            raise errors.UnknownNetworkError(item["network"])
     try:
         endpoint = network.endpoint_by_name(item["name"])
     except errors.UnknownEndpointError:
         endpoint = None
     if item["state"] == "absent":
-        return _Plan(item, network, endpoint, "delete" if endpoint else "none", None)
+        return _Plan(where, item, network, endpoint, "delete" if endpoint else "none", None)
     if not item.get("sandbox"):
         raise errors.InvalidParameterError(where + "sandbox", "is required with state=present")
-    try:
+    with _located(where):
         opts = network.check_endpoint(item["name"], item["sandbox"], _given(item, ENDPOINT_PARAMS))
-    except errors.PynetError as exc:
-        raise errors.PynetError("%s%s" % (where, exc), param=where + (exc.param or "")) from None
     if endpoint is None:
-        return _Plan(item, network, None, "create", opts)
+        return _Plan(where, item, network, None, "create", opts)
     differ = _endpoint_differences(endpoint, item, opts)
     if differ:
-        return _Plan(item, network, endpoint, "recreate", opts, differ=differ)
+        return _Plan(where, item, network, endpoint, "recreate", opts, differ=differ)
     drift = endpoint.drift()
-    return _Plan(item, network, endpoint, "repair" if drift else "none", opts, drift=drift)
+    return _Plan(where, item, network, endpoint, "repair" if drift else "none", opts, drift=drift)
+
+
+@contextlib.contextmanager
+def _located(where):
+    """Errors about one item of a list name it: `endpoints[3].ip: ...`."""
+    try:
+        yield
+    except errors.PynetError as exc:
+        param = where + (exc.param or "")
+        message = str(exc)
+        if exc.param and message.startswith(exc.param + ": "):
+            message = message[len(exc.param) + 2:]
+        raise errors.PynetError("%s: %s" % (param, message), param=param) from None
 
 
 def _purge_plans(controller, items):
@@ -338,8 +355,8 @@ def _purge_plans(controller, items):
         network = controller.network_by_name(network_name)
         for ep in network.endpoints():
             if (network_name, ep.name) not in declared:
-                plans.append(_Plan({"network": network_name, "name": ep.name, "state": "absent",
-                                    "sandbox": ep.sandbox_key}, network, ep, "delete", None))
+                plans.append(_Plan("", {"network": network_name, "name": ep.name, "state": "absent",
+                                        "sandbox": ep.sandbox_key}, network, ep, "delete", None))
     return plans
 
 
@@ -353,7 +370,8 @@ def _predict(controller, plans):
                 tx.execute("DELETE FROM endpoints WHERE id = ?", (plan.endpoint.id,))
         for plan in plans:
             if plan.action in ("create", "recreate"):
-                record = plan.network.prepare_endpoint(tx, plan.item["name"], plan.item["sandbox"], plan.opts)
+                with _located(plan.where):
+                    record = plan.network.prepare_endpoint(tx, plan.item["name"], plan.item["sandbox"], plan.opts)
                 tx.execute("INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, "
                            "address, address_ipv6, options, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?)",
                            (record["id"], record["network_id"], record["name"], record["sandbox_key"],

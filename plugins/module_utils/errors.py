@@ -108,8 +108,8 @@ class ActiveEndpointsError(PynetError):
 class SandboxKeyError(PynetError):
     """The sandbox key is not a usable network namespace path."""
 
-    def __init__(self, key, reason):
-        super().__init__("sandbox key %r: %s" % (key, reason), param="key")
+    def __init__(self, key, reason, param="key"):
+        super().__init__("sandbox key %r %s" % (key, reason), param=param)
 
 
 class UnknownSandboxError(PynetError):

@@ -94,7 +94,7 @@ class Network:
         opts = self.check_endpoint(name, sandbox_key, endpoint_options)
         if not netns.is_netns(sandbox_key):
             raise errors.SandboxKeyError(sandbox_key, "is not a network namespace: create it with new_sandbox() "
-                                         "first")
+                                         "first", param="sandbox")
         with self.store.write() as tx:
             record = self.prepare_endpoint(tx, name, sandbox_key, opts)
             tx.execute("INSERT OR IGNORE INTO sandboxes(key, created) VALUES (?, 0)", (sandbox_key,))

@@ -66,10 +66,11 @@ def check_key(key, param="key"):
         raise errors.InvalidParameterError(param, "%r is not a path: give the absolute path of a network "
                                            "namespace file, such as /run/pynet/netns/c1" % (key,))
     if not os.path.isabs(key):
-        raise errors.SandboxKeyError(key, "is a relative path; give an absolute path such as /run/pynet/netns/c1")
+        raise errors.SandboxKeyError(key, "is a relative path; give an absolute path such as /run/pynet/netns/c1",
+                                     param)
     if os.path.normpath(key) != key or "\0" in key or len(key) >= PATH_MAX:
         raise errors.SandboxKeyError(key, "is not a normalised path (no '..', '//', trailing '/' or NUL); "
-                                     "did you mean %s?" % os.path.normpath(key.replace("\0", "")))
+                                     "did you mean %s?" % os.path.normpath(key.replace("\0", "")), param)
     return key
 
 

@@ -148,8 +148,11 @@ class BridgeDriver(Driver):
                 # The bridge port needs no address; without IPv6 it sends no DAD or MLD.
                 links.disable_ipv6(veth)
                 links.set_up(host, links.link(host, veth)["index"])
-            with netns.entered(sandbox_fd), links.route_socket() as sandbox:
-                self._configure_sandbox_side(sandbox, network, endpoint)
+                with links.route_socket(sandbox_fd) as sandbox:
+                    self._configure_sandbox_side(sandbox, sandbox_fd, network, endpoint)
+                    # Ready means both ends pass traffic: the first packets are not dropped.
+                    links.wait_oper_up(sandbox, endpoint["ifname"])
+                links.wait_oper_up(host, veth)
         except BaseException:
             with links.route_socket() as host:
                 links.delete_link(host, veth)
@@ -157,10 +160,12 @@ class BridgeDriver(Driver):
         finally:
             os.close(sandbox_fd)
 
-    def _configure_sandbox_side(self, ipr, network, endpoint):
+    def _configure_sandbox_side(self, ipr, sandbox_fd, network, endpoint):
         ifname = endpoint["ifname"]
         if not endpoint["address_ipv6"]:
-            links.disable_ipv6(ifname)  # before it is up: an IPv4-only sandbox runs no IPv6 autoconf
+            # Before it is up: an IPv4-only sandbox runs no IPv6 autoconf.
+            with netns.entered(sandbox_fd):
+                links.disable_ipv6(ifname)
         index = links.link(ipr, ifname)["index"]
         if endpoint["address"]:
             links.add_address(ipr, index, endpoint["address"])

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import time
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
 try:
     from pyroute2 import IPRoute
@@ -20,13 +23,19 @@ except ImportError:  # reported by the Ansible modules through missing_required_
 
 IFNAMSIZ = 15
 IFF_UP = 0x1
+IF_OPER_UP = 6
 IFA_F_NODAD = 0x02
 
 
 @contextlib.contextmanager
-def route_socket():
-    """A netlink socket bound to the calling thread's current namespace; no multicast subscriptions."""
-    ipr = IPRoute(groups=0)
+def route_socket(netns_fd=None):
+    """A netlink socket with no multicast subscriptions, bound to the calling thread's namespace
+    or, given `netns_fd`, to that namespace (it stays bound there after the thread returns)."""
+    if netns_fd is None:
+        ipr = IPRoute(groups=0)
+    else:
+        with netns.entered(netns_fd):
+            ipr = IPRoute(groups=0)
     try:
         yield ipr
     finally:
@@ -52,6 +61,7 @@ def link(ipr, name):
         "mac": msg.get_attr("IFLA_ADDRESS"),
         "alias": msg.get_attr("IFLA_IFALIAS"),
         "group": msg.get_attr("IFLA_GROUP"),
+        "oper_up": msg.get_attr("IFLA_OPERSTATE") in ("UP", IF_OPER_UP),
     }
 
 
@@ -85,6 +95,20 @@ def add_veth(ipr, name, peer_name, peer_netns_fd, master=None, peer_mac=None, mt
 
 def set_up(ipr, index):
     ipr.link("set", index=index, state="up")
+
+
+def wait_oper_up(ipr, name, timeout=3.0):
+    """Wait until the kernel reports the link operationally up (its carrier change processed).
+
+    Until then its queue may drop packets and a bridge does not forward to it: the kernel
+    applies carrier changes asynchronously (linkwatch), usually at once, at worst a second later.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = link(ipr, name)
+        if found is None or found["oper_up"] or time.monotonic() > deadline:
+            return found is not None and found["oper_up"]
+        time.sleep(0.002)
 
 
 def set_down(ipr, index):

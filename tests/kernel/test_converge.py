@@ -1,0 +1,213 @@
+"""What the modules do (converge), against the real kernel: idempotence, check mode, diff, drift."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links
+
+
+def kernel_snapshot(*sandbox_keys):
+    """Links and addresses of the test's host namespace and of each sandbox, as iproute2 reports them."""
+    def ip(*args):
+        return json.loads(subprocess.run(["ip", "-j"] + list(args), check=True, capture_output=True,
+                                         text=True).stdout or "[]")
+    snap = {"host": ip("addr", "show")}
+    for key in sandbox_keys:
+        if os.path.exists(key):
+            snap[key] = json.loads(subprocess.run(["nsenter", "--net=" + key, "ip", "-j", "addr", "show"],
+                                                  check=True, capture_output=True, text=True).stdout)
+    return snap
+
+
+def network_params(**given):
+    params = dict(name="web", state="present", driver="bridge", ipam=None, bridge_name=None, mtu=None,
+                  internal=None, enable_ipv6=None, labels=None, force=False)
+    params.update(given)
+    return params
+
+
+def endpoint_params(**given):
+    params = dict(name=None, network="web", sandbox=None, ip=None, ipv6=None, mac=None, ifname=None,
+                  state="present", endpoints=None, purge=False)
+    params.update(given)
+    return params
+
+
+@pytest.fixture
+def controller(host):
+    ctl = Controller(state_dir=host.state_dir)
+    yield ctl
+    ctl.close()
+
+
+def test_network_check_mode_predicts_and_changes_nothing(controller, host):
+    params = network_params(ipam=[{"subnet": "10.89.20.0/24", "gateway": None, "ip_range": None,
+                                   "aux_addresses": None}])
+    before = kernel_snapshot()
+    predicted = converge.ensure_network(controller, params, check_mode=True)
+    assert predicted.changed and kernel_snapshot() == before and controller.networks() == []
+    real = converge.ensure_network(controller, params, check_mode=False)
+    assert real.changed
+    options = dict(real.returned["network"]["options"])
+    bridge = options.pop("bridge_name")
+    predicted_options = dict(predicted.returned["network"]["options"])
+    predicted_options.pop("bridge_name")
+    assert predicted_options == options  # identical except the id-derived bridge name
+    assert links.link  # the bridge exists with the gateway address
+    assert any(a["ifname"] == bridge and a["addr_info"][0]["local"] == "10.89.20.1" for a in kernel_snapshot()["host"]
+               if a["addr_info"])
+    again = converge.ensure_network(controller, params, check_mode=False)
+    assert not again.changed and again.diff["before"] == again.diff["after"]
+
+
+def test_network_labels_in_place_and_recreate_needs_force(controller, host):
+    params = network_params(labels={"tier": "web"})
+    first = converge.ensure_network(controller, params, check_mode=False).returned["network"]
+    relabel = converge.ensure_network(controller, network_params(labels={"tier": "front"}), check_mode=False)
+    assert relabel.changed and relabel.returned["network"]["id"] == first["id"]
+    assert relabel.diff["before"]["options"]["labels"] == {"tier": "web"}
+    assert relabel.diff["after"]["options"]["labels"] == {"tier": "front"}
+    sandbox = controller.new_sandbox(host.sandbox_key("a"))
+    controller.network_by_name("web").create_endpoint("a", sandbox.key)
+    with pytest.raises(errors.PynetError, match="must be recreated to change mtu.*force: true"):
+        converge.ensure_network(controller, network_params(mtu=1400), check_mode=False)
+    assert controller.network_by_name("web").options["mtu"] == 1500
+    forced = converge.ensure_network(controller, network_params(mtu=1400, force=True), check_mode=False)
+    assert forced.changed and forced.returned["network"]["id"] != first["id"]
+    assert forced.returned["network"]["options"]["mtu"] == 1400 and forced.returned["network"]["endpoints"] == []
+
+
+def test_network_absent_with_endpoints(controller, host):
+    converge.ensure_network(controller, network_params(), check_mode=False)
+    sandbox = controller.new_sandbox(host.sandbox_key("a"))
+    controller.network_by_name("web").create_endpoint("a", sandbox.key)
+    with pytest.raises(errors.ActiveEndpointsError, match="web has active endpoints: a"):
+        converge.ensure_network(controller, network_params(state="absent"), check_mode=False)
+    gone = converge.ensure_network(controller, network_params(state="absent", force=True), check_mode=False)
+    assert gone.changed and controller.networks() == []
+    assert not converge.ensure_network(controller, network_params(state="absent"), check_mode=False).changed
+
+
+def test_network_drift_is_reported_in_check_mode_and_repaired(controller, host):
+    net = converge.ensure_network(controller, network_params(), check_mode=False).returned["network"]
+    with links.route_socket() as ipr:
+        links.delete_link(ipr, net["options"]["bridge_name"])
+    check = converge.ensure_network(controller, network_params(), check_mode=True)
+    assert check.changed and check.diff["before"]["drift"] == ["bridge %s is missing" % net["options"]["bridge_name"]]
+    assert "drift" not in check.diff["after"]
+    assert converge.ensure_network(controller, network_params(), check_mode=False).changed
+    assert not converge.ensure_network(controller, network_params(), check_mode=False).changed
+
+
+def test_endpoints_list_check_mode_predicts_addresses(controller, host):
+    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.30.0/24"}]), check_mode=False)
+    keys = [host.sandbox_key("s%d" % i) for i in range(3)]
+    for key in keys:
+        controller.new_sandbox(key)
+    items = [{"name": "e%d" % i, "sandbox": key} for i, key in enumerate(keys)]
+    items[2]["ip"] = "10.89.30.100"
+    params = endpoint_params(endpoints=items)
+    before = kernel_snapshot(*keys)
+    predicted = converge.ensure_endpoint_params(controller, params, check_mode=True)
+    assert predicted.changed and kernel_snapshot(*keys) == before
+    real = converge.ensure_endpoint_params(controller, params, check_mode=False)
+    addresses = [ep["sandbox_info"]["interfaces"][0]["address"] for ep in real.returned["endpoints"]]
+    assert addresses == ["10.89.30.2/24", "10.89.30.3/24", "10.89.30.100/24"]
+    assert [ep["sandbox_info"] for ep in predicted.returned["endpoints"]] == \
+        [dict(ep["sandbox_info"], interfaces=[dict(i, src_name=p["sandbox_info"]["interfaces"][0]["src_name"],
+                                                   mac=p["sandbox_info"]["interfaces"][0]["mac"])
+                                              for i in ep["sandbox_info"]["interfaces"]])
+         for ep, p in zip(real.returned["endpoints"], predicted.returned["endpoints"])]
+    again = converge.ensure_endpoint_params(controller, params, check_mode=False)
+    assert not again.changed and [ep["action"] for ep in again.returned["endpoints"]] == ["none"] * 3
+
+
+def test_endpoint_change_recreates_and_drift_repairs(controller, host):
+    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.31.0/24"}]), check_mode=False)
+    key = host.sandbox_key("a")
+    controller.new_sandbox(key)
+    first = converge.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key), check_mode=False)
+    assert first.returned["endpoint"]["action"] == "create"
+    moved = converge.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
+                                            check_mode=False)
+    assert moved.returned["endpoint"]["action"] == "recreate"
+    assert moved.returned["endpoint"]["sandbox_info"]["interfaces"][0]["address"] == "10.89.31.50/24"
+    subprocess.run(["nsenter", "--net=" + key, "ip", "addr", "flush", "dev", "eth0"], check=True)
+    check = converge.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
+                                            check_mode=True)
+    assert check.changed and check.returned["endpoint"]["action"] == "repair"
+    assert "lacks address 10.89.31.50/24" in " ".join(check.diff["before"]["endpoints"][0]["drift"])
+    fixed = converge.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
+                                            check_mode=False)
+    assert fixed.changed
+    assert not converge.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
+                                               check_mode=False).changed
+
+
+def test_bad_item_fails_before_any_change(controller, host):
+    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.32.0/24"}]), check_mode=False)
+    keys = [host.sandbox_key("s%d" % i) for i in range(2)]
+    for key in keys:
+        controller.new_sandbox(key)
+    before = kernel_snapshot(*keys)
+    db = open(os.path.join(host.state_dir, "pynet.db"), "rb").read()
+    cases = [
+        ([{"name": "ok", "sandbox": keys[0]}, {"name": "bad", "sandbox": keys[1], "ip": "10.1.1.1"}],
+         "endpoints[1].ip"),
+        ([{"name": "ok", "sandbox": keys[0], "ip": "10.89.32.9"}, {"name": "dup", "sandbox": keys[1],
+                                                                   "ip": "10.89.32.9"}], "endpoints[1].ip"),
+        ([{"name": "ok", "sandbox": keys[0]}, {"name": "bad", "sandbox": keys[1], "mac": "zz"}], "endpoints[1].mac"),
+        ([{"name": "ok", "sandbox": keys[0]}, {"name": "bad", "sandbox": "relative"}], "endpoints[1].sandbox"),
+        ([{"name": "ok", "sandbox": keys[0]}, {"name": "b", "sandbox": keys[0]}], "endpoints[1].ifname"),
+        ([{"name": "ok", "sandbox": keys[0], "network": "nosuch"}], "endpoints[0].network"),
+        ([{"name": "x" * 200, "sandbox": keys[0]}], "endpoints[0].name"),
+        ([{"name": "ok", "sandbox": keys[0], "ifname": "a/b"}], "endpoints[0].ifname"),
+    ]
+    for items, param in cases:
+        with pytest.raises(errors.PynetError) as raised:
+            converge.ensure_endpoint_params(controller, endpoint_params(endpoints=items), check_mode=False)
+        assert raised.value.param == param, (param, str(raised.value))
+        assert param in str(raised.value)
+        assert kernel_snapshot(*keys) == before
+        assert open(os.path.join(host.state_dir, "pynet.db"), "rb").read() == db
+
+
+def test_purge_removes_unlisted_endpoints(controller, host):
+    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.33.0/24"}]), check_mode=False)
+    keys = [host.sandbox_key("s%d" % i) for i in range(3)]
+    for key in keys:
+        controller.new_sandbox(key)
+    all_three = [{"name": "e%d" % i, "sandbox": key} for i, key in enumerate(keys)]
+    converge.ensure_endpoint_params(controller, endpoint_params(endpoints=all_three), check_mode=False)
+    kept = converge.ensure_endpoint_params(controller, endpoint_params(endpoints=all_three[:1], purge=True),
+                                           check_mode=False)
+    assert [(ep["name"], ep["action"]) for ep in kept.returned["endpoints"]] == \
+        [("e0", "none"), ("e1", "delete"), ("e2", "delete")]
+    assert [ep.name for ep in controller.network_by_name("web").endpoints()] == ["e0"]
+
+
+def test_sandbox_and_driver_idempotence(controller, host):
+    key = host.sandbox_key("box")
+    params = {"key": key, "state": "present"}
+    assert converge.ensure_sandbox(controller, params, check_mode=True).changed
+    assert not os.path.exists(key)
+    made = converge.ensure_sandbox(controller, params, check_mode=False)
+    assert made.changed and made.returned["sandbox"]["created"] and made.returned["sandbox"]["exists"]
+    assert not converge.ensure_sandbox(controller, params, check_mode=False).changed
+    subprocess.run(["umount", key], check=True)  # drift: the namespace unmounted outside pynet
+    assert converge.ensure_sandbox(controller, params, check_mode=False).changed
+    assert converge.ensure_sandbox(controller, {"key": key, "state": "absent"}, check_mode=False).changed
+    assert not os.path.exists(key)
+    driver = {"name": "bridge", "options": {"default_address_pool": "10.123.0.0/16"}, "state": "present"}
+    assert converge.ensure_driver(controller, driver, check_mode=False).changed
+    assert not converge.ensure_driver(controller, driver, check_mode=False).changed
+    assert not converge.ensure_driver(controller, dict(driver, options=None), check_mode=False).changed
+    converge.ensure_network(controller, network_params(), check_mode=False)
+    assert controller.network_by_name("web").options["ipam"][0]["subnet"] == "10.123.0.0/24"
+    with pytest.raises(errors.DriverInUseError, match="web"):
+        converge.ensure_driver(controller, dict(driver, state="absent"), check_mode=False)
