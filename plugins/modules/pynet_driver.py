@@ -12,7 +12,7 @@ description:
   - Records a driver's host-wide options, as libnetwork's C(NewNetworkDriver) does.
   - A driver that is not configured can still be used with its defaults.
 author:
-  - pynet developers
+  - pynet developers (@pynet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pynet.libnetwork.common

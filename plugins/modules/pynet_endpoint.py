@@ -18,7 +18,7 @@ description:
   - Every item is validated, and every address allocated, before the first change; in check mode the
     addresses a real run would give are returned.
 author:
-  - pynet developers
+  - pynet developers (@pynet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pynet.libnetwork.common

@@ -12,11 +12,11 @@ description:
   - Returns what pynet has recorded on the host, with each network's endpoints and their sandbox_info.
   - Changes nothing.
 author:
-  - pynet developers
+  - pynet developers (@pynet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
   - pynet.libnetwork.common
+  - pynet.libnetwork.common.info_attributes
 options:
   networks:
     description: Return only the networks of these names (default all).

@@ -16,7 +16,7 @@ description:
     O(labels) change in place; any other difference recreates the network, which needs O(force=true)
     while the network has endpoints.
 author:
-  - pynet developers
+  - pynet developers (@pynet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pynet.libnetwork.common

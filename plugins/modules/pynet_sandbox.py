@@ -14,7 +14,7 @@ description:
     A path that exists and is not a network namespace is never overwritten.
   - A sandbox pynet made has its loopback up.
 author:
-  - pynet developers
+  - pynet developers (@pynet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pynet.libnetwork.common

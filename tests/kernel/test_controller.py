@@ -31,7 +31,7 @@ def world(host):
 
 
 def test_two_endpoints_talk_over_tcp(world):
-    controller, _, network, host = world
+    controller, unused_driver, network, host = world
     a = controller.new_sandbox(host.sandbox_key("a"))
     b = controller.new_sandbox(host.sandbox_key("b"))
     ep_a = network.create_endpoint("ep-a", a.key)
@@ -51,7 +51,7 @@ def test_two_endpoints_talk_over_tcp(world):
 
 
 def test_endpoint_kernel_objects(world):
-    controller, _, network, host = world
+    controller, unused_driver, network, host = world
     sandbox = controller.new_sandbox(host.sandbox_key("c1"))
     ep = network.create_endpoint("ep1", sandbox.key, {"mac": "02:42:0a:59:00:99", "ip": "10.89.0.77"})
     info = ep.sandbox_info()
@@ -93,8 +93,8 @@ def test_ifname_option_and_clash_in_one_sandbox(world):
 def test_dual_stack_endpoint(host):
     controller = Controller(state_dir=host.state_dir)
     driver = controller.new_network_driver("bridge", {})
-    network = controller.new_network(driver, "dual", {"ipam": [{"subnet": "10.89.5.0/24"},
-                                                                {"subnet": "fd00:89:5::/64"}]})
+    pools = [{"subnet": "10.89.5.0/24"}, {"subnet": "fd00:89:5::/64"}]
+    network = controller.new_network(driver, "dual", {"ipam": pools})
     assert network.options["enable_ipv6"] is True
     a = controller.new_sandbox(host.sandbox_key("a"))
     b = controller.new_sandbox(host.sandbox_key("b"))
@@ -104,12 +104,12 @@ def test_dual_stack_endpoint(host):
     assert info["gateway_ipv6"] == "fd00:89:5::1"
     v6 = info["interfaces"][0]["address_ipv6"]
     assert v6.startswith("fd00:89:5::") and v6.endswith("/64")
-    got_server, _, _ = tcp_exchange(a.key, v6.split("/")[0], b.key, port=5301)
+    got_server, unused_client, unused_peer = tcp_exchange(a.key, v6.split("/")[0], b.key, port=5301)
     assert got_server == b"ping from client"
 
 
 def test_state_survives_a_new_controller_in_a_new_process(world):
-    controller, _, network, host = world
+    controller, unused_driver, network, host = world
     sandbox = controller.new_sandbox(host.sandbox_key("persist"))
     other = controller.new_sandbox(host.sandbox_key("persist2"))
     ep = network.create_endpoint("ep1", sandbox.key)
@@ -135,7 +135,7 @@ def test_state_survives_a_new_controller_in_a_new_process(world):
 
 
 def test_round_robin_does_not_reuse_a_released_address_at_once(world):
-    controller, _, network, host = world
+    controller, unused_driver, network, host = world
     sandbox = controller.new_sandbox(host.sandbox_key("rr"))
     first = network.create_endpoint("one", sandbox.key).sandbox_info()["interfaces"][0]["address"]
     network.endpoint_by_name("one").delete()
@@ -144,7 +144,7 @@ def test_round_robin_does_not_reuse_a_released_address_at_once(world):
 
 
 def test_delete_network_with_endpoints_fails_and_changes_nothing(world):
-    controller, _, network, host = world
+    controller, unused_driver, network, host = world
     a = controller.new_sandbox(host.sandbox_key("a"))
     b = controller.new_sandbox(host.sandbox_key("b"))
     ep_a = network.create_endpoint("alpha", a.key)
@@ -211,7 +211,7 @@ def test_exhausted_pool_fails_cleanly(host):
 
 def test_failed_kernel_step_leaves_nothing(world):
     """A veth that the kernel refuses (the name is taken in the sandbox) releases the address."""
-    controller, _, network, host = world
+    controller, unused_driver, network, host = world
     sandbox = controller.new_sandbox(host.sandbox_key("busy"))
     with netns.entered(sandbox.key), links.route_socket() as ipr:
         ipr.link("add", ifname="eth0", kind="bridge")  # not pynet's: occupies the name
@@ -251,7 +251,7 @@ def test_sandbox_adopts_and_refuses(host):
 
 
 def test_sandbox_with_endpoints_is_not_destroyed(world):
-    controller, _, network, host = world
+    controller, unused_driver, network, host = world
     sandbox = controller.new_sandbox(host.sandbox_key("kept"))
     network.create_endpoint("inside", sandbox.key)
     with pytest.raises(errors.ActiveEndpointsError, match="net1/inside"):
@@ -287,7 +287,7 @@ def test_null_driver_sandbox_has_loopback_only(host):
 
 
 def test_drift_is_reported_and_repaired(world):
-    controller, _, network, host = world
+    controller, unused_driver, network, host = world
     sandbox = controller.new_sandbox(host.sandbox_key("drift"))
     ep = network.create_endpoint("ep", sandbox.key)
     assert network.drift() == [] and ep.drift() == []
@@ -304,7 +304,7 @@ def test_drift_is_reported_and_repaired(world):
 
 
 def test_teardown_leaves_nothing(world):
-    controller, _, network, host = world
+    controller, unused_driver, network, host = world
     sandbox = controller.new_sandbox(host.sandbox_key("gone"))
     ep = network.create_endpoint("ep", sandbox.key)
     ep.delete()
