@@ -12,7 +12,7 @@
 # (--venv, --docker, --controller, --python, ...).
 #
 # What it does, each step idempotent and quick when already done:
-#   1. ensures a virtualenv ($PYNET_VENV, default <repo>/.venv) with ansible-core 2.19;
+#   1. ensures the virtualenv with tests/venv.sh ($PYNET_VENV, default <repo>/.venv);
 #   2. copies the checkout (tracked plus untracked, non-ignored files) to
 #      <tmp>/ansible_collections/pynet/libnetwork/, the layout ansible-test requires;
 #   3. for integration: installs podman & co. with apt-get, builds or reuses the local
@@ -27,9 +27,7 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 container_dir="$repo_root/tests/container"
-venv="${PYNET_VENV:-$repo_root/.venv}"
 readonly COLLECTION_NAMESPACE="pynet" COLLECTION_NAME="libnetwork"
-readonly VENV_REQUIREMENTS=("ansible-core>=2.19,<2.20" "pyroute2" "netaddr" "pytest")
 readonly TEST_PYTHON="3.11"
 # Debian packages for integration: podman with runc (crun fails on this kernel),
 # debootstrap for the test image and busybox-static for the utility-container stand-in.
@@ -46,20 +44,8 @@ usage() { # EXIT_CODE
 
 # --- 1. virtualenv ----------------------------------------------------------------
 
-# The stamp records what was installed, so a later run skips pip entirely.
 ensure_venv() {
-    local stamp="$venv/.pynet-requirements" want
-    want="$(printf '%s\n' "${VENV_REQUIREMENTS[@]}")"
-    if [[ -x "$venv/bin/ansible-test" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-        return
-    fi
-    if [[ ! -x "$venv/bin/python" ]]; then
-        log "creating virtualenv $venv"
-        "${PYNET_PYTHON:-python3}" -m venv "$venv"
-    fi
-    log "installing ${VENV_REQUIREMENTS[*]} into $venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${VENV_REQUIREMENTS[@]}"
-    echo "$want" > "$stamp"
+    venv="$("$repo_root/tests/venv.sh")"
 }
 
 ansible_test_dir() {

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Every test of the project, on a fresh Debian 12 machine as root (README "Running it", step 2;
+# .ci/run calls exactly this). Sets up what it needs itself: Debian packages, the virtualenv,
+# podman and the test images (through tests/ansible-test.sh).
+#
+#   1. kernel: the library against the real kernel (pytest; each test in a private netns)
+#   2. ansible-test sanity
+#   3. ansible-test units
+#   4. ansible-test integration, in a privileged podman container (--docker-network none)
+#
+# Every stage runs even when an earlier one fails; the exit status is non-zero if any failed.
+# The last line counts the test cases of all stages: 'tests: N passed, N failed'.
+set -uo pipefail
+
+repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+output="$repo_root/tests/output/run"
+readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux)
+
+log() { echo "run.sh: $*" >&2; }
+
+ensure_debian_packages() {
+    local missing=() package
+    for package in "$@"; do
+        if [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)" != "install ok installed" ]]; then
+            missing+=("$package")
+        fi
+    done
+    [[ ${#missing[@]} -gt 0 ]] || return 0
+    log "installing ${missing[*]} with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Count test cases in a JUnit XML file: prints "passed failed".
+junit_counts() {
+    "$venv/bin/python" - "$@" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+passed = failed = 0
+for path in sys.argv[1:]:
+    for case in ET.parse(path).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed += 1
+        elif case.find("skipped") is None:
+            passed += 1
+print(passed, failed)
+PY
+}
+
+total_passed=0
+total_failed=0
+status=0
+
+record() {  # record STAGE RC PASSED FAILED
+    local stage="$1" rc="$2" passed="$3" failed="$4"
+    if [[ "$rc" -ne 0 && "$failed" -eq 0 ]]; then
+        failed=1  # the stage failed outside any test case (set-up, collection)
+    fi
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    [[ "$rc" -eq 0 ]] || status=1
+    printf 'run.sh: %-12s rc=%s  %s passed, %s failed\n' "$stage" "$rc" "$passed" "$failed"
+}
+
+main() {
+    local rc counts
+    rm -rf "$output" "$repo_root/tests/output/junit"
+    mkdir -p "$output"
+    ensure_debian_packages "${KERNEL_TEST_PACKAGES[@]}" || { log "apt-get failed"; exit 1; }
+    venv="$("$repo_root/tests/venv.sh")" || { log "virtualenv set-up failed"; exit 1; }
+
+    log "stage 1: kernel tests"
+    rc=0
+    (cd "$repo_root" && "$venv/bin/python" -m pytest tests/kernel -q -p no:cacheprovider \
+        --junit-xml "$output/kernel.xml") || rc=$?
+    read -r passed failed < <(junit_counts "$output/kernel.xml" 2>/dev/null || echo "0 0")
+    record kernel "$rc" "$passed" "$failed"
+
+    log "stage 2: ansible-test sanity"
+    rc=0
+    "$repo_root/tests/ansible-test.sh" sanity --junit || rc=$?
+    counts="$(find "$repo_root/tests/output/junit" -name '*sanity*.xml' 2>/dev/null)"
+    if [[ -n "$counts" ]]; then
+        # shellcheck disable=SC2086  # one path per word
+        read -r passed failed < <(junit_counts $counts)
+    else
+        passed=$((rc == 0)); failed=$((rc != 0))
+    fi
+    record sanity "$rc" "$passed" "$failed"
+
+    log "stage 3: ansible-test units"
+    rc=0
+    "$repo_root/tests/ansible-test.sh" units || rc=$?
+    counts="$(find "$repo_root/tests/output/junit" -name '*units*.xml' 2>/dev/null)"
+    # shellcheck disable=SC2086
+    read -r passed failed < <(if [[ -n "$counts" ]]; then junit_counts $counts; else echo "0 0"; fi)
+    record units "$rc" "$passed" "$failed"
+
+    log "stage 4: ansible-test integration"
+    rc=0
+    "$repo_root/tests/ansible-test.sh" integration 2>&1 | tee "$output/integration.log"
+    rc=${PIPESTATUS[0]}
+    passed="$(grep -c '^Running .* integration test role' "$output/integration.log" || true)"
+    record integration "$rc" "$passed" 0
+
+    echo "tests: $total_passed passed, $total_failed failed"
+    exit "$status"
+}
+
+main "$@"

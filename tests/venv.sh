@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Ensure the project's virtualenv and print its path: ansible-core 2.19, pyroute2, netaddr, pytest.
+# Quick when already done (a stamp records what was installed, so pip is skipped).
+#
+# Environment: PYNET_VENV (default <repo>/.venv), PYNET_PYTHON (interpreter for a new venv,
+# default python3).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+venv="${PYNET_VENV:-$repo_root/.venv}"
+readonly REQUIREMENTS=("ansible-core>=2.19,<2.20" "pyroute2" "netaddr" "pytest")
+
+stamp="$venv/.pynet-requirements"
+want="$(printf '%s\n' "${REQUIREMENTS[@]}")"
+if [[ ! -x "$venv/bin/ansible-test" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    if [[ ! -x "$venv/bin/python" ]]; then
+        echo "venv.sh: creating virtualenv $venv" >&2
+        "${PYNET_PYTHON:-python3}" -m venv "$venv"
+    fi
+    echo "venv.sh: installing ${REQUIREMENTS[*]} into $venv" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${REQUIREMENTS[@]}" >&2
+    echo "$want" > "$stamp"
+fi
+echo "$venv"
