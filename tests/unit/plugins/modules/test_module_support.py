@@ -1,0 +1,71 @@
+"""How every module reports results, user mistakes and missing libraries (AnsibleModule stubbed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, errors, module_support
+
+
+class Exited(Exception):
+    def __init__(self, kind, result):
+        super().__init__(kind)
+        self.kind = kind
+        self.result = result
+
+
+class FakeModule:
+    def __init__(self, state_dir):
+        self.params = {"state_dir": state_dir}
+        self.warnings = []
+
+    def exit_json(self, **result):
+        raise Exited("exit", result)
+
+    def fail_json(self, **result):
+        raise Exited("fail", result)
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+
+def test_result_with_diff_and_warnings(tmp_path):
+    module = FakeModule(str(tmp_path / "state"))
+
+    def converge_fn(controller):
+        result = converge.Result(True, {"a": 1}, {"a": 2}, thing={"name": "x"})
+        result.warnings.append("careful")
+        return result
+
+    with pytest.raises(Exited) as exited:
+        module_support.run(module, converge_fn)
+    assert exited.value.kind == "exit"
+    assert exited.value.result == {"changed": True, "diff": {"before": {"a": 1}, "after": {"a": 2}},
+                                   "thing": {"name": "x"}}
+    assert module.warnings == ["careful"]
+
+
+def test_user_mistake_fails_with_message_and_param_no_traceback(tmp_path):
+    module = FakeModule(str(tmp_path / "state"))
+
+    def converge_fn(controller):
+        raise errors.InvalidParameterError("ipam[0].subnet", "'x' is not a CIDR subnet")
+
+    with pytest.raises(Exited) as exited:
+        module_support.run(module, converge_fn)
+    assert exited.value.kind == "fail"
+    assert exited.value.result == {"msg": "ipam[0].subnet: 'x' is not a CIDR subnet", "param": "ipam[0].subnet"}
+
+
+def test_missing_library_reported_with_missing_required_lib(tmp_path, monkeypatch):
+    monkeypatch.setattr(module_support, "PYROUTE2_ERROR", "Traceback: No module named 'pyroute2'")
+    module = FakeModule(str(tmp_path / "state"))
+    with pytest.raises(Exited) as exited:
+        module_support.run(module, lambda controller: pytest.fail("must not run"))
+    assert exited.value.kind == "fail"
+    assert "Failed to import the required Python library (pyroute2)" in exited.value.result["msg"]
+    assert not (tmp_path / "state").exists()
+
+
+def test_report_has_no_diff():
+    assert converge.Result.report(networks=[]).as_dict() == {"changed": False, "networks": []}
