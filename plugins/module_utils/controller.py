@@ -12,15 +12,12 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import re
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links
 from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import (
-    DEFAULT_STATE_DIR, Store, encode_options)
+    DEFAULT_STATE_DIR, STATE_CREATING, STATE_READY, Store, encode_options)
 
 try:
     import netaddr
 except ImportError:  # reported by the Ansible modules through missing_required_lib
     netaddr = None
-
-STATE_CREATING = "creating"
-STATE_READY = "ready"
 
 # Options every network type takes; drivers add their own.
 NETWORK_OPTIONS = {

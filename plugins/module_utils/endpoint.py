@@ -5,10 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import ipam
-
-STATE_CREATING = "creating"
-STATE_READY = "ready"
-STATE_DELETING = "deleting"
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import STATE_DELETING, STATE_READY
 
 
 class Endpoint:
@@ -72,11 +69,18 @@ class Endpoint:
 
     def drift(self):
         """What the kernel lacks of this endpoint, as sentences (empty: nothing)."""
-        return self._network.driver_impl.endpoint_drift(self._network.record(), self._record)
+        drift = self._network.driver_impl.endpoint_drift(self._network.record(), self._record)
+        if self.state != STATE_READY:
+            drift.append("endpoint %s was left %s by a run that was cut off" % (self.name, self.state))
+        return drift
 
     def repair(self):
-        """Make the kernel match this endpoint again (after damage outside pynet)."""
+        """Make the kernel match this endpoint again (after damage outside pynet, or a creation cut off)."""
         self._network.driver_impl.create_endpoint(self._network.record(), self._record)
+        if self.state != STATE_READY:
+            with self._network.store.write() as tx:
+                tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_READY, self.id))
+            self._record["state"] = STATE_READY
 
     def delete(self):
         """Remove the endpoint from the kernel, then from the store, releasing its addresses."""

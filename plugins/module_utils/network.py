@@ -8,12 +8,10 @@ import secrets
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
+from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import Endpoint
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
-from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import (
-    STATE_CREATING, STATE_READY, Endpoint)
-from ansible_collections.pynet.libnetwork.plugins.module_utils.store import encode_options
-
-STATE_DELETING = "deleting"
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import (
+    STATE_CREATING, STATE_DELETING, STATE_READY, encode_options)
 
 
 class Network:
@@ -154,10 +152,18 @@ class Network:
 
     def drift(self):
         """What the kernel lacks of this network, as sentences (empty: nothing)."""
-        return self.driver_impl.network_drift(self.record())
+        drift = self.driver_impl.network_drift(self.record())
+        if self.state != STATE_READY:
+            drift.append("network %s was left %s by a run that was cut off" % (self.name, self.state))
+        return drift
 
     def repair(self):
+        """Make the kernel match this network again (after damage outside pynet, or a creation cut off)."""
         self.driver_impl.create_network(self.record())
+        if self.state != STATE_READY:
+            with self.store.write() as tx:
+                tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_READY, self.id))
+            self._record["state"] = STATE_READY
 
     def set_labels(self, labels):
         """Labels are the one option changed in place: they live only in the store."""

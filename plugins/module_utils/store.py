@@ -18,6 +18,12 @@ DATABASE_NAME = "pynet.db"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 60000
 
+# Life of a network or endpoint record: intent is recorded before the kernel is changed,
+# so a record not 'ready' is one whose creation or deletion was cut off.
+STATE_CREATING = "creating"
+STATE_READY = "ready"
+STATE_DELETING = "deleting"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS drivers (

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -211,3 +212,38 @@ def test_sandbox_and_driver_idempotence(controller, host):
     assert controller.network_by_name("web").options["ipam"][0]["subnet"] == "10.123.0.0/24"
     with pytest.raises(errors.DriverInUseError, match="web"):
         converge.ensure_driver(controller, dict(driver, state="absent"), check_mode=False)
+
+
+def test_creation_cut_off_by_a_kill_is_finished_by_the_next_run(controller, host):
+    """A process killed between recording an endpoint and marking it ready leaves a record that
+    the next run reports (check mode) and completes, without leaking a veth or an address."""
+    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.34.0/24"}]), check_mode=False)
+    key = host.sandbox_key("killed")
+    controller.new_sandbox(key)
+    script = (
+        "import os, sys\n"
+        "from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller\n"
+        "from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import bridge\n"
+        "real = bridge.BridgeDriver._add_veth\n"
+        "def add_then_die(*args):\n"
+        "    real(*args)\n"
+        "    os._exit(9)  # as kill -9 would: no clean-up runs\n"
+        "bridge.BridgeDriver._add_veth = staticmethod(add_then_die)\n"
+        "Controller(state_dir=sys.argv[1]).network_by_name('web').create_endpoint('a', sys.argv[2])\n")
+    env = dict(os.environ, PYTHONPATH=os.environ["PYNET_COLLECTIONS_PATH"])
+    killed = subprocess.run([sys.executable, "-c", script, host.state_dir, key], env=env, check=False)
+    assert killed.returncode == 9
+    endpoint = controller.network_by_name("web").endpoint_by_name("a")
+    assert endpoint.state == "creating"
+    params = endpoint_params(name="a", sandbox=key)
+    check = converge.ensure_endpoint_params(controller, params, check_mode=True)
+    assert check.returned["endpoint"]["action"] == "repair"
+    assert any("cut off" in line for line in check.diff["before"]["endpoints"][0]["drift"])
+    assert converge.ensure_endpoint_params(controller, params, check_mode=False).changed
+    again = converge.ensure_endpoint_params(controller, params, check_mode=False)
+    assert not again.changed
+    info = again.returned["endpoint"]["sandbox_info"]["interfaces"][0]
+    assert info["address"] == "10.89.34.2/24"
+    host_veths = [link["ifname"] for link in json.loads(subprocess.run(
+        ["ip", "-j", "link", "show"], check=True, capture_output=True, text=True).stdout) if link["ifname"].startswith("pnv")]
+    assert host_veths == [info["src_name"]]

@@ -11,6 +11,7 @@ and is never deleted.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 
@@ -83,7 +84,10 @@ class BridgeDriver(Driver):
             try:
                 bridge = links.add_bridge(ipr, name, mtu=opts["mtu"], alias=bridge_alias(network["id"]))
             except NetlinkError as exc:
-                raise errors.KernelError("cannot create bridge %s: %s" % (name, exc), param="bridge_name") from None
+                bridge = links.link(ipr, name)  # another process on the host made it first
+                if exc.code != errno.EEXIST or bridge is None:
+                    raise errors.KernelError("cannot create bridge %s: %s" % (name, exc),
+                                             param="bridge_name") from None
         elif bridge["kind"] != "bridge":
             raise errors.InvalidParameterError("bridge_name", "%s is already a %s device on this host, not a bridge"
                                                % (name, bridge["kind"] or "non-bridge"))
@@ -135,19 +139,13 @@ class BridgeDriver(Driver):
         sandbox_fd = netns.open_fd(endpoint["sandbox_key"])
         try:
             with links.route_socket() as host:
-                bridge = self._ensure_bridge(host, network)
-                # A veth left by a run that was cut off: start again from nothing.
-                links.delete_link(host, veth)
-                try:
-                    links.add_veth(host, veth, endpoint["ifname"], sandbox_fd, master=bridge["index"],
-                                   peer_mac=endpoint["mac"], mtu=opts["mtu"], group=PYNET_LINK_GROUP)
-                except NetlinkError as exc:
-                    raise errors.KernelError("cannot create interface %s in sandbox %s: %s"
-                                             % (endpoint["ifname"], endpoint["sandbox_key"], exc),
-                                             param="ifname") from None
-                # The bridge port needs no address; without IPv6 it sends no DAD or MLD.
+                bridge = links.link(host, opts["bridge_name"])
+                if bridge is None or not bridge["up"]:
+                    bridge = self._ensure_bridge(host, network)
+                self._add_veth(host, bridge, endpoint, sandbox_fd, opts["mtu"])
+                # The bridge port needs no address; without IPv6 it sends no DAD or MLD (the port
+                # has no carrier, and so sends nothing, until the sandbox end is up).
                 links.disable_ipv6(veth)
-                links.set_up(host, links.link(host, veth)["index"])
                 with links.route_socket(sandbox_fd) as sandbox:
                     self._configure_sandbox_side(sandbox, sandbox_fd, network, endpoint)
                     # Ready means both ends pass traffic: the first packets are not dropped.
@@ -159,6 +157,20 @@ class BridgeDriver(Driver):
             raise
         finally:
             os.close(sandbox_fd)
+
+    @staticmethod
+    def _add_veth(host, bridge, endpoint, sandbox_fd, mtu):
+        """The veth pair, host end up on the bridge; a pair left by a run that was cut off is replaced."""
+        for attempt in (1, 2):
+            try:
+                links.add_veth(host, endpoint["host_ifname"], endpoint["ifname"], sandbox_fd, master=bridge["index"],
+                               peer_mac=endpoint["mac"], mtu=mtu, group=PYNET_LINK_GROUP, up=True)
+                return
+            except NetlinkError as exc:
+                if exc.code == errno.EEXIST and attempt == 1 and links.delete_link(host, endpoint["host_ifname"]):
+                    continue
+                raise errors.KernelError("cannot create interface %s in sandbox %s: %s"
+                                         % (endpoint["ifname"], endpoint["sandbox_key"], exc), param="ifname") from None
 
     def _configure_sandbox_side(self, ipr, sandbox_fd, network, endpoint):
         ifname = endpoint["ifname"]
@@ -173,9 +185,7 @@ class BridgeDriver(Driver):
             # No duplicate address detection: the address is ours by allocation and usable at once.
             links.add_address(ipr, index, endpoint["address_ipv6"], flags=links.IFA_F_NODAD)
         links.set_up(ipr, index)
-        loopback = links.link(ipr, "lo")
-        if not loopback["up"]:
-            links.set_up(ipr, loopback["index"])
+        links.set_up(ipr, links.LOOPBACK_INDEX)
         if network["options"]["internal"]:
             return
         for pool in network["pools"]:

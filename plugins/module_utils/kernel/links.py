@@ -23,6 +23,7 @@ except ImportError:  # reported by the Ansible modules through missing_required_
 
 IFNAMSIZ = 15
 IFF_UP = 0x1
+LOOPBACK_INDEX = 1  # the loopback is the first link of every network namespace
 IF_OPER_UP = 6
 IFA_F_NODAD = 0x02
 
@@ -77,7 +78,7 @@ def add_bridge(ipr, name, mtu=None, alias=None):
     return created
 
 
-def add_veth(ipr, name, peer_name, peer_netns_fd, master=None, peer_mac=None, mtu=None, group=None):
+def add_veth(ipr, name, peer_name, peer_netns_fd, master=None, peer_mac=None, mtu=None, group=None, up=False):
     """A veth pair whose peer is born inside the target namespace with its final name (no move)."""
     peer = {"ifname": peer_name, "net_ns_fd": peer_netns_fd}
     if peer_mac:
@@ -90,6 +91,8 @@ def add_veth(ipr, name, peer_name, peer_netns_fd, master=None, peer_mac=None, mt
         spec["master"] = master
     if group is not None:
         spec["group"] = group
+    if up:
+        spec["state"] = "up"
     ipr.link("add", **spec)
 
 
