@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
@@ -281,7 +281,7 @@ def ensure_endpoints(controller, items, check_mode, purge=False, as_list=True):
 
     With as_list, errors name the item (`endpoints[3].ip`); otherwise the bare parameter.
     """
-    plans = [_plan_endpoint(controller, "endpoints[%d]." % index if as_list else "", item)
+    plans = [_plan_endpoint(controller, "endpoints[%d]." % index if as_list else "", item, check_mode)
              for index, item in enumerate(items)]
     if purge:
         plans.extend(_purge_plans(controller, items))
@@ -302,20 +302,31 @@ def ensure_endpoints(controller, items, check_mode, purge=False, as_list=True):
     result = Result(changed, {"endpoints": [view for view in before if view]},
                     {"endpoints": [view for view in after if view]}, endpoints=results)
     for plan in plans:
-        if check_mode and plan.action in ("create", "recreate") and not netns.is_netns(plan.item["sandbox"]):
+        if check_mode and plan.network is None and plan.action == "create":
+            result.warnings.append("network %s does not exist yet; a real run fails unless a task before it "
+                                   "creates the network" % plan.item["network"])
+        elif check_mode and plan.action in ("create", "recreate") and not netns.is_netns(plan.item["sandbox"]):
             result.warnings.append("sandbox %s does not exist yet; a real run fails unless a task before it "
                                    "creates the sandbox" % plan.item["sandbox"])
     return result
 
 
-def _plan_endpoint(controller, where, item):
+def _plan_endpoint(controller, where, item, check_mode):
     for key in ("network", "name"):
         if not item.get(key):
             raise errors.InvalidParameterError(where + key, "is required")
     network = _lookup_network(controller, item["network"])
     if network is None:
+        # An endpoint of a network that does not exist is absent. In check mode a task before
+        # this one may be about to create the network: predict a creation, without addresses.
+        if item["state"] == "absent":
+            return _Plan(where, item, None, None, "none", None)
         with _located(where):
-            raise errors.UnknownNetworkError(item["network"])
+            if not check_mode:
+                raise errors.UnknownNetworkError(item["network"])
+            options.check_name("name", item["name"])
+            sandboxes.check_key(item.get("sandbox"), "sandbox")
+        return _Plan(where, item, None, None, "create", None)
     try:
         endpoint = network.endpoint_by_name(item["name"])
     except errors.UnknownEndpointError:
@@ -352,8 +363,8 @@ def _purge_plans(controller, items):
     declared = {(item["network"], item["name"]) for item in items}
     plans = []
     for network_name in sorted({item["network"] for item in items}):
-        network = controller.network_by_name(network_name)
-        for ep in network.endpoints():
+        network = _lookup_network(controller, network_name)
+        for ep in network.endpoints() if network else []:
             if (network_name, ep.name) not in declared:
                 plans.append(_Plan("", {"network": network_name, "name": ep.name, "state": "absent",
                                         "sandbox": ep.sandbox_key}, network, ep, "delete", None))
@@ -369,7 +380,7 @@ def _predict(controller, plans):
                 ipam.release(tx, plan.endpoint.id)
                 tx.execute("DELETE FROM endpoints WHERE id = ?", (plan.endpoint.id,))
         for plan in plans:
-            if plan.action in ("create", "recreate"):
+            if plan.action in ("create", "recreate") and plan.network is not None:
                 with _located(plan.where):
                     record = plan.network.prepare_endpoint(tx, plan.item["name"], plan.item["sandbox"], plan.opts)
                 tx.execute("INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, "
@@ -394,6 +405,9 @@ def _result_view(plan, check_mode):
     if plan.action == "delete" or (plan.action == "none" and plan.endpoint is None):
         return None
     if check_mode and plan.action in ("create", "recreate"):
+        if plan.predicted is None:  # its network does not exist yet
+            return {"name": plan.item["name"], "network": plan.item["network"], "sandbox": plan.item["sandbox"],
+                    "options": _given(plan.item, ENDPOINT_PARAMS), "sandbox_info": None}
         view = endpoint_view(plan.predicted)
         view.pop("id")
         return view

@@ -28,8 +28,8 @@ def validate(given, spec, where=""):
     given = dict(given or {})
     unknown = sorted(set(given) - set(spec))
     if unknown:
-        raise errors.InvalidParameterError(where + unknown[0], "unknown option; allowed options: %s"
-                                           % ", ".join(sorted(spec)))
+        allowed = "allowed options: %s" % ", ".join(sorted(spec)) if spec else "no options are allowed here"
+        raise errors.InvalidParameterError(where + unknown[0], "unknown option; %s" % allowed)
     result = {}
     for name, option in spec.items():
         value = given.get(name)

@@ -247,3 +247,32 @@ def test_creation_cut_off_by_a_kill_is_finished_by_the_next_run(controller, host
     host_veths = [link["ifname"] for link in json.loads(subprocess.run(
         ["ip", "-j", "link", "show"], check=True, capture_output=True, text=True).stdout) if link["ifname"].startswith("pnv")]
     assert host_veths == [info["src_name"]]
+
+
+def test_endpoint_of_a_missing_network(controller, host):
+    """Absent is absent; check mode predicts a creation the network's own task would allow."""
+    gone = converge.ensure_endpoint_params(controller, endpoint_params(name="x", network="nonet", state="absent"),
+                                           check_mode=False)
+    assert not gone.changed and gone.returned["endpoint"]["action"] == "none"
+    key = host.sandbox_key("later")
+    check = converge.ensure_endpoint_params(controller, endpoint_params(name="x", network="nonet", sandbox=key),
+                                            check_mode=True)
+    assert check.changed and check.returned["endpoint"]["sandbox_info"] is None
+    assert check.warnings == ["network nonet does not exist yet; a real run fails unless a task before it "
+                              "creates the network"]
+    with pytest.raises(errors.PynetError, match="^network: unknown network nonet"):
+        converge.ensure_endpoint_params(controller, endpoint_params(name="x", network="nonet", sandbox=key),
+                                        check_mode=False)
+
+
+@pytest.mark.parametrize("options, param", [
+    ({"default_address_pool": "banana"}, "options.default_address_pool"),
+    ({"default_address_pool": "10.93.0.1/16"}, "options.default_address_pool"),
+    ({"default_address_pool": "fd00::/48"}, "options.default_address_pool"),
+    ({"default_address_pool": "10.93.0.0/16", "default_subnet_size": 12}, "options.default_subnet_size"),
+])
+def test_bad_driver_options_change_nothing(controller, options, param):
+    with pytest.raises(errors.PynetError) as raised:
+        converge.ensure_driver(controller, {"name": "bridge", "options": options, "state": "present"}, False)
+    assert raised.value.param == param and str(raised.value).startswith(param)
+    assert controller.drivers() == []

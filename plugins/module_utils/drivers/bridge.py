@@ -15,7 +15,7 @@ import errno
 import os
 import socket
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
 
@@ -46,7 +46,7 @@ class BridgeDriver(Driver):
     uses_ipam = True
     DRIVER_OPTIONS = {
         "default_address_pool": options.Option(options.check_str, "10.89.0.0/16",
-                                               "where networks without ipam get their subnet"),
+                                               "where networks without ipam get their subnet (IPv4 CIDR)"),
         "default_subnet_size": options.Option(options.int_between(8, 30), 24,
                                               "prefix length of the subnets taken from default_address_pool"),
     }
@@ -60,6 +60,20 @@ class BridgeDriver(Driver):
         "mac": options.Option(options.check_mac),
         "ifname": options.Option(options.check_ifname, "eth0"),
     }
+
+    @classmethod
+    def validate_driver_options(cls, given):
+        opts = super().validate_driver_options(given)
+        pool = ipam.parse_cidr(opts["default_address_pool"], "options.default_address_pool")
+        if pool.version != 4 or pool.ip != pool.network:
+            raise errors.InvalidParameterError("options.default_address_pool", "%s is not an IPv4 CIDR without "
+                                               "host bits (such as 10.89.0.0/16)" % opts["default_address_pool"])
+        if opts["default_subnet_size"] < pool.prefixlen:
+            raise errors.InvalidParameterError("options.default_subnet_size", "/%d subnets cannot be cut from %s: "
+                                               "allowed %d to 30" % (opts["default_subnet_size"], pool,
+                                                                     pool.prefixlen))
+        opts["default_address_pool"] = str(pool)
+        return opts
 
     @staticmethod
     def host_ifname(endpoint_id):
