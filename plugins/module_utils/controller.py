@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import secrets
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, firewall, ipam, options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links
-from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
+from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network, default_route_owners
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import (
     DEFAULT_STATE_DIR, STATE_CREATING, STATE_READY, Store, encode_options)
 
@@ -104,6 +104,7 @@ class Controller:
             with self.store.write() as tx:
                 tx.execute("DELETE FROM networks WHERE id = ?", (network_id,))
             raise
+        self.sync_firewall()
         with self.store.write() as tx:
             tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_READY, network_id))
         return self.network_by_id(network_id)
@@ -150,6 +151,7 @@ class Controller:
             raise errors.InvalidParameterError(
                 "enable_ipv6", "is %s but ipam %s an IPv6 subnet; add one (such as fd00:89::/64) or set "
                 "enable_ipv6 to match" % (opts["enable_ipv6"], "has" if has_ipv6 else "has no"))
+        impl.check_network(opts)
         network_id = secrets.token_hex(32)
         opts = impl.complete_network_options(opts, network_id)
         if tx.one("SELECT id FROM networks WHERE name = ?", (name,)):
@@ -196,6 +198,32 @@ class Controller:
         if row is None:
             raise errors.UnknownNetworkError(network_id)
         return Network(self, row)
+
+    # --- the firewall and default routes: functions of the store ----------------------------
+
+    def _firewall_rules(self):
+        bridge = self.driver("bridge")
+        if not bridge.options["enable_firewall"]:
+            return []
+        return firewall.rules_from_store(self.store.read())
+
+    def sync_firewall(self):
+        """Render pynet's nftables tables from the store and apply them in one transaction."""
+        firewall.apply(self._firewall_rules())
+
+    def firewall_drift(self):
+        return firewall.drift(self._firewall_rules())
+
+    def refresh_default_routes(self, sandbox_key):
+        """Give the sandbox its default routes through the endpoints that own them now."""
+        if not netns.is_netns(sandbox_key):
+            return
+        reader = self.store.read()
+        for owner in sorted(set(default_route_owners(reader, sandbox_key).values())):
+            row = reader.one("SELECT network_id FROM endpoints WHERE id = ?", (owner,))
+            network = self.network_by_id(row["network_id"])
+            endpoint = network.endpoint_by_id(owner)
+            network.driver_impl.set_default_route(network.record(), network.driver_record(endpoint.record()))
 
     # --- sandboxes ----------------------------------------------------------------------------
 

@@ -19,10 +19,11 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
-NETWORK_PARAMS = ("ipam", "bridge_name", "mtu", "internal", "enable_ipv6", "labels")
+NETWORK_PARAMS = ("ipam", "bridge_name", "mtu", "internal", "enable_ipv6", "labels", "enable_ip_masquerade",
+                  "enable_icc", "host_binding_ipv4")
 # What can change without recreating the network; everything else needs a new one.
 NETWORK_IN_PLACE = ("labels",)
-ENDPOINT_PARAMS = ("ip", "ipv6", "mac", "ifname")
+ENDPOINT_PARAMS = ("ip", "ipv6", "mac", "ifname", "ports", "gw_priority")
 
 
 class Result:
@@ -383,11 +384,6 @@ def _predict(controller, plans):
             if plan.action in ("create", "recreate") and plan.network is not None:
                 with _located(plan.where):
                     record = plan.network.prepare_endpoint(tx, plan.item["name"], plan.item["sandbox"], plan.opts)
-                tx.execute("INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, "
-                           "address, address_ipv6, options, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?)",
-                           (record["id"], record["network_id"], record["name"], record["sandbox_key"],
-                            record["ifname"], record["host_ifname"], record["mac"], record["address"],
-                            record["address_ipv6"], record["state"]))
                 plan.predicted = plan.network.endpoint_view(record)
 
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import ipam
+from ansible_collections.pynet.libnetwork.plugins.module_utils import ipam, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import STATE_DELETING, STATE_READY
 
 
@@ -43,6 +43,13 @@ class Endpoint:
     def __repr__(self):
         return "Endpoint(%r, network=%r)" % (self.name, self.network)
 
+    def record(self):
+        return dict(self._record)
+
+    def ports(self):
+        """The published ports with the host ports they hold."""
+        return ports.published(self._network.store.read(), self.id)
+
     def sandbox_info(self):
         """What the container sees: its interface and the gateways."""
         record = self._record
@@ -65,18 +72,22 @@ class Endpoint:
 
     def info(self):
         return {"id": self.id, "name": self.name, "network": self.network, "sandbox": self.sandbox_key,
-                "options": self.options, "state": self.state, "sandbox_info": self.sandbox_info()}
+                "options": self.options, "state": self.state, "sandbox_info": self.sandbox_info(),
+                "ports": self.ports()}
 
     def drift(self):
         """What the kernel lacks of this endpoint, as sentences (empty: nothing)."""
-        drift = self._network.driver_impl.endpoint_drift(self._network.record(), self._record)
+        drift = self._network.driver_impl.endpoint_drift(self._network.record(),
+                                                         self._network.driver_record(self._record))
         if self.state != STATE_READY:
             drift.append("endpoint %s was left %s by a run that was cut off" % (self.name, self.state))
         return drift
 
     def repair(self):
         """Make the kernel match this endpoint again (after damage outside pynet, or a creation cut off)."""
-        self._network.driver_impl.create_endpoint(self._network.record(), self._record)
+        self._network.driver_impl.create_endpoint(self._network.record(), self._network.driver_record(self._record))
+        if self.options.get("ports"):
+            self._network.controller.sync_firewall()
         if self.state != STATE_READY:
             with self._network.store.write() as tx:
                 tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_READY, self.id))
@@ -91,3 +102,6 @@ class Endpoint:
         with store.write() as tx:
             ipam.release(tx, self.id)
             tx.execute("DELETE FROM endpoints WHERE id = ?", (self.id,))
+        if self.options.get("ports"):
+            self._network.controller.sync_firewall()
+        self._network.controller.refresh_default_routes(self.sandbox_key)

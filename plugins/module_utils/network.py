@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import Endpoint
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
@@ -40,6 +41,10 @@ class Network:
     @property
     def state(self):
         return self._record["state"]
+
+    @property
+    def controller(self):
+        return self._controller
 
     @property
     def store(self):
@@ -96,13 +101,10 @@ class Network:
         with self.store.write() as tx:
             record = self.prepare_endpoint(tx, name, sandbox_key, opts)
             tx.execute("INSERT OR IGNORE INTO sandboxes(key, created) VALUES (?, 0)", (sandbox_key,))
-            tx.execute(
-                "INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, address, "
-                "address_ipv6, options, state) VALUES (:id, :network_id, :name, :sandbox_key, :ifname, "
-                ":host_ifname, :mac, :address, :address_ipv6, :options, :state)",
-                dict(record, options=encode_options(record["options"])))
         try:
-            self.driver_impl.create_endpoint(self.record(), record)
+            self.driver_impl.create_endpoint(self.record(), self.driver_record(record))
+            if record["options"].get("ports"):
+                self._controller.sync_firewall()
         except BaseException:
             with self.store.write() as tx:
                 ipam.release(tx, record["id"])
@@ -120,10 +122,20 @@ class Network:
         return self.driver_impl.validate_endpoint_options(endpoint_options)
 
     def prepare_endpoint(self, tx, name, sandbox_key, opts):
-        """The record of a new endpoint with its addresses allocated in `tx` (not yet inserted)."""
+        """Record a new endpoint in `tx` (state 'creating') with its addresses and host ports."""
         if tx.one("SELECT id FROM endpoints WHERE network_id = ? AND name = ?", (self.id, name)):
             raise errors.EndpointNameError(name, self.name)
-        return self._new_record(tx, self.driver_impl, secrets.token_hex(32), name, sandbox_key, opts)
+        record = self._new_record(tx, self.driver_impl, secrets.token_hex(32), name, sandbox_key, opts)
+        tx.execute("INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, address, "
+                   "address_ipv6, options, state) VALUES (:id, :network_id, :name, :sandbox_key, :ifname, "
+                   ":host_ifname, :mac, :address, :address_ipv6, :options, :state)",
+                   dict(record, options=encode_options(record["options"])))
+        return record
+
+    def driver_record(self, record):
+        """An endpoint record as the driver takes it: with the IP versions whose default route it owns."""
+        owners = default_route_owners(self.store.read(), record["sandbox_key"])
+        return dict(record, default_route=[version for version, owner in owners.items() if owner == record["id"]])
 
     def endpoint_view(self, record):
         """An Endpoint over a record that may not be stored (a prediction)."""
@@ -146,13 +158,14 @@ class Network:
         record["address_ipv6"] = ipam.allocate(tx, self.name, self.id, 6, endpoint_id, opts.get("ipv6"), "ipv6")
         record["host_ifname"] = impl.host_ifname(endpoint_id)
         record["mac"] = opts.get("mac") or "02:" + ":".join(endpoint_id[i:i + 2] for i in range(0, 10, 2))
+        ports.reserve(tx, endpoint_id, opts.get("ports") or [], self.options.get("host_binding_ipv4") or "")
         return record
 
     # --- the network itself -------------------------------------------------------------------
 
     def drift(self):
         """What the kernel lacks of this network, as sentences (empty: nothing)."""
-        drift = self.driver_impl.network_drift(self.record())
+        drift = self.driver_impl.network_drift(self.record()) + self._controller.firewall_drift()
         if self.state != STATE_READY:
             drift.append("network %s was left %s by a run that was cut off" % (self.name, self.state))
         return drift
@@ -160,6 +173,7 @@ class Network:
     def repair(self):
         """Make the kernel match this network again (after damage outside pynet, or a creation cut off)."""
         self.driver_impl.create_network(self.record())
+        self._controller.sync_firewall()
         if self.state != STATE_READY:
             with self.store.write() as tx:
                 tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_READY, self.id))
@@ -182,3 +196,22 @@ class Network:
         self.driver_impl.delete_network(self.record())
         with self.store.write() as tx:
             tx.execute("DELETE FROM networks WHERE id = ?", (self.id,))
+        self._controller.sync_firewall()
+
+
+def default_route_owners(reader, sandbox_key):
+    """Which endpoint gives the sandbox its default route, per IP version: of the endpoints on
+    networks that are not internal, the one with the highest gw_priority, then the oldest."""
+    rows = reader.all("SELECT endpoints.id, endpoints.address, endpoints.address_ipv6, endpoints.options, "
+                      "networks.options AS network_options FROM endpoints JOIN networks "
+                      "ON networks.id = endpoints.network_id WHERE endpoints.sandbox_key = ? ORDER BY endpoints.rowid",
+                      (sandbox_key,))
+    owners = {}
+    for version, column in ((4, "address"), (6, "address_ipv6")):
+        candidates = [row for row in rows
+                      if row[column] and not json.loads(row["network_options"]).get("internal")]
+        if candidates:
+            best = max(candidates, key=lambda row: row["options"].get("gw_priority") or 0)
+            owners[version] = best["id"]
+    return owners
+

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+import socket
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 
@@ -95,6 +96,17 @@ def check_str(param, value):
     if not isinstance(value, str) or not value:
         raise errors.InvalidParameterError(param, "%r is not a non-empty string" % (value,))
     return value
+
+
+def check_ip(param, value):
+    """An IP address as text; '' means none."""
+    text = str(value)
+    if text:
+        try:
+            socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
+        except OSError:
+            raise errors.InvalidParameterError(param, "%r is not an IP address" % (value,)) from None
+    return text
 
 
 def passthrough(param, value):

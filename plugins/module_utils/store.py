@@ -15,7 +15,7 @@ import sqlite3
 
 DEFAULT_STATE_DIR = "/var/lib/pynet"
 DATABASE_NAME = "pynet.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 60000
 
 # Life of a network or endpoint record: intent is recorded before the kernel is changed,
@@ -74,6 +74,15 @@ CREATE TABLE IF NOT EXISTS endpoints (
     UNIQUE (network_id, name)
 );
 CREATE INDEX IF NOT EXISTS endpoints_sandbox ON endpoints(sandbox_key);
+CREATE TABLE IF NOT EXISTS ports (
+    endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    protocol TEXT NOT NULL,
+    host_ip TEXT NOT NULL,
+    host_port INTEGER NOT NULL,
+    container_port INTEGER NOT NULL,
+    PRIMARY KEY (protocol, host_ip, host_port)
+);
+CREATE INDEX IF NOT EXISTS ports_endpoint ON ports(endpoint_id);
 """
 
 

@@ -28,6 +28,9 @@ class Driver:
     def validate_driver_options(cls, given):
         return options.validate(given, cls.DRIVER_OPTIONS, "options.")
 
+    def check_network(self, network_options):
+        """Refuse network options that this driver's host-wide options forbid."""
+
     def complete_network_options(self, network_options, network_id):
         """Fill in the defaults that derive from the network id."""
         return network_options

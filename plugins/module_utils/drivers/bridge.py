@@ -15,7 +15,7 @@ import errno
 import os
 import socket
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
 
@@ -49,16 +49,25 @@ class BridgeDriver(Driver):
                                                "where networks without ipam get their subnet (IPv4 CIDR)"),
         "default_subnet_size": options.Option(options.int_between(8, 30), 24,
                                               "prefix length of the subnets taken from default_address_pool"),
+        "enable_ip_forward": options.Option(options.check_bool, True,
+                                            "turn IP forwarding on when a network needs it; false forbids "
+                                            "networks that are not internal"),
+        "enable_firewall": options.Option(options.check_bool, True, "program pynet's nftables tables"),
     }
     NETWORK_OPTIONS = {
         "bridge_name": options.Option(options.check_ifname, None, "default pn- and 12 hex digits of the id"),
         "mtu": options.Option(options.int_between(68, 65535), 1500),
+        "enable_ip_masquerade": options.Option(options.check_bool, True),
+        "enable_icc": options.Option(options.check_bool, True),
+        "host_binding_ipv4": options.Option(options.check_ip, ""),
     }
     ENDPOINT_OPTIONS = {
         "ip": options.Option(options.check_str),
         "ipv6": options.Option(options.check_str),
         "mac": options.Option(options.check_mac),
         "ifname": options.Option(options.check_ifname, "eth0"),
+        "ports": options.Option(ports.check_ports, []),
+        "gw_priority": options.Option(options.int_between(-10000, 10000), 0),
     }
 
     @classmethod
@@ -79,6 +88,12 @@ class BridgeDriver(Driver):
     def host_ifname(endpoint_id):
         return host_ifname(endpoint_id)
 
+    def check_network(self, network_options):
+        if not network_options["internal"] and not self.options["enable_ip_forward"]:
+            raise errors.InvalidParameterError(
+                "internal", "the bridge driver's option enable_ip_forward is false, so only internal networks can "
+                "be created: set internal: true, or enable_ip_forward: true with pynet_driver")
+
     def complete_network_options(self, network_options, network_id):
         if not network_options.get("bridge_name"):
             network_options["bridge_name"] = BRIDGE_PREFIX + network_id[:12]
@@ -89,6 +104,10 @@ class BridgeDriver(Driver):
     def create_network(self, network):
         with links.route_socket() as ipr:
             self._ensure_bridge(ipr, network)
+        if not network["options"]["internal"]:
+            links.set_sysctl("net/ipv4/ip_forward", 1)
+            if any(pool["version"] == 6 for pool in network["pools"]):
+                links.set_sysctl("net/ipv6/conf/all/forwarding", 1)
 
     def _ensure_bridge(self, ipr, network):
         opts = network["options"]
@@ -109,6 +128,9 @@ class BridgeDriver(Driver):
             links.set_mtu(ipr, bridge["index"], opts["mtu"])
         if not any(pool["version"] == 6 for pool in network["pools"]):
             links.disable_ipv6(name)
+        if not opts["internal"]:
+            # Published ports answer on 127.0.0.1: such packets leave through the bridge.
+            links.set_sysctl("net/ipv4/conf/%s/route_localnet" % name, 1)
         present = set(links.addresses(ipr, bridge["index"]))
         for gateway in _gateways(network):
             if gateway not in present:
@@ -157,6 +179,8 @@ class BridgeDriver(Driver):
                 if bridge is None or not bridge["up"]:
                     bridge = self._ensure_bridge(host, network)
                 self._add_veth(host, bridge, endpoint, sandbox_fd, opts["mtu"])
+                if not opts["enable_icc"]:
+                    links.set_port_isolated(host, links.link(host, veth)["index"])
                 # The bridge port needs no address; without IPv6 it sends no DAD or MLD (the port
                 # has no carrier, and so sends nothing, until the sandbox end is up).
                 links.disable_ipv6(veth)
@@ -200,14 +224,21 @@ class BridgeDriver(Driver):
             links.add_address(ipr, index, endpoint["address_ipv6"], flags=links.IFA_F_NODAD)
         links.set_up(ipr, index)
         links.set_up(ipr, links.LOOPBACK_INDEX)
-        if network["options"]["internal"]:
-            return
+        self._set_default_routes(ipr, network, endpoint, index)
+
+    @staticmethod
+    def _set_default_routes(ipr, network, endpoint, index):
+        """The sandbox's default route of each family the endpoint owns (see network.default_route_owners)."""
         for pool in network["pools"]:
-            family = FAMILY[pool["version"]]
-            if pool["gateway"] and links.default_gateway(ipr, family) is None:
-                address = endpoint["address"] if pool["version"] == 4 else endpoint["address_ipv6"]
-                if address and _in_subnet(address, pool["subnet"]):
-                    links.set_default_route(ipr, pool["gateway"], family, index)
+            address = endpoint["address"] if pool["version"] == 4 else endpoint["address_ipv6"]
+            if pool["version"] in endpoint["default_route"] and address and _in_subnet(address, pool["subnet"]):
+                links.set_default_route(ipr, pool["gateway"], FAMILY[pool["version"]], index)
+
+    def set_default_route(self, network, endpoint):
+        with links.route_socket(endpoint["sandbox_key"]) as ipr:
+            found = links.link(ipr, endpoint["ifname"])
+            if found is not None:
+                self._set_default_routes(ipr, network, endpoint, found["index"])
 
     def delete_endpoint(self, network, endpoint):
         with links.route_socket() as host:
@@ -237,10 +268,12 @@ class BridgeDriver(Driver):
                     drift.append("interface %s lacks address %s" % (endpoint["ifname"], address))
             if not peer["up"]:
                 drift.append("interface %s is down" % endpoint["ifname"])
-            if not network["options"]["internal"] and endpoint["address"]:
-                pool = _pool_of(network, endpoint["address"])
-                if pool and links.default_gateway(ipr, socket.AF_INET) is None:
-                    drift.append("sandbox %s has no IPv4 default route" % endpoint["sandbox_key"])
+            for pool in network["pools"]:
+                address = endpoint["address"] if pool["version"] == 4 else endpoint["address_ipv6"]
+                if pool["version"] in endpoint["default_route"] and address and _in_subnet(address, pool["subnet"]):
+                    if links.default_gateway(ipr, FAMILY[pool["version"]]) != pool["gateway"]:
+                        drift.append("sandbox %s has no IPv%d default route via %s"
+                                     % (endpoint["sandbox_key"], pool["version"], pool["gateway"]))
         return drift
 
 
@@ -250,10 +283,3 @@ def _gateways(network):
 
 def _in_subnet(cidr, subnet):
     return netaddr.IPAddress(cidr.split("/")[0]) in netaddr.IPNetwork(subnet)
-
-
-def _pool_of(network, cidr):
-    for pool in network["pools"]:
-        if _in_subnet(cidr, pool["subnet"]):
-            return pool
-    return None

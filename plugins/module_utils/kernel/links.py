@@ -29,13 +29,13 @@ IFA_F_NODAD = 0x02
 
 
 @contextlib.contextmanager
-def route_socket(netns_fd=None):
+def route_socket(netns_path_or_fd=None):
     """A netlink socket with no multicast subscriptions, bound to the calling thread's namespace
-    or, given `netns_fd`, to that namespace (it stays bound there after the thread returns)."""
-    if netns_fd is None:
+    or to the given one (it stays bound there after the thread returns)."""
+    if netns_path_or_fd is None:
         ipr = IPRoute(groups=0)
     else:
-        with netns.entered(netns_fd):
+        with netns.entered(netns_path_or_fd):
             ipr = IPRoute(groups=0)
     try:
         yield ipr
@@ -112,6 +112,11 @@ def wait_oper_up(ipr, name, timeout=3.0):
         if found is None or found["oper_up"] or time.monotonic() > deadline:
             return found is not None and found["oper_up"]
         time.sleep(0.002)
+
+
+def set_port_isolated(ipr, index):
+    """An isolated bridge port reaches only the ports that are not isolated (and the bridge itself)."""
+    ipr.brport("set", index=index, isolated=1)
 
 
 def set_down(ipr, index):

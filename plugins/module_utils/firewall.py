@@ -1,0 +1,154 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The firewall as a function of the store: pynet's own nftables tables, rendered whole.
+
+`inet pynet` holds masquerading, published ports (DNAT) and isolation between networks
+(isolation inside one bridge, enable_icc: false, is the bridge's port isolation instead).
+Each render replaces the table's rules in one transaction and touches no other table, so
+pynet coexists with Docker, firewalld or netavark; with no network, the table is gone.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import nftables
+
+TABLE = "pynet"
+# family, chain name, type, hook, priority
+CHAINS = (
+    ("inet", "forward", "filter", "forward", 0),
+    ("inet", "prerouting", "nat", "prerouting", -100),
+    ("inet", "output", "nat", "output", -100),
+    ("inet", "postrouting", "nat", "postrouting", 100),
+)
+FAMILIES = ("inet",)
+LOOPBACK_NET = "127.0.0.0/8"
+
+
+def _match(left, right, op="=="):
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _meta(key):
+    return {"meta": {"key": key}}
+
+
+def _prefix(cidr):
+    address, length = cidr.split("/")
+    return {"prefix": {"addr": address, "len": int(length)}}
+
+
+def _saddr(cidr):
+    return {"payload": {"protocol": "ip6" if ":" in cidr else "ip", "field": "saddr"}}
+
+
+def render_rules(networks, ports):
+    """The rules, as (family, chain, [expressions]), for these networks and published ports.
+
+    networks: dicts of bridge, subnets (CIDRs), internal, masquerade.
+    ports: dicts of bridge, protocol, host_ip ('' for every address), host_port, address
+    (the container's, no prefix), container_port.
+    """
+    rules = []
+    bridges = [net["bridge"] for net in networks]
+    for net in networks:
+        bridge = net["bridge"]
+        if net["internal"]:
+            rules.append(("inet", "forward", [_match(_meta("iifname"), bridge),
+                                              _match(_meta("oifname"), bridge, "!="), {"drop": None}]))
+            rules.append(("inet", "forward", [_match(_meta("oifname"), bridge),
+                                              _match(_meta("iifname"), bridge, "!="), {"drop": None}]))
+        others = [other for other in bridges if other != bridge]
+        if others:
+            rules.append(("inet", "forward", [_match(_meta("iifname"), bridge),
+                                              _match(_meta("oifname"), {"set": others}), {"drop": None}]))
+        if net["masquerade"] and not net["internal"]:
+            for subnet in net["subnets"]:
+                rules.append(("inet", "postrouting", [_match(_saddr(subnet), _prefix(subnet)),
+                                                      _match(_meta("oifname"), bridge, "!="),
+                                                      {"masquerade": None}]))
+    published_bridges = sorted({port["bridge"] for port in ports})
+    for bridge in published_bridges:
+        # Connections to a published port on 127.0.0.1 leave through the bridge from 127.0.0.1.
+        rules.append(("inet", "postrouting", [_match(_meta("oifname"), bridge),
+                                              _match(_saddr(LOOPBACK_NET), _prefix(LOOPBACK_NET)),
+                                              {"masquerade": None}]))
+    for port in ports:
+        for chain in ("prerouting", "output"):
+            rules.append(("inet", chain, _dnat(port)))
+    return rules
+
+
+def rules_from_store(reader):
+    """The rules for every bridge network and published port recorded in the store."""
+    networks = []
+    for row in reader.all("SELECT id, options FROM networks WHERE type = 'bridge' ORDER BY name"):
+        opts = row["options"]
+        networks.append({"bridge": opts["bridge_name"], "subnets": [pool["subnet"] for pool in opts["ipam"]],
+                         "internal": opts["internal"], "masquerade": opts.get("enable_ip_masquerade", True)})
+    published = []
+    for row in reader.all("SELECT ports.*, endpoints.address, endpoints.address_ipv6, networks.options "
+                          "FROM ports JOIN endpoints ON endpoints.id = ports.endpoint_id "
+                          "JOIN networks ON networks.id = endpoints.network_id "
+                          "ORDER BY ports.protocol, ports.host_ip, ports.host_port"):
+        for address in (row["address"], row["address_ipv6"]):
+            if not address or (row["host_ip"] and (":" in row["host_ip"]) != (":" in address)):
+                continue
+            published.append({"bridge": row["options"]["bridge_name"], "protocol": row["protocol"],
+                              "host_ip": row["host_ip"], "host_port": row["host_port"],
+                              "address": address.split("/")[0], "container_port": row["container_port"]})
+    return render_rules(networks, published)
+
+
+def _dnat(port):
+    family = "ip6" if ":" in port["address"] else "ip"
+    expr = []
+    if port["host_ip"]:
+        expr.append(_match({"payload": {"protocol": family, "field": "daddr"}}, port["host_ip"]))
+    else:
+        expr.append(_match({"meta": {"key": "nfproto"}}, "ipv6" if family == "ip6" else "ipv4"))
+        expr.append(_match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"))
+    expr.append(_match({"payload": {"protocol": port["protocol"], "field": "dport"}}, port["host_port"]))
+    expr.append({"dnat": {"family": family, "addr": port["address"], "port": port["container_port"]}})
+    return expr
+
+
+def ruleset_commands(rules):
+    """nft JSON commands that make pynet's tables hold exactly `rules` (or remove them if none)."""
+    commands = []
+    if not rules:
+        for family in FAMILIES:  # add first: deleting a table that is not there is an error
+            commands.append({"add": {"table": {"family": family, "name": TABLE}}})
+            commands.append({"delete": {"table": {"family": family, "name": TABLE}}})
+        return commands
+    for family in FAMILIES:
+        commands.append({"add": {"table": {"family": family, "name": TABLE}}})
+        commands.append({"flush": {"table": {"family": family, "name": TABLE}}})
+    for family, name, kind, hook, priority in CHAINS:
+        commands.append({"add": {"chain": {"family": family, "table": TABLE, "name": name, "type": kind,
+                                           "hook": hook, "prio": priority, "policy": "accept"}}})
+    for family, chain, expr in rules:
+        commands.append({"add": {"rule": {"family": family, "table": TABLE, "chain": chain, "expr": expr}}})
+    return commands
+
+
+def apply(rules):
+    nftables.apply(ruleset_commands(rules))
+
+
+def drift(rules):
+    """How the kernel's tables differ from `rules`, as sentences (empty: they match)."""
+    found = []
+    for family in FAMILIES:
+        listed = nftables.list_table(family, TABLE)
+        if not rules:
+            if listed is not None:
+                found.append("nftables table %s %s is left over" % (family, TABLE))
+            continue
+        if listed is None:
+            found.append("nftables table %s %s is missing" % (family, TABLE))
+            continue
+        wanted = sum(1 for rule_family, _chain, _expr in rules if rule_family == family)
+        have = sum(1 for item in listed if "rule" in item)
+        if have != wanted:
+            found.append("nftables table %s %s has %d rules, not %d" % (family, TABLE, have, wanted))
+    return found

@@ -1,0 +1,41 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""nftables through its JSON interface, in the calling thread's network namespace.
+
+Commands are JSON documents given to `nft -j -f -` on standard input: nothing is ever
+interpolated into a command line. A document is applied by the kernel as one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+
+NFT_SEARCH_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
+
+
+def _nft():
+    binary = shutil.which("nft", path=NFT_SEARCH_PATH)
+    if binary is None:
+        raise errors.KernelError("nft (the nftables package) is not installed; pynet programs its firewall with it",
+                                 param="enable_firewall")
+    return binary
+
+
+def apply(commands):
+    """Apply a list of JSON commands ({"add": ...}, {"flush": ...}, ...) as one transaction."""
+    document = json.dumps({"nftables": [{"metainfo": {"json_schema_version": 1}}] + list(commands)})
+    done = subprocess.run([_nft(), "-j", "-f", "-"], input=document, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise errors.KernelError("nftables refused pynet's ruleset: %s" % done.stderr.strip(), param="enable_firewall")
+
+
+def list_table(family, name):
+    """The table's objects as nft lists them in JSON, or None when there is no such table."""
+    done = subprocess.run([_nft(), "-j", "list", "table", family, name], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return None
+    return [item for item in json.loads(done.stdout)["nftables"] if "metainfo" not in item]

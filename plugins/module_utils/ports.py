@@ -1,0 +1,126 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Published ports: validation of the `ports` option and the host ports they hold in the store.
+
+A mapping publishes container_port (or a range) of an endpoint on host_port of host_ip
+(every address when empty). One host port, protocol and address belong to one endpoint.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+
+PORT_KEYS = ("host_ip", "host_port", "container_port", "protocol")
+PROTOCOLS = ("tcp", "udp")
+# Where host_port 0 (or none) picks a free port: the usual ephemeral range.
+DYNAMIC_PORTS = range(49152, 61000)
+
+
+def _port_range(param, value, allow_zero):
+    """'8080', 8080 or '8080-8090' as (first, last)."""
+    text = str(value).strip()
+    first, _sep, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise errors.InvalidParameterError(param, "%r is not a port or a range such as 8000-8010" % (value,)) from None
+    if allow_zero and low == high == 0:
+        return 0, 0
+    if not 1 <= low <= high <= 65535:
+        raise errors.InvalidParameterError(param, "%r is out of range: ports are 1 to 65535, first <= last" % (value,))
+    return low, high
+
+
+def check_ports(param, value):
+    """The normalised `ports` option: a list of {protocol, host_ip, host_port, container_port}."""
+    if not isinstance(value, list):
+        raise errors.InvalidParameterError(param, "must be a list of dicts with keys %s" % ", ".join(PORT_KEYS))
+    result = []
+    for index, entry in enumerate(value):
+        where = "%s[%d]" % (param, index)
+        if not isinstance(entry, dict):
+            raise errors.InvalidParameterError(where, "must be a dict with keys %s" % ", ".join(PORT_KEYS))
+        unknown = sorted(set(entry) - set(PORT_KEYS))
+        if unknown:
+            raise errors.InvalidParameterError(where, "unknown key(s) %s; allowed: %s"
+                                               % (", ".join(unknown), ", ".join(PORT_KEYS)))
+        if entry.get("container_port") in (None, ""):
+            raise errors.InvalidParameterError(where + ".container_port", "is required")
+        protocol = str(entry.get("protocol") or "tcp").lower()
+        if protocol not in PROTOCOLS:
+            raise errors.InvalidParameterError(where + ".protocol", "%r is not allowed: tcp or udp" % (protocol,))
+        container = _port_range(where + ".container_port", entry["container_port"], allow_zero=False)
+        host = _port_range(where + ".host_port", entry.get("host_port") or 0, allow_zero=True)
+        if host != (0, 0) and host[1] - host[0] != container[1] - container[0]:
+            raise errors.InvalidParameterError(where + ".host_port", "range %d-%d is not as long as container_port "
+                                               "range %d-%d" % (host + container))
+        if host == (0, 0) and container[0] != container[1]:
+            raise errors.InvalidParameterError(where + ".host_port", "is required with a container_port range")
+        host_ip = str(entry.get("host_ip") or "")
+        if host_ip:
+            try:
+                socket.inet_pton(socket.AF_INET6 if ":" in host_ip else socket.AF_INET, host_ip)
+            except OSError:
+                raise errors.InvalidParameterError(where + ".host_ip", "%r is not an IP address" % (host_ip,)) from None
+        result.append({"protocol": protocol, "host_ip": host_ip, "host_port": _text(host),
+                       "container_port": _text(container)})
+    return result
+
+
+def _text(pair):
+    return str(pair[0]) if pair[0] == pair[1] else "%d-%d" % pair
+
+
+def reserve(tx, endpoint_id, mappings, default_host_ip):
+    """Record the host ports of an endpoint's mappings (picking free ones for host_port 0)."""
+    for index, mapping in enumerate(mappings):
+        where = "ports[%d]" % index
+        host_ip = mapping["host_ip"] or default_host_ip
+        container = _port_range(where, mapping["container_port"], False)
+        if mapping["host_port"] == "0":
+            host_ports = [_free_port(tx, mapping["protocol"], host_ip, where)]
+        else:
+            low = _port_range(where, mapping["host_port"], True)[0]
+            host_ports = list(range(low, low + container[1] - container[0] + 1))
+        for offset, host_port in enumerate(host_ports):
+            holder = _holder(tx, mapping["protocol"], host_ip, host_port)
+            if holder:
+                raise errors.InvalidParameterError(
+                    where + ".host_port", "%d/%s on %s is already published by endpoint %s of network %s"
+                    % (host_port, mapping["protocol"], host_ip or "every address", holder["name"], holder["network"]))
+            tx.execute("INSERT INTO ports(endpoint_id, protocol, host_ip, host_port, container_port) "
+                       "VALUES (?, ?, ?, ?, ?)", (endpoint_id, mapping["protocol"], host_ip, host_port,
+                                                  container[0] + offset))
+
+
+def _holder(tx, protocol, host_ip, host_port):
+    """The endpoint that holds the port on that address (or on every address), if any."""
+    return tx.one("SELECT endpoints.name AS name, networks.name AS network FROM ports "
+                  "JOIN endpoints ON endpoints.id = ports.endpoint_id JOIN networks ON networks.id = endpoints.network_id "
+                  "WHERE protocol = ? AND host_port = ? AND (host_ip = ? OR host_ip = '' OR ? = '')",
+                  (protocol, host_port, host_ip, host_ip))
+
+
+def _free_port(tx, protocol, host_ip, where):
+    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+    for port in DYNAMIC_PORTS:
+        if _holder(tx, protocol, host_ip, port):
+            continue
+        probe = socket.socket(family, kind)
+        try:
+            probe.bind((host_ip, port))  # a port a process on the host listens on is not free
+        except OSError:
+            continue
+        finally:
+            probe.close()
+        return port
+    raise errors.InvalidParameterError(where + ".host_port", "no free %s port left in %d-%d"
+                                       % (protocol, DYNAMIC_PORTS[0], DYNAMIC_PORTS[-1]))
+
+
+def published(tx, endpoint_id):
+    return tx.all("SELECT protocol, host_ip, host_port, container_port FROM ports WHERE endpoint_id = ? "
+                  "ORDER BY protocol, host_port", (endpoint_id,))
