@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
@@ -223,9 +223,10 @@ def _occupied(path):
 # --- endpoints ----------------------------------------------------------------------------------
 
 
-def endpoint_view(endpoint):
+def endpoint_view(endpoint, published=None):
     return {"name": endpoint.name, "network": endpoint.network, "sandbox": endpoint.sandbox_key,
-            "id": endpoint.id, "options": endpoint.options, "sandbox_info": endpoint.sandbox_info()}
+            "id": endpoint.id, "options": endpoint.options, "sandbox_info": endpoint.sandbox_info(),
+            "ports": endpoint.ports() if published is None else published}
 
 
 def _endpoint_differences(endpoint, item, opts):
@@ -257,6 +258,7 @@ class _Plan:
         self.differ = differ or []
         self.drift = drift or []
         self.predicted = None
+        self.predicted_ports = None
 
 
 def ensure_endpoint_params(controller, params, check_mode):
@@ -385,6 +387,7 @@ def _predict(controller, plans):
                 with _located(plan.where):
                     record = plan.network.prepare_endpoint(tx, plan.item["name"], plan.item["sandbox"], plan.opts)
                 plan.predicted = plan.network.endpoint_view(record)
+                plan.predicted_ports = ports.published(tx, record["id"])
 
 
 def _apply(plan):
@@ -404,7 +407,7 @@ def _result_view(plan, check_mode):
         if plan.predicted is None:  # its network does not exist yet
             return {"name": plan.item["name"], "network": plan.item["network"], "sandbox": plan.item["sandbox"],
                     "options": _given(plan.item, ENDPOINT_PARAMS), "sandbox_info": None}
-        view = endpoint_view(plan.predicted)
+        view = endpoint_view(plan.predicted, plan.predicted_ports)
         view.pop("id")
         return view
     return endpoint_view(plan.endpoint)

@@ -214,4 +214,3 @@ def default_route_owners(reader, sandbox_key):
             best = max(candidates, key=lambda row: row["options"].get("gw_priority") or 0)
             owners[version] = best["id"]
     return owners
-

@@ -27,8 +27,10 @@ options:
     description:
       - The driver's complete set of host-wide options; options left out take their defaults.
       - When omitted, a configured driver keeps its options and a new one gets the defaults.
-      - "V(bridge): C(default_address_pool) (CIDR, default V(10.89.0.0/16)), where networks without O(ignore:ipam) get
-        their subnet; C(default_subnet_size) (prefix length, default V(24))."
+      - "V(bridge): C(default_address_pool) (IPv4 CIDR, default V(10.89.0.0/16)), where networks without O(ignore:ipam)
+        get their subnet; C(default_subnet_size) (prefix length, default V(24)); C(enable_ip_forward) (default V(true)):
+        turn IP forwarding on when a network needs it, V(false) refuses networks that are not internal;
+        C(enable_firewall) (default V(true)): program pynet's nftables table C(inet pynet)."
       - V(null) takes no options.
     type: dict
   state:
@@ -62,7 +64,8 @@ driver:
     options:
       description: Its options, defaults filled in.
       type: dict
-      sample: {"default_address_pool": "10.89.0.0/16", "default_subnet_size": 24}
+      sample: {"default_address_pool": "10.89.0.0/16", "default_subnet_size": 24, "enable_ip_forward": true,
+               "enable_firewall": true}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -45,6 +45,35 @@ options:
   ifname:
     description: Name of the interface in the sandbox (default V(eth0)); unique within the sandbox.
     type: str
+  ports:
+    description:
+      - Published ports of a bridge endpoint, reachable through the host's addresses (and 127.0.0.1) by DNAT.
+      - One host port, protocol and address belongs to one endpoint; a conflict fails before any change.
+    type: list
+    elements: dict
+    suboptions:
+      container_port:
+        description: The port, or a range such as V(8000-8010), in the container.
+        type: raw
+        required: true
+      host_port:
+        description:
+          - The host port or range (as long as O(ports[].container_port)'s). V(0) or none picks a free port in
+            49152-60999, returned in RV(endpoints[].ports).
+        type: raw
+      host_ip:
+        description: The host address to publish on (default the network's C(host_binding_ipv4), else every address).
+        type: str
+      protocol:
+        description: The protocol.
+        type: str
+        choices: [tcp, udp]
+        default: tcp
+  gw_priority:
+    description:
+      - In a sandbox on several networks, the endpoint with the highest priority gives the default route
+        (per IP version); on a tie the oldest endpoint does. Default V(0).
+    type: int
   state:
     description: V(present) creates or repairs the endpoint; V(absent) removes it. With O(endpoints), the default for items.
     type: str
@@ -79,6 +108,13 @@ options:
       ifname:
         description: Name of the interface in the sandbox.
         type: str
+      ports:
+        description: Published ports, as O(ports).
+        type: list
+        elements: dict
+      gw_priority:
+        description: Default route priority, as O(gw_priority).
+        type: int
       state:
         description: V(present) or V(absent).
         type: str
@@ -101,6 +137,16 @@ EXAMPLES = r"""
     name: web1
     sandbox: /run/pynet/netns/web1
     ip: 10.89.10.10
+
+- name: Publish port 80 of the container on port 8080 of the host (and pick a free port for 443)
+  pynet.libnetwork.pynet_endpoint:
+    network: web
+    name: web1
+    sandbox: /run/pynet/netns/web1
+    ports:
+      - host_port: 8080
+        container_port: 80
+      - container_port: 443
 
 - name: Connect every container of the host in one task
   vars:
@@ -149,6 +195,11 @@ endpoints:
     changed:
       description: Whether this endpoint changed.
       type: bool
+    ports:
+      description: The published ports with the host ports they hold.
+      type: list
+      elements: dict
+      sample: [{"protocol": "tcp", "host_ip": "", "host_port": 8080, "container_port": 80}]
     sandbox_info:
       description: What the container sees, as libnetwork's SandboxInfo.
       type: dict
@@ -164,6 +215,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
 
+PORT_OPTIONS = dict(
+    container_port=dict(type="raw", required=True),
+    host_port=dict(type="raw"),
+    host_ip=dict(type="str"),
+    protocol=dict(type="str", choices=["tcp", "udp"], default="tcp"),
+)
 ITEM_OPTIONS = dict(
     name=dict(type="str", required=True),
     network=dict(type="str"),
@@ -172,6 +229,8 @@ ITEM_OPTIONS = dict(
     ipv6=dict(type="str"),
     mac=dict(type="str"),
     ifname=dict(type="str"),
+    ports=dict(type="list", elements="dict"),
+    gw_priority=dict(type="int"),
     state=dict(type="str", choices=["present", "absent"]),
 )
 
@@ -186,6 +245,8 @@ def main():
             ipv6=dict(type="str"),
             mac=dict(type="str"),
             ifname=dict(type="str"),
+            ports=dict(type="list", elements="dict", options=PORT_OPTIONS),
+            gw_priority=dict(type="int"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             endpoints=dict(type="list", elements="dict", options=ITEM_OPTIONS),
             purge=dict(type="bool", default=False),

@@ -67,7 +67,10 @@ options:
     description: MTU of the bridge and of the endpoints' veths.
     type: int
   internal:
-    description: No default route for the endpoints; the network reaches nothing beyond its subnet.
+    description:
+      - The network reaches nothing beyond its subnets and nothing beyond reaches it; no default route, no masquerade.
+      - Networks that are not internal turn on IP forwarding on the host, unless the driver forbids it
+        (O(pynet.libnetwork.pynet_driver#module:options.enable_ip_forward=false)), in which case they are refused.
     type: bool
   enable_ipv6:
     description:
@@ -76,6 +79,21 @@ options:
   labels:
     description: Free-form metadata kept with the network; changed in place.
     type: dict
+  enable_ip_masquerade:
+    description:
+      - Masquerade traffic from the network's subnets that leaves through another interface (default V(true)).
+      - Never done for an O(internal) network.
+    type: bool
+  enable_icc:
+    description:
+      - Whether endpoints of this network reach each other (default V(true)); V(false) isolates the bridge ports,
+        which still reach the gateway and, through it, the outside.
+    type: bool
+  host_binding_ipv4:
+    description:
+      - The host address on which endpoints' published ports listen when a mapping gives no C(host_ip)
+        (default every address).
+    type: str
   force:
     description:
       - With O(state=absent), remove the network's endpoints first instead of failing.
@@ -105,6 +123,12 @@ EXAMPLES = r"""
       - subnet: fd00:89:11::/64
     labels:
       team: platform
+
+- name: A network whose containers cannot reach each other, and publish on one address only
+  pynet.libnetwork.pynet_network:
+    name: tenants
+    enable_icc: false
+    host_binding_ipv4: 192.0.2.10
 
 - name: Remove a network and the endpoints still on it
   pynet.libnetwork.pynet_network:
@@ -137,6 +161,7 @@ network:
       description: The normalised options, with the pools as allocated (gateway filled in).
       type: dict
       sample: {"bridge_name": "pn-5f1c9a0e6b2d", "mtu": 1500, "internal": false, "enable_ipv6": false,
+               "enable_ip_masquerade": true, "enable_icc": true, "host_binding_ipv4": "",
                "labels": {}, "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
     endpoints:
       description: The network's endpoints, each with its sandbox_info.
@@ -166,6 +191,9 @@ def main():
             internal=dict(type="bool"),
             enable_ipv6=dict(type="bool"),
             labels=dict(type="dict"),
+            enable_ip_masquerade=dict(type="bool"),
+            enable_icc=dict(type="bool"),
+            host_binding_ipv4=dict(type="str"),
             force=dict(type="bool", default=False),
         ),
         supports_check_mode=True,

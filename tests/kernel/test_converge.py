@@ -276,3 +276,23 @@ def test_bad_driver_options_change_nothing(controller, options, param):
         converge.ensure_driver(controller, {"name": "bridge", "options": options, "state": "present"}, False)
     assert raised.value.param == param and str(raised.value).startswith(param)
     assert controller.drivers() == []
+
+
+def test_published_ports_are_idempotent_and_a_change_recreates(controller, host):
+    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.35.0/24"}]), check_mode=False)
+    key = host.sandbox_key("web")
+    controller.new_sandbox(key)
+    ports = [{"container_port": 80, "host_port": None, "host_ip": None, "protocol": "tcp"},
+             {"container_port": "53", "host_port": "5353", "host_ip": None, "protocol": "udp"}]
+    first = converge.ensure_endpoint_params(controller, endpoint_params(name="web", sandbox=key, ports=ports),
+                                            check_mode=False)
+    held = first.returned["endpoint"]["ports"]
+    assert [(p["protocol"], p["container_port"]) for p in held] == [("tcp", 80), ("udp", 53)]
+    assert held[1]["host_port"] == 5353 and 49152 <= held[0]["host_port"] < 61000
+    again = converge.ensure_endpoint_params(controller, endpoint_params(name="web", sandbox=key, ports=ports),
+                                            check_mode=False)
+    assert not again.changed and again.returned["endpoint"]["ports"] == held
+    changed = converge.ensure_endpoint_params(controller, endpoint_params(name="web", sandbox=key, ports=ports[:1]),
+                                              check_mode=False)
+    assert changed.returned["endpoint"]["action"] == "recreate"
+    assert [p["protocol"] for p in changed.returned["endpoint"]["ports"]] == ["tcp"]

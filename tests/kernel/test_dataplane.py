@@ -112,8 +112,8 @@ def test_host_port_zero_picks_a_free_port_and_conflicts_are_refused(world):
         net.create_endpoint("clash", other_sandbox, {"ports": [{"host_port": picked, "container_port": 81}]})
     assert (ruleset(), [e.name for e in net.endpoints()]) == before
     # The same port number on another protocol is free.
-    net.create_endpoint("udp", other_sandbox, {"ports": [{"host_port": picked, "container_port": 81,
-                                                           "protocol": "udp"}]})
+    udp = {"host_port": picked, "container_port": 81, "protocol": "udp"}
+    net.create_endpoint("udp", other_sandbox, {"ports": [udp]})
 
 
 def test_networks_are_isolated_both_ways(world):
