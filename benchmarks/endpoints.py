@@ -70,22 +70,31 @@ def bench_ip_batch(count):
     return created, deleted
 
 
-def bench_pynet(count, state_dir, netns_dir):
+def bench_pynet(count, state_dir, netns_dir, batch):
+    """pynet's library: one call per endpoint, or the batch API (create_endpoints, delete_endpoints)."""
     from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
     controller = Controller(state_dir=state_dir)
     network = controller.new_network(controller.new_network_driver("bridge", {}), "bench",
                                      {"ipam": [{"subnet": "10.91.0.0/16"}]})
     sandboxes = [controller.new_sandbox(os.path.join(netns_dir, "s%d" % i)) for i in range(count)]
     start = time.perf_counter()
-    endpoints = [network.create_endpoint("e%d" % i, sandbox.key) for i, sandbox in enumerate(sandboxes)]
+    if batch:
+        endpoints = network.create_endpoints([("e%d" % i, sandbox.key, {}) for i, sandbox in enumerate(sandboxes)])
+    else:
+        endpoints = [network.create_endpoint("e%d" % i, sandbox.key) for i, sandbox in enumerate(sandboxes)]
     created = time.perf_counter() - start
+    assert all(not isinstance(endpoint, Exception) for endpoint in endpoints)
     start = time.perf_counter()
-    for endpoint in endpoints:
-        endpoint.delete()
+    if batch:
+        network.delete_endpoints(endpoints)
+    else:
+        for endpoint in endpoints:
+            endpoint.delete()
     deleted = time.perf_counter() - start
     network.delete()
     for sandbox in sandboxes:
         sandbox.destroy()
+    controller.close()
     return created, deleted
 
 
@@ -96,7 +105,8 @@ def main():
     work = tempfile.mkdtemp(prefix="pynet-bench-state-")
     results = {
         "ip -batch (floor)": bench_ip_batch(count),
-        "pynet library": bench_pynet(count, os.path.join(work, "state"), os.path.join(work, "netns")),
+        "pynet, one by one": bench_pynet(count, os.path.join(work, "one"), os.path.join(work, "netns1"), False),
+        "pynet, batch": bench_pynet(count, os.path.join(work, "batch"), os.path.join(work, "netns2"), True),
     }
     floor_create, floor_delete = results["ip -batch (floor)"]
     print("N=%d endpoints, ms per endpoint" % count)

@@ -289,14 +289,12 @@ def ensure_endpoints(controller, items, check_mode, purge=False, as_list=True):
     if purge:
         plans.extend(_purge_plans(controller, items))
     _predict(controller, plans)
+    olds = [endpoint_view(plan.endpoint) if plan.endpoint else None for plan in plans]
+    changed = any(plan.action != "none" for plan in plans)
+    if changed and not check_mode:
+        _apply(plans)
     results, before, after = [], [], []
-    changed = False
-    for plan in plans:
-        old = endpoint_view(plan.endpoint) if plan.endpoint else None
-        if plan.action != "none":
-            changed = True
-            if not check_mode:
-                _apply(plan)
+    for plan, old in zip(plans, olds):
         new = _result_view(plan, check_mode)
         before.append(dict(old, drift=plan.drift) if old and plan.drift else old)
         after.append(new)
@@ -390,14 +388,34 @@ def _predict(controller, plans):
                 plan.predicted_ports = ports.published(tx, record["id"])
 
 
-def _apply(plan):
-    item = plan.item
-    if plan.action in ("delete", "recreate"):
-        plan.endpoint.delete()
-    if plan.action in ("create", "recreate"):
-        plan.endpoint = plan.network.create_endpoint(item["name"], item["sandbox"], _given(item, ENDPOINT_PARAMS))
-    if plan.action == "repair":
-        plan.endpoint.repair()
+def _apply(plans):
+    """Deletions first (in one request per network), then creations (one batch per network),
+    then repairs. An endpoint the kernel refuses is reported after the others are made."""
+    for network, batch in _by_network(plans, ("delete", "recreate")):
+        network.delete_endpoints([plan.endpoint for plan in batch])
+    failed = []
+    for network, batch in _by_network(plans, ("create", "recreate")):
+        made = network.create_endpoints([(plan.item["name"], plan.item["sandbox"], _given(plan.item, ENDPOINT_PARAMS))
+                                         for plan in batch])
+        for plan, endpoint in zip(batch, made):
+            if isinstance(endpoint, Exception):
+                failed.append("%s%s: %s" % (plan.where, plan.item["name"], endpoint))
+            else:
+                plan.endpoint = endpoint
+    for plan in plans:
+        if plan.action == "repair":
+            plan.endpoint.repair()
+    if failed:
+        raise errors.PynetError("the kernel refused %d endpoint(s), the others are made: %s"
+                                % (len(failed), "; ".join(failed)), param="endpoints")
+
+
+def _by_network(plans, actions):
+    batches = {}
+    for plan in plans:
+        if plan.action in actions:
+            batches.setdefault(plan.network.id, (plan.network, []))[1].append(plan)
+    return list(batches.values())
 
 
 def _result_view(plan, check_mode):

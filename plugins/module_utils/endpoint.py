@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import ipam, ports
-from ansible_collections.pynet.libnetwork.plugins.module_utils.store import STATE_DELETING, STATE_READY
+from ansible_collections.pynet.libnetwork.plugins.module_utils import ports
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import STATE_READY
 
 
 class Endpoint:
@@ -85,7 +85,10 @@ class Endpoint:
 
     def repair(self):
         """Make the kernel match this endpoint again (after damage outside pynet, or a creation cut off)."""
-        self._network.driver_impl.create_endpoint(self._network.record(), self._network.driver_record(self._record))
+        failure = self._network.driver_impl.create_endpoints(self._network.record(),
+                                                             [self._network.driver_record(self._record)])[0]
+        if failure is not None:
+            raise failure
         if self.options.get("ports"):
             self._network.controller.sync_firewall()
         if self.state != STATE_READY:
@@ -95,13 +98,4 @@ class Endpoint:
 
     def delete(self):
         """Remove the endpoint from the kernel, then from the store, releasing its addresses."""
-        store = self._network.store
-        with store.write() as tx:
-            tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_DELETING, self.id))
-        self._network.driver_impl.delete_endpoint(self._network.record(), self._record)
-        with store.write() as tx:
-            ipam.release(tx, self.id)
-            tx.execute("DELETE FROM endpoints WHERE id = ?", (self.id,))
-        if self.options.get("ports"):
-            self._network.controller.sync_firewall()
-        self._network.controller.refresh_default_routes(self.sandbox_key)
+        self._network.delete_endpoints([self])

@@ -89,31 +89,85 @@ class Network:
         return Endpoint(self, row)
 
     def create_endpoint(self, name, sandbox_key, endpoint_options=None):
-        """Allocate addresses and connect the sandbox at `sandbox_key` to this network.
+        """Allocate addresses and connect the sandbox at `sandbox_key` to this network."""
+        created = self.create_endpoints([(name, sandbox_key, endpoint_options)])[0]
+        if isinstance(created, Endpoint):
+            return created
+        raise created  # pylint: disable=raising-bad-type  # an exception: the batch gives Endpoint or error
 
+    def create_endpoints(self, specs):
+        """Create many endpoints with two store transactions and one netlink socket on the host.
+
+        specs: (name, sandbox_key, options) tuples. Returns, in order, an Endpoint or the error
+        that stopped that one: a failed endpoint leaves nothing behind, the others stand.
         Intent is recorded first (state 'creating'), then the kernel is changed, then the
-        endpoint is marked ready. If the kernel refuses, the record and its addresses go.
+        endpoints are marked ready; a record whose kernel step failed goes with its addresses.
         """
-        opts = self.check_endpoint(name, sandbox_key, endpoint_options)
-        if not netns.is_netns(sandbox_key):
-            raise errors.SandboxKeyError(sandbox_key, "is not a network namespace: create it with new_sandbox() "
-                                         "first", param="sandbox")
+        results = [None] * len(specs)
+        checked = []
+        for index, (name, sandbox_key, endpoint_options) in enumerate(specs):
+            try:
+                opts = self.check_endpoint(name, sandbox_key, endpoint_options)
+                if not netns.is_netns(sandbox_key):
+                    raise errors.SandboxKeyError(sandbox_key, "is not a network namespace: create it with "
+                                                 "new_sandbox() first", param="sandbox")
+                checked.append((index, name, sandbox_key, opts))
+            except errors.PynetError as exc:
+                results[index] = exc
+        records = []
         with self.store.write() as tx:
-            record = self.prepare_endpoint(tx, name, sandbox_key, opts)
-            tx.execute("INSERT OR IGNORE INTO sandboxes(key, created) VALUES (?, 0)", (sandbox_key,))
+            for index, name, sandbox_key, opts in checked:
+                tx.execute("SAVEPOINT endpoint")
+                try:
+                    records.append((index, self.prepare_endpoint(tx, name, sandbox_key, opts)))
+                    tx.execute("INSERT OR IGNORE INTO sandboxes(key, created) VALUES (?, 0)", (sandbox_key,))
+                except errors.PynetError as exc:
+                    tx.execute("ROLLBACK TO endpoint")
+                    results[index] = exc
+                tx.execute("RELEASE endpoint")
+        if not records:
+            return results
         try:
-            self.driver_impl.create_endpoint(self.record(), self.driver_record(record))
-            if record["options"].get("ports"):
+            failures = self.driver_impl.create_endpoints(self.record(),
+                                                         [self.driver_record(record) for _i, record in records])
+            if any(record["options"].get("ports") for _i, record in records):
                 self._controller.sync_firewall()
         except BaseException:
-            with self.store.write() as tx:
+            self.driver_impl.delete_endpoints(self.record(), [record for _i, record in records])
+            self._forget([record for _i, record in records])
+            raise
+        self._forget([record for (_i, record), failure in zip(records, failures) if failure is not None])
+        with self.store.write() as tx:
+            for (index, record), failure in zip(records, failures):
+                if failure is None:
+                    tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_READY, record["id"]))
+                    record["state"] = STATE_READY
+                    results[index] = Endpoint(self, record)
+                else:
+                    results[index] = failure if isinstance(failure, errors.PynetError) else errors.KernelError(
+                        "endpoint %s: the kernel refused: %s" % (record["name"], failure), param="name")
+        return results
+
+    def delete_endpoints(self, endpoints):
+        """Remove endpoints from the kernel (in one request), then from the store, releasing their addresses."""
+        if not endpoints:
+            return
+        records = [endpoint.record() for endpoint in endpoints]
+        with self.store.write() as tx:
+            for record in records:
+                tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_DELETING, record["id"]))
+        self.driver_impl.delete_endpoints(self.record(), records)
+        self._forget(records)
+        if any(record["options"].get("ports") for record in records):
+            self._controller.sync_firewall()
+        for sandbox_key in sorted({record["sandbox_key"] for record in records}):
+            self._controller.refresh_default_routes(sandbox_key)
+
+    def _forget(self, records):
+        with self.store.write() as tx:
+            for record in records:
                 ipam.release(tx, record["id"])
                 tx.execute("DELETE FROM endpoints WHERE id = ?", (record["id"],))
-            raise
-        with self.store.write() as tx:
-            tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_READY, record["id"]))
-        record["state"] = STATE_READY
-        return Endpoint(self, record)
 
     def check_endpoint(self, name, sandbox_key, endpoint_options):
         """The endpoint options normalised, or an error naming the one at fault; no store or kernel."""

@@ -44,11 +44,16 @@ class Driver:
     def delete_network(self, network):
         """Remove the network's kernel objects that pynet made."""
 
-    def create_endpoint(self, network, endpoint):
-        """Make (or repair) the endpoint's kernel objects; endpoint['sandbox_key'] is a netns path."""
+    def create_endpoints(self, network, endpoints):
+        """Make (or repair) the endpoints' kernel objects (endpoint['sandbox_key'] is a netns path).
 
-    def delete_endpoint(self, network, endpoint):
-        """Remove the endpoint's kernel objects; ones already gone are fine."""
+        Returns one entry per endpoint: None, or the exception that stopped it; an endpoint that
+        fails leaves nothing in the kernel, the others stand.
+        """
+        return [None] * len(endpoints)
+
+    def delete_endpoints(self, network, endpoints):
+        """Remove the endpoints' kernel objects; ones already gone are fine."""
 
     def network_drift(self, network):
         """What differs between the kernel and the declared network, as sentences (empty: none)."""

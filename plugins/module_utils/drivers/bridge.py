@@ -26,7 +26,8 @@ except ImportError:  # reported by the Ansible modules through missing_required_
     netaddr = None
     NetlinkError = OSError
 
-PYNET_LINK_GROUP = 0x706E  # "pn": host-side veths of pynet, for deletion by group
+PYNET_LINK_GROUP = 0x706E  # "pn": host-side veths of pynet
+TEARDOWN_GROUP_BASE = 0x70000000  # | pid: the veths one process is deleting
 BRIDGE_PREFIX = "pn-"
 VETH_PREFIX = "pnv"
 ALIAS_PREFIX = "pynet:"
@@ -169,30 +170,39 @@ class BridgeDriver(Driver):
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    def create_endpoint(self, network, endpoint):
+    def create_endpoints(self, network, endpoints):
         opts = network["options"]
-        veth = endpoint["host_ifname"]
+        outcome = [None] * len(endpoints)
+        with links.route_socket() as host:
+            bridge = links.link(host, opts["bridge_name"])
+            if bridge is None or not bridge["up"]:
+                bridge = self._ensure_bridge(host, network)
+            for index, endpoint in enumerate(endpoints):
+                try:
+                    self._make_endpoint(host, bridge, network, endpoint)
+                except Exception as exc:  # pylint: disable=broad-exception-caught  # reported, the batch goes on
+                    links.delete_link(host, endpoint["host_ifname"])
+                    outcome[index] = exc
+            # Ready means both ends pass traffic. The sandbox end went up last, so it has carrier at
+            # once; the host end's carrier (and the bridge port's forwarding) goes through the kernel's
+            # linkwatch, usually at once, at worst a second later. Waited for once the batch is made.
+            for index, endpoint in enumerate(endpoints):
+                if outcome[index] is None:
+                    links.wait_oper_up(host, endpoint["host_ifname"])
+        return outcome
+
+    def _make_endpoint(self, host, bridge, network, endpoint):
+        opts = network["options"]
         sandbox_fd = netns.open_fd(endpoint["sandbox_key"])
         try:
-            with links.route_socket() as host:
-                bridge = links.link(host, opts["bridge_name"])
-                if bridge is None or not bridge["up"]:
-                    bridge = self._ensure_bridge(host, network)
-                self._add_veth(host, bridge, endpoint, sandbox_fd, opts["mtu"])
-                if not opts["enable_icc"]:
-                    links.set_port_isolated(host, links.link(host, veth)["index"])
-                # The bridge port needs no address; without IPv6 it sends no DAD or MLD (the port
-                # has no carrier, and so sends nothing, until the sandbox end is up).
-                links.disable_ipv6(veth)
-                with links.route_socket(sandbox_fd) as sandbox:
-                    self._configure_sandbox_side(sandbox, sandbox_fd, network, endpoint)
-                    # Ready means both ends pass traffic: the first packets are not dropped.
-                    links.wait_oper_up(sandbox, endpoint["ifname"])
-                links.wait_oper_up(host, veth)
-        except BaseException:
-            with links.route_socket() as host:
-                links.delete_link(host, veth)
-            raise
+            self._add_veth(host, bridge, endpoint, sandbox_fd, opts["mtu"])
+            if not opts["enable_icc"]:
+                links.set_port_isolated(host, links.link(host, endpoint["host_ifname"])["index"])
+            # The bridge port needs no address; without IPv6 it sends no DAD or MLD (the port
+            # has no carrier, and so sends nothing, until the sandbox end is up).
+            links.disable_ipv6(endpoint["host_ifname"])
+            with links.route_socket(sandbox_fd) as sandbox:
+                self._configure_sandbox_side(sandbox, sandbox_fd, network, endpoint)
         finally:
             os.close(sandbox_fd)
 
@@ -240,9 +250,14 @@ class BridgeDriver(Driver):
             if found is not None:
                 self._set_default_routes(ipr, network, endpoint, found["index"])
 
-    def delete_endpoint(self, network, endpoint):
+    def delete_endpoints(self, network, endpoints):
+        """Delete the host veths (their peers go with them) in one request: each deletion waits for an
+        RCU grace period, so they are moved into a group of this process's and the group is deleted."""
+        group = TEARDOWN_GROUP_BASE | (os.getpid() & 0xFFFFFF)
         with links.route_socket() as host:
-            links.delete_link(host, endpoint["host_ifname"])
+            moved = [endpoint for endpoint in endpoints if links.set_group(host, endpoint["host_ifname"], group)]
+            if moved:
+                links.delete_group(host, group)
 
     def endpoint_drift(self, network, endpoint):
         veth = endpoint["host_ifname"]

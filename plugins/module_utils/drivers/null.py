@@ -5,12 +5,19 @@
 from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links
 
 
 class NullDriver(Driver):
     network_type = "null"
 
-    def create_endpoint(self, network, endpoint):
-        with netns.entered(endpoint["sandbox_key"]), links.route_socket() as ipr:
-            links.set_up(ipr, links.link(ipr, "lo")["index"])
+    def create_endpoints(self, network, endpoints):
+        outcome = []
+        for endpoint in endpoints:
+            try:
+                with links.route_socket(endpoint["sandbox_key"]) as ipr:
+                    links.set_up(ipr, links.LOOPBACK_INDEX)
+                outcome.append(None)
+            except OSError as exc:
+                outcome.append(exc)
+        return outcome

@@ -175,6 +175,22 @@ def delete_link(ipr, name):
     return True
 
 
+def set_group(ipr, name, group):
+    """Put a link in an interface group; False when there is no such link."""
+    try:
+        ipr.link("set", ifname=name, group=group)
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            return False
+        raise
+    return True
+
+
+def delete_group(ipr, group):
+    """Delete every link of an interface group in one request (one RCU grace period for all)."""
+    ipr.link("del", group=group)
+
+
 def networks_in_use(ipr):
     """Every address on this namespace's links and every route, as CIDR strings (for overlap checks)."""
     found = set()
