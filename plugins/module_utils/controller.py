@@ -149,8 +149,8 @@ class Controller:
             opts["enable_ipv6"] = has_ipv6
         elif opts["enable_ipv6"] != has_ipv6:
             raise errors.InvalidParameterError(
-                "enable_ipv6", "is %s but ipam %s an IPv6 subnet; add one (such as fd00:89::/64) or set "
-                "enable_ipv6 to match" % (opts["enable_ipv6"], "has" if has_ipv6 else "has no"))
+                "enable_ipv6", "is %s but ipam %s; add one (such as fd00:89::/64) or set enable_ipv6 to match"
+                % (opts["enable_ipv6"], "has an IPv6 subnet" if has_ipv6 else "has no IPv6 subnet"))
         impl.check_network(opts)
         network_id = secrets.token_hex(32)
         opts = impl.complete_network_options(opts, network_id)

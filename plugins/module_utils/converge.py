@@ -120,14 +120,19 @@ def ensure_network(controller, params, check_mode):
         return Result(True, None, network_view(network), network=network.info())
     stored = current.options
     wanted = dict(stored, **given)
+    derived_bridge = "bridge_name" not in given and stored.get("bridge_name") == \
+        driver.impl.complete_network_options({}, current.id).get("bridge_name")
+    if derived_bridge:  # named after the id: a recreated network gets a name from its new id
+        wanted.pop("bridge_name", None)
     if "ipam" in given:
         # Pools are compared for the IP versions the task lists; others keep what is recorded.
-        versions = {ipam.parse_cidr(pool.get("subnet"), "ipam.subnet").version
-                    for pool in given["ipam"] if isinstance(pool, dict) and pool.get("subnet")}
+        versions = {ipam.parse_cidr(pool.get("subnet"), "ipam[%d].subnet" % index).version
+                    for index, pool in enumerate(given["ipam"]) if isinstance(pool, dict) and pool.get("subnet")}
         wanted["ipam"] = given["ipam"] + [pool for pool in stored["ipam"]
                                           if ipam.parse_cidr(pool["subnet"], "ipam").version not in versions]
     planned = controller.plan_network(driver, name, wanted, replacing=current)
-    changed_options = sorted(key for key in planned if planned[key] != stored.get(key))
+    changed_options = sorted(key for key in planned if planned[key] != stored.get(key)
+                             and not (key == "bridge_name" and derived_bridge))
     if driver.type != current.type:
         changed_options.insert(0, "driver")
     drift = current.drift()
@@ -205,19 +210,18 @@ def ensure_sandbox(controller, params, check_mode):
         return Result(True, before, None, sandbox=None)
     if before is not None and before["exists"]:
         return Result(False, before, before, sandbox=before)
-    if not netns.is_netns(key) and (before is None or not before["created"]) and _occupied(key):
+    is_netns = netns.is_netns(key)
+    made_by_pynet = bool(before and before["created"])
+    if not is_netns and os.path.lexists(key) and not (made_by_pynet and sandboxes.is_placeholder(key)):
         raise errors.SandboxKeyError(key, "exists and is not a network namespace; pynet never overwrites it")
     if check_mode:
-        after = {"key": key, "created": before["created"] if before else not netns.is_netns(key), "exists": True,
+        # A namespace that is not there is made by pynet (and so removed by pynet later).
+        after = {"key": key, "created": made_by_pynet or not is_netns, "exists": True,
                  "interfaces": before["interfaces"] if before else []}
         return Result(True, before, after, sandbox=after)
     controller.new_sandbox(key)
     after = sandbox_view(controller, key)
     return Result(True, before, after, sandbox=after)
-
-
-def _occupied(path):
-    return os.path.lexists(path) and not (os.path.isfile(path) and os.path.getsize(path) == 0)
 
 
 # --- endpoints ----------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def create(store, key):
     with store.write() as tx:
         row = tx.one("SELECT created FROM sandboxes WHERE key = ?", (key,))
         if not netns.is_netns(key):
-            if os.path.lexists(key) and not (row and row["created"] and _is_placeholder(key)):
+            if os.path.lexists(key) and not (row and row["created"] and is_placeholder(key)):
                 raise errors.SandboxKeyError(key, "exists and is not a network namespace; pynet never overwrites it")
             tx.execute("INSERT OR REPLACE INTO sandboxes(key, created) VALUES (?, 1)", (key,))
         elif row is None:
@@ -101,7 +101,7 @@ def create(store, key):
     with store.write() as tx:
         created = bool(tx.one("SELECT created FROM sandboxes WHERE key = ?", (key,))["created"])
         if not netns.is_netns(key):
-            if _is_placeholder(key):  # the empty file of a creation that was cut off
+            if is_placeholder(key):  # the empty file of a creation that was cut off
                 os.unlink(key)
             os.makedirs(os.path.dirname(key), mode=0o755, exist_ok=True)
             netns.create(key)
@@ -110,7 +110,8 @@ def create(store, key):
     return Sandbox(store, key, created)
 
 
-def _is_placeholder(path):
+def is_placeholder(path):
+    """An empty regular file: what a creation cut off between making the file and mounting leaves."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
