@@ -1,0 +1,85 @@
+"""IPAM in a /8 through the store: allocate and release 100,000 addresses.
+
+    python benchmarks/ipam.py [COUNT]
+
+Prints microseconds per operation, one write transaction per operation (as endpoints are
+made one by one) and all in one transaction (as a batch makes them), with the store's size
+next to the pool's: what is stored grows with what is allocated, not with the pool.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def collection_path():
+    root = tempfile.mkdtemp(prefix="pynet-bench-")
+    os.makedirs(os.path.join(root, "ansible_collections", "pynet"))
+    os.symlink(REPO, os.path.join(root, "ansible_collections", "pynet", "libnetwork"))
+    return root
+
+
+def store_bytes(state_dir):
+    return sum(os.path.getsize(os.path.join(state_dir, name)) for name in os.listdir(state_dir))
+
+
+def main():
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
+    sys.path.insert(0, collection_path())
+    from ansible_collections.pynet.libnetwork.plugins.module_utils import ipam
+    from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Store
+
+    def run(one_transaction_each):
+        state_dir = tempfile.mkdtemp(prefix="pynet-ipam-")
+        store = Store(state_dir)
+        with store.write() as tx:
+            tx.execute("INSERT INTO networks(id, name, type, options, state) VALUES ('n', 'big', 'bridge', '{}', "
+                       "'ready')")
+            ipam.add_pools(tx, "n", ipam.parse_pools([{"subnet": "10.0.0.0/8"}]))
+        empty = store_bytes(state_dir)
+        figures = {}
+        for phase in ("allocate", "release"):
+            start = time.perf_counter()
+            last = time.perf_counter()
+            if one_transaction_each:
+                for index in range(count):
+                    with store.write() as tx:
+                        if phase == "allocate":
+                            ipam.allocate(tx, "big", "n", 4, "e%d" % index)
+                        else:
+                            ipam.release(tx, "e%d" % index)
+                    if index == count - 1000:
+                        last = time.perf_counter()
+            else:
+                with store.write() as tx:
+                    for index in range(count):
+                        if phase == "allocate":
+                            ipam.allocate(tx, "big", "n", 4, "e%d" % index)
+                        else:
+                            ipam.release(tx, "e%d" % index)
+                        if index == count - 1000:
+                            last = time.perf_counter()
+            end = time.perf_counter()
+            figures[phase] = (1e6 * (end - start) / count, 1e6 * (end - last) / 1000)
+            if phase == "allocate":
+                figures["size"] = store_bytes(state_dir)
+        store.close()
+        return empty, figures
+
+    print("IPAM, pool 10.0.0.0/8 (%d addresses), %d allocations then %d releases" % (2 ** 24, count, count))
+    print("%-28s %14s %18s %14s %12s %12s" % ("mode", "alloc us/op", "alloc us (last 1k)", "release us/op",
+                                               "store empty", "store full"))
+    for label, each in (("one transaction per op", True), ("one transaction for all", False)):
+        empty, figures = run(each)
+        print("%-28s %14.1f %18.1f %14.1f %11dK %11dK" % (label, figures["allocate"][0], figures["allocate"][1],
+                                                          figures["release"][0], empty // 1024,
+                                                          figures["size"] // 1024))
+
+
+if __name__ == "__main__":
+    main()
