@@ -292,6 +292,7 @@ def ensure_endpoints(controller, items, check_mode, purge=False, as_list=True):
              for index, item in enumerate(items)]
     if purge:
         plans.extend(_purge_plans(controller, items))
+    _check_drift(plans)
     _predict(controller, plans)
     olds = [endpoint_view(plan.endpoint) if plan.endpoint else None for plan in plans]
     changed = any(plan.action != "none" for plan in plans)
@@ -347,8 +348,7 @@ def _plan_endpoint(controller, where, item, check_mode):
     differ = _endpoint_differences(endpoint, item, opts)
     if differ:
         return _Plan(where, item, network, endpoint, "recreate", opts, differ=differ)
-    drift = endpoint.drift()
-    return _Plan(where, item, network, endpoint, "repair" if drift else "none", opts, drift=drift)
+    return _Plan(where, item, network, endpoint, "check", opts)  # repair or none: see _check_drift
 
 
 @contextlib.contextmanager
@@ -362,6 +362,14 @@ def _located(where):
         if exc.param and message.startswith(exc.param + ": "):
             message = message[len(exc.param) + 2:]
         raise errors.PynetError("%s: %s" % (param, message), param=param) from None
+
+
+def _check_drift(plans):
+    """Endpoints that stand as declared are checked against the kernel, one pass per network."""
+    for network, batch in _by_network(plans, ("check",)):
+        for plan, drift in zip(batch, network.endpoints_drift([plan.endpoint for plan in batch])):
+            plan.drift = drift
+            plan.action = "repair" if drift else "none"
 
 
 def _purge_plans(controller, items):

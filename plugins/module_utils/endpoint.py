@@ -77,11 +77,7 @@ class Endpoint:
 
     def drift(self):
         """What the kernel lacks of this endpoint, as sentences (empty: nothing)."""
-        drift = self._network.driver_impl.endpoint_drift(self._network.record(),
-                                                         self._network.driver_record(self._record))
-        if self.state != STATE_READY:
-            drift.append("endpoint %s was left %s by a run that was cut off" % (self.name, self.state))
-        return drift
+        return self._network.endpoints_drift([self])[0]
 
     def repair(self):
         """Make the kernel match this endpoint again (after damage outside pynet, or a creation cut off)."""

@@ -163,6 +163,15 @@ class Network:
         for sandbox_key in sorted({record["sandbox_key"] for record in records}):
             self._controller.refresh_default_routes(sandbox_key)
 
+    def endpoints_drift(self, endpoints):
+        """Per endpoint, what the kernel lacks of it, as sentences (empty: nothing); one pass for all."""
+        records = [self.driver_record(endpoint.record()) for endpoint in endpoints]
+        found = self.driver_impl.endpoints_drift(self.record(), records)
+        for record, drift in zip(records, found):
+            if record["state"] != STATE_READY:
+                drift.append("endpoint %s was left %s by a run that was cut off" % (record["name"], record["state"]))
+        return found
+
     def _forget(self, records):
         with self.store.write() as tx:
             for record in records:

@@ -59,6 +59,6 @@ class Driver:
         """What differs between the kernel and the declared network, as sentences (empty: none)."""
         return []
 
-    def endpoint_drift(self, network, endpoint):
-        """What differs between the kernel and the declared endpoint, as sentences (empty: none)."""
-        return []
+    def endpoints_drift(self, network, endpoints):
+        """Per endpoint, what differs between the kernel and its declaration, as sentences (empty: none)."""
+        return [[] for _endpoint in endpoints]

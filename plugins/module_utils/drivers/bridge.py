@@ -259,21 +259,27 @@ class BridgeDriver(Driver):
             if moved:
                 links.delete_group(host, group)
 
-    def endpoint_drift(self, network, endpoint):
-        veth = endpoint["host_ifname"]
+    def endpoints_drift(self, network, endpoints):
+        bridge_name = network["options"]["bridge_name"]
         with links.route_socket() as host:
-            link = links.link(host, veth)
-            bridge = links.link(host, network["options"]["bridge_name"])
-        if link is None:
-            return ["veth %s of endpoint %s is missing" % (veth, endpoint["name"])]
+            bridge = links.link(host, bridge_name)
+            # One dump of the bridge's ports for the whole batch, rather than a request per endpoint.
+            ports_by_name = {port["name"]: port for port in links.ports_of(host, bridge["index"])} if bridge else {}
+            return [self._endpoint_drift(host, ports_by_name, bridge_name, network, endpoint) for endpoint in endpoints]
+
+    def _endpoint_drift(self, host, ports_by_name, bridge_name, network, endpoint):
+        veth = endpoint["host_ifname"]
         drift = []
-        if not link["up"]:
+        link = ports_by_name.get(veth)
+        if link is None:
+            if links.link(host, veth) is None:
+                return ["veth %s of endpoint %s is missing" % (veth, endpoint["name"])]
+            drift.append("veth %s is not on bridge %s" % (veth, bridge_name))
+        elif not link["up"]:
             drift.append("veth %s is down" % veth)
-        if bridge is None or link["master"] != bridge["index"]:
-            drift.append("veth %s is not on bridge %s" % (veth, network["options"]["bridge_name"]))
         if not netns.is_netns(endpoint["sandbox_key"]):
             return drift + ["sandbox %s is missing" % endpoint["sandbox_key"]]
-        with netns.entered(endpoint["sandbox_key"]), links.route_socket() as ipr:
+        with links.route_socket(endpoint["sandbox_key"]) as ipr:
             peer = links.link(ipr, endpoint["ifname"])
             if peer is None:
                 return drift + ["interface %s is missing in sandbox %s" % (endpoint["ifname"], endpoint["sandbox_key"])]

@@ -51,6 +51,16 @@ def link(ipr, name):
         if exc.code == errno.ENODEV:
             return None
         raise
+    return _link_view(msg)
+
+
+def ports_of(ipr, master_index):
+    """The links enslaved to a bridge, in one dump."""
+    return [_link_view(msg) for msg in ipr.link("dump", master=master_index)
+            if msg.get_attr("IFLA_MASTER") == master_index]
+
+
+def _link_view(msg):
     linkinfo = msg.get_attr("IFLA_LINKINFO")
     return {
         "index": msg["index"],
