@@ -72,8 +72,8 @@ def main():
         return empty, figures
 
     print("IPAM, pool 10.0.0.0/8 (%d addresses), %d allocations then %d releases" % (2 ** 24, count, count))
-    print("%-28s %14s %18s %14s %12s %12s" % ("mode", "alloc us/op", "alloc us (last 1k)", "release us/op",
-                                               "store empty", "store full"))
+    columns = ("mode", "alloc us/op", "alloc us (last 1k)", "release us/op", "store empty", "store full")
+    print("%-28s %14s %18s %14s %12s %12s" % columns)
     for label, each in (("one transaction per op", True), ("one transaction for all", False)):
         empty, figures = run(each)
         print("%-28s %14.1f %18.1f %14.1f %11dK %11dK" % (label, figures["allocate"][0], figures["allocate"][1],
