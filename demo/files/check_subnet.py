@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Which routes of this host overlap SUBNET, other than those on the demo's own bridge?
 
-    check_subnet.py SUBNET BRIDGE
+    python3 check_subnet.py SUBNET BRIDGE
 
 Reads `ip -j route show table all` (changes nothing) and prints a JSON list of the routes
 that overlap SUBNET, ignoring default routes and routes on BRIDGE.

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """TCP between two sandboxes: a listener in one, a client in the other, each entered with nsenter.
 
-    tcp_check.py SERVER_NETNS SERVER_ADDRESS CLIENT_NETNS
+    python3 tcp_check.py SERVER_NETNS SERVER_ADDRESS CLIENT_NETNS
 
 The listener binds SERVER_ADDRESS (a free port) inside SERVER_NETNS only; the client connects
 to it from inside CLIENT_NETNS. No traffic leaves those two network namespaces. Prints one
