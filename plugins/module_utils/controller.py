@@ -45,9 +45,12 @@ class NetworkDriver:
 class Controller:
     """Drivers, networks and sandboxes of one host, kept in the store under `state_dir`."""
 
-    def __init__(self, state_dir=DEFAULT_STATE_DIR):
-        self.store = Store(state_dir)
+    def __init__(self, state_dir=DEFAULT_STATE_DIR, create=True):
+        self.store = Store(state_dir, create=create)
         self.state_dir = self.store.state_dir
+        # One nftables table per store, so that two state directories on a host never
+        # replace each other's rules: `pynet` for the default one.
+        self.firewall_table = firewall.table_name(self.state_dir, DEFAULT_STATE_DIR)
 
     def close(self):
         self.store.close()
@@ -201,18 +204,19 @@ class Controller:
 
     # --- the firewall and default routes: functions of the store ----------------------------
 
-    def _firewall_rules(self):
-        bridge = self.driver("bridge")
-        if not bridge.options["enable_firewall"]:
-            return []
-        return firewall.rules_from_store(self.store.read())
+    def _firewall_enabled(self):
+        return self.driver("bridge").options["enable_firewall"]
 
     def sync_firewall(self):
-        """Render pynet's nftables tables from the store and apply them in one transaction."""
-        firewall.apply(self._firewall_rules())
+        """Render pynet's nftables table from the store and apply it in one transaction
+        (nothing at all when the bridge driver's enable_firewall is false)."""
+        if self._firewall_enabled():
+            firewall.apply(self.firewall_table, firewall.rules_from_store(self.store.read()))
 
     def firewall_drift(self):
-        return firewall.drift(self._firewall_rules())
+        if not self._firewall_enabled():
+            return []
+        return firewall.drift(self.firewall_table, firewall.rules_from_store(self.store.read()))
 
     def refresh_default_routes(self, sandbox_key):
         """Give the sandbox its default routes through the endpoints that own them now."""

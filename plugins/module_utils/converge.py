@@ -343,6 +343,9 @@ def _plan_endpoint(controller, where, item, check_mode):
         raise errors.InvalidParameterError(where + "sandbox", "is required with state=present")
     with _located(where):
         opts = network.check_endpoint(item["name"], item["sandbox"], _given(item, ENDPOINT_PARAMS))
+        if not check_mode and not netns.is_netns(item["sandbox"]):
+            raise errors.SandboxKeyError(item["sandbox"], "is not a network namespace: create the sandbox first "
+                                         "(pynet.libnetwork.pynet_sandbox)", param="sandbox")
     if endpoint is None:
         return _Plan(where, item, network, None, "create", opts)
     differ = _endpoint_differences(endpoint, item, opts)

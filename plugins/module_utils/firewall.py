@@ -10,6 +10,9 @@ pynet coexists with Docker, firewalld or netavark; with no network, the table is
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import nftables
 
 TABLE = "pynet"
@@ -22,6 +25,13 @@ CHAINS = (
 )
 FAMILIES = ("inet",)
 LOOPBACK_NET = "127.0.0.0/8"
+
+
+def table_name(state_dir, default_state_dir):
+    """`pynet` for the default state directory, `pynet_<8 hex of its path>` for another."""
+    if os.path.abspath(state_dir) == os.path.abspath(default_state_dir):
+        return TABLE
+    return "%s_%s" % (TABLE, hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:8])
 
 
 def _match(left, right, op="=="):
@@ -112,43 +122,43 @@ def _dnat(port):
     return expr
 
 
-def ruleset_commands(rules):
-    """nft JSON commands that make pynet's tables hold exactly `rules` (or remove them if none)."""
+def ruleset_commands(table, rules):
+    """nft JSON commands that make the table hold exactly `rules` (or remove it if there are none)."""
     commands = []
     if not rules:
         for family in FAMILIES:  # add first: deleting a table that is not there is an error
-            commands.append({"add": {"table": {"family": family, "name": TABLE}}})
-            commands.append({"delete": {"table": {"family": family, "name": TABLE}}})
+            commands.append({"add": {"table": {"family": family, "name": table}}})
+            commands.append({"delete": {"table": {"family": family, "name": table}}})
         return commands
     for family in FAMILIES:
-        commands.append({"add": {"table": {"family": family, "name": TABLE}}})
-        commands.append({"flush": {"table": {"family": family, "name": TABLE}}})
+        commands.append({"add": {"table": {"family": family, "name": table}}})
+        commands.append({"flush": {"table": {"family": family, "name": table}}})
     for family, name, kind, hook, priority in CHAINS:
-        commands.append({"add": {"chain": {"family": family, "table": TABLE, "name": name, "type": kind,
+        commands.append({"add": {"chain": {"family": family, "table": table, "name": name, "type": kind,
                                            "hook": hook, "prio": priority, "policy": "accept"}}})
     for family, chain, expr in rules:
-        commands.append({"add": {"rule": {"family": family, "table": TABLE, "chain": chain, "expr": expr}}})
+        commands.append({"add": {"rule": {"family": family, "table": table, "chain": chain, "expr": expr}}})
     return commands
 
 
-def apply(rules):
-    nftables.apply(ruleset_commands(rules))
+def apply(table, rules):
+    nftables.apply(ruleset_commands(table, rules))
 
 
-def drift(rules):
+def drift(table, rules):
     """How the kernel's tables differ from `rules`, as sentences (empty: they match)."""
     found = []
     for family in FAMILIES:
-        listed = nftables.list_table(family, TABLE)
+        listed = nftables.list_table(family, table)
         if not rules:
             if listed is not None:
-                found.append("nftables table %s %s is left over" % (family, TABLE))
+                found.append("nftables table %s %s is left over" % (family, table))
             continue
         if listed is None:
-            found.append("nftables table %s %s is missing" % (family, TABLE))
+            found.append("nftables table %s %s is missing" % (family, table))
             continue
         wanted = sum(1 for rule_family, _chain, _expr in rules if rule_family == family)
         have = sum(1 for item in listed if "rule" in item)
         if have != wanted:
-            found.append("nftables table %s %s has %d rules, not %d" % (family, TABLE, have, wanted))
+            found.append("nftables table %s %s has %d rules, not %d" % (family, table, have, wanted))
     return found

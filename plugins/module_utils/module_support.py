@@ -31,8 +31,11 @@ def argument_spec(**specific):
     return dict(COMMON_ARGS, **specific)
 
 
-def run(module, converge):
+def run(module, converge, read_only=False):
     """Call converge(controller) -> Result and exit the module with it.
+
+    In check mode, and for a read-only module, a state directory that does not exist is
+    not created: it reads as empty.
 
     A PynetError is a user's mistake or a refusal: it fails the task with its message (naming
     the parameter), never with a traceback.
@@ -42,7 +45,7 @@ def run(module, converge):
             module.fail_json(msg=missing_required_lib(lib), exception=error)
     from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
     try:
-        controller = Controller(state_dir=module.params["state_dir"])
+        controller = Controller(state_dir=module.params["state_dir"], create=not (read_only or module.check_mode))
         try:
             result = converge(controller)
         finally:

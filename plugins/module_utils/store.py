@@ -13,6 +13,8 @@ import json
 import os
 import sqlite3
 
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+
 DEFAULT_STATE_DIR = "/var/lib/pynet"
 DATABASE_NAME = "pynet.db"
 SCHEMA_VERSION = 2
@@ -89,17 +91,22 @@ CREATE INDEX IF NOT EXISTS ports_endpoint ON ports(endpoint_id);
 class Store:
     """The database of one state directory. Cheap to open; one per Controller."""
 
-    def __init__(self, state_dir=DEFAULT_STATE_DIR):
+    def __init__(self, state_dir=DEFAULT_STATE_DIR, create=True):
+        """With create=False (check mode, reading), a state directory that does not exist yet is
+        read as an empty store held in memory: nothing is written on the host."""
         self.state_dir = os.path.abspath(state_dir)
         self.path = os.path.join(self.state_dir, DATABASE_NAME)
-        _make_private_dir(self.state_dir)
-        # Files sqlite creates (the database, -wal, -shm) are private to root too.
-        old_umask = os.umask(0o077)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000.0,
-                                       isolation_level=None, check_same_thread=False)
-        finally:
-            os.umask(old_umask)
+        if create or os.path.exists(self.path):
+            _make_private_dir(self.state_dir)
+            # Files sqlite creates (the database, -wal, -shm) are private to root too.
+            old_umask = os.umask(0o077)
+            try:
+                self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000.0,
+                                           isolation_level=None, check_same_thread=False)
+            finally:
+                os.umask(old_umask)
+        else:
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA busy_timeout = %d" % BUSY_TIMEOUT_MS)
         self._db.execute("PRAGMA journal_mode = WAL")
@@ -179,6 +186,8 @@ def encode_options(options):
 
 
 def _make_private_dir(path):
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise errors.InvalidParameterError("state_dir", "%s exists and is not a directory" % path)
     os.makedirs(path, mode=0o700, exist_ok=True)
     if os.stat(path).st_mode & 0o077:
         os.chmod(path, 0o700)

@@ -83,7 +83,7 @@ def main():
         supports_check_mode=True,
     )
     module_support.run(module, lambda controller: converge.gather_info(
-        controller, module.params["networks"], module.params["sandboxes"]))
+        controller, module.params["networks"], module.params["sandboxes"]), read_only=True)
 
 
 if __name__ == "__main__":

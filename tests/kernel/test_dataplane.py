@@ -68,7 +68,7 @@ def ruleset():
 
 def pynet_tables():
     return sorted((item["table"]["family"], item["table"]["name"]) for item in ruleset()
-                  if "table" in item and item["table"]["name"] == "pynet")
+                  if "table" in item and item["table"]["name"].startswith("pynet"))
 
 
 def rules_mentioning(text):
@@ -196,7 +196,7 @@ def test_rules_go_with_their_objects_and_the_tables_with_the_last_network(world)
     assert rules_mentioning(container) == []
     other.delete()
     assert rules_mentioning(other.options["bridge_name"]) == []
-    assert pynet_tables() == [("inet", "pynet")]
+    assert pynet_tables() == [("inet", world.controller.firewall_table)]
     net.delete()
     assert pynet_tables() == []
 
@@ -204,8 +204,9 @@ def test_rules_go_with_their_objects_and_the_tables_with_the_last_network(world)
 def test_flushed_table_is_reported_and_restored(world):
     net = world.network("web", "10.89.54.0/24")
     ep, sandbox = world.endpoint(net, {"ports": [{"host_port": 8082, "container_port": 80}]})
-    subprocess.run(["nft", "flush", "table", "inet", "pynet"], check=True)
-    assert any("nftables table inet pynet has 0 rules" in line for line in net.drift())
+    table = world.controller.firewall_table
+    subprocess.run(["nft", "flush", "table", "inet", table], check=True)
+    assert any("nftables table inet %s has 0 rules" % table in line for line in net.drift())
     net.repair()
     assert net.drift() == []
     assert tcp_connect_from(world.outside, sandbox, "0.0.0.0", HOST_IP, 8082, 80) == OUTSIDE_IP
@@ -213,11 +214,24 @@ def test_flushed_table_is_reported_and_restored(world):
 
 
 def test_other_tables_are_left_alone(world):
+    """Tables of others, and the table of another pynet state directory, survive every change."""
     subprocess.run(["nft", "add", "table", "inet", "pynet_not_ours"], check=True)
+    other_store = Controller(state_dir=os.path.join(world.host.root, "other-state"))
+    other_store.new_network(other_store.driver("bridge"), "theirs", {"ipam": [{"subnet": "10.89.57.0/24"}]})
+    assert other_store.firewall_table != world.controller.firewall_table
     net = world.network("web", "10.89.55.0/24")
     net.delete()
-    tables = [item["table"]["name"] for item in ruleset() if "table" in item]
-    assert tables == ["pynet_not_ours"]
+    tables = sorted(item["table"]["name"] for item in ruleset() if "table" in item)
+    assert tables == sorted(["pynet_not_ours", other_store.firewall_table])
+    assert rules_mentioning("10.89.57.0")
+
+
+def test_firewall_off_touches_no_table(world):
+    subprocess.run(["nft", "add", "table", "inet", world.controller.firewall_table], check=True)
+    world.controller.new_network_driver("bridge", {"enable_firewall": False})
+    net = world.network("web", "10.89.58.0/24")
+    net.delete()
+    assert pynet_tables() == [("inet", world.controller.firewall_table)]
 
 
 def test_forwarding_forbidden_by_the_driver(world):

@@ -15,8 +15,9 @@ class Exited(Exception):
 
 
 class FakeModule:
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, check_mode=False):
         self.params = {"state_dir": state_dir}
+        self.check_mode = check_mode
         self.warnings = []
 
     def exit_json(self, **result):
@@ -69,3 +70,20 @@ def test_missing_library_reported_with_missing_required_lib(tmp_path, monkeypatc
 
 def test_report_has_no_diff():
     assert converge.Result.report(networks=[]).as_dict() == {"changed": False, "networks": []}
+
+
+@pytest.mark.parametrize("check_mode, read_only", [(True, False), (False, True)])
+def test_check_mode_and_reading_create_no_state_dir(tmp_path, check_mode, read_only):
+    module = FakeModule(str(tmp_path / "state"), check_mode=check_mode)
+    with pytest.raises(Exited) as exited:
+        module_support.run(module, lambda controller: converge.gather_info(controller), read_only=read_only)
+    assert exited.value.result["networks"] == [] and exited.value.result["exists"] is False
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_state_dir_that_is_a_file_is_named(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(Exited) as exited:
+        module_support.run(FakeModule(str(tmp_path / "file")), lambda controller: pytest.fail("must not run"))
+    assert exited.value.result["param"] == "state_dir"
+    assert exited.value.result["msg"].startswith("state_dir: %s exists and is not a directory" % (tmp_path / "file"))
