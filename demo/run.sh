@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The pynet demo, on this machine (Debian 12, as root):
 #
-#   bash demo/run.sh
+#   bash demo/run.sh            # the demo
+#   bash demo/run.sh cleanup    # only demo/cleanup.yml (after PYNET_DEMO_KEEP=1)
 #
 #   1. ensures a virtualenv ($PYNET_VENV, default <repo>/.venv, shared with tests/ansible-test.sh)
 #      with ansible-core 2.19, pyroute2 and netaddr (a stamp file makes reruns skip pip);
@@ -12,8 +13,8 @@
 #      TCP between them) and checks that the second run reports changed=0;
 #   5. runs demo/cleanup.yml, which removes everything the demo made; also after a failure.
 #
-# Environment: PYNET_DEMO_KEEP=1 keeps what the demo made (run demo/cleanup.yml later, or this
-# script again without it); PYNET_DEMO_ARGS: more ansible-playbook arguments for both playbooks
+# Environment: PYNET_DEMO_KEEP=1 keeps what the demo made (remove it later with
+# `bash demo/run.sh cleanup`); PYNET_DEMO_ARGS: more ansible-playbook arguments for both playbooks
 # (e.g. '-e pynet_demo_subnet=10.89.201.0/24 -e pynet_demo_ip_b=10.89.201.20'); PYNET_VENV;
 # PYNET_PYTHON (interpreter for a new virtualenv, default python3).
 #
@@ -58,9 +59,12 @@ ensure_venv() {
     fi
     step "setting up virtualenv $venv with ${VENV_REQUIREMENTS[*]}"
     if [[ ! -x "$venv/bin/python" ]]; then
+        local existed=0
+        [[ ! -e "$venv" ]] || existed=1
         if ! "${PYNET_PYTHON:-python3}" -m venv "$venv" 2>/dev/null; then
-            # Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip).
-            rm -rf "$venv"
+            # Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip); a failed
+            # attempt leaves a virtualenv without pip, removed here only if this script made it.
+            [[ $existed == 1 ]] || rm -rf "$venv"
             ensure_debian_packages python3-venv
             "${PYNET_PYTHON:-python3}" -m venv "$venv"
         fi
@@ -130,7 +134,7 @@ cleanup() {
     if [[ "$cleanup_pending" == 1 ]]; then
         cleanup_pending=0
         if [[ "${PYNET_DEMO_KEEP:-0}" == 1 ]]; then
-            log "PYNET_DEMO_KEEP=1: keeping what the demo made; remove it with: bash demo/run.sh (without PYNET_DEMO_KEEP)"
+            log "PYNET_DEMO_KEEP=1: keeping what the demo made; remove it with: bash demo/run.sh cleanup"
         else
             step "cleaning up: demo/cleanup.yml"
             run_playbook cleanup.yml || rc=1
@@ -146,7 +150,12 @@ cleanup() {
 }
 
 main() {
-    [[ $# -eq 0 ]] || { [[ "$1" == "-h" || "$1" == "--help" ]] && usage 0; usage 2; }
+    local command="${1:-demo}"
+    case "$command" in
+        -h|--help) usage 0 ;;
+        demo|cleanup) [[ $# -le 1 ]] || usage 2 ;;
+        *) usage 2 ;;
+    esac
     if [[ $EUID -ne 0 ]]; then
         log "the demo makes bridges, veths and network namespaces: run it as root"
         exit 1
@@ -155,6 +164,12 @@ main() {
     ensure_venv
     install_collection
 
+    if [[ "$command" == cleanup ]]; then
+        step "cleaning up: demo/cleanup.yml"
+        run_playbook cleanup.yml
+        step_done
+        return
+    fi
     trap cleanup EXIT
     cleanup_pending=1
     step "first run of demo/playbook.yml"
