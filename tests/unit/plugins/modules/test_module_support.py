@@ -76,7 +76,7 @@ def test_report_has_no_diff():
 def test_check_mode_and_reading_create_no_state_dir(tmp_path, check_mode, read_only):
     module = FakeModule(str(tmp_path / "state"), check_mode=check_mode)
     with pytest.raises(Exited) as exited:
-        module_support.run(module, lambda controller: converge.gather_info(controller), read_only=read_only)
+        module_support.run(module, converge.gather_info, read_only=read_only)
     assert exited.value.result["networks"] == [] and exited.value.result["exists"] is False
     assert not (tmp_path / "state").exists()
 
