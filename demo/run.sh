@@ -4,8 +4,8 @@
 #   bash demo/run.sh            # the demo
 #   bash demo/run.sh cleanup    # only demo/cleanup.yml (after PYNET_DEMO_KEEP=1)
 #
-#   1. ensures a virtualenv ($PYNET_VENV, default <repo>/.venv, shared with tests/ansible-test.sh)
-#      with ansible-core 2.19, pyroute2 and netaddr (a stamp file makes reruns skip pip);
+#   1. ensures the project's virtualenv with tests/venv.sh ($PYNET_VENV, default <repo>/.venv):
+#      ansible-core 2.19, pyroute2 and netaddr (a stamp file makes reruns skip pip);
 #   2. installs nftables and iproute2 with apt-get when they are missing;
 #   3. builds the collection from this checkout (ansible-galaxy collection build) and installs it
 #      into <repo>/.cache/collections, which only this script uses;
@@ -27,7 +27,6 @@ repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 venv="${PYNET_VENV:-$repo_root/.venv}"
 cache_dir="$repo_root/.cache"
 collections_dir="$cache_dir/collections"
-readonly VENV_REQUIREMENTS=("ansible-core>=2.19,<2.20" "pyroute2" "netaddr")
 readonly DEBIAN_PACKAGES=(nftables iproute2)
 
 log() { echo "demo/run.sh: $*" >&2; }
@@ -42,35 +41,9 @@ usage() { # EXIT_CODE
 
 # --- 1. virtualenv ------------------------------------------------------------------------------
 
-# True when a stamp lists every requirement of ours (tests/ansible-test.sh writes its own
-# .pynet-requirements, a superset, into the same virtualenv).
-stamp_covers() { # STAMP_FILE
-    [[ -f "$1" ]] || return 1
-    local requirement
-    for requirement in "${VENV_REQUIREMENTS[@]}"; do
-        grep -qxF -- "$requirement" "$1" || return 1
-    done
-}
-
 ensure_venv() {
-    local stamp="$venv/.pynet-demo-requirements"
-    if [[ -x "$venv/bin/ansible-playbook" ]] && { stamp_covers "$stamp" || stamp_covers "$venv/.pynet-requirements"; }; then
-        return
-    fi
-    step "setting up virtualenv $venv with ${VENV_REQUIREMENTS[*]}"
-    if [[ ! -x "$venv/bin/python" ]]; then
-        local existed=0
-        [[ ! -e "$venv" ]] || existed=1
-        if ! "${PYNET_PYTHON:-python3}" -m venv "$venv" 2>/dev/null; then
-            # Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip); a failed
-            # attempt leaves a virtualenv without pip, removed here only if this script made it.
-            [[ $existed == 1 ]] || rm -rf "$venv"
-            ensure_debian_packages python3-venv
-            "${PYNET_PYTHON:-python3}" -m venv "$venv"
-        fi
-    fi
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${VENV_REQUIREMENTS[@]}"
-    printf '%s\n' "${VENV_REQUIREMENTS[@]}" > "$stamp"
+    step "virtualenv"
+    venv="$(PYNET_VENV="$venv" "$repo_root/tests/venv.sh")"
     step_done
 }
 

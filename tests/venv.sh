@@ -15,7 +15,15 @@ want="$(printf '%s\n' "${REQUIREMENTS[@]}")"
 if [[ ! -x "$venv/bin/ansible-test" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     if [[ ! -x "$venv/bin/python" ]]; then
         echo "venv.sh: creating virtualenv $venv" >&2
-        "${PYNET_PYTHON:-python3}" -m venv "$venv"
+        existed=0
+        [[ ! -e "$venv" ]] || existed=1
+        if ! "${PYNET_PYTHON:-python3}" -m venv "$venv" 2>/dev/null; then
+            # Debian's own python3 needs python3-venv (ensurepip); a failed attempt leaves a
+            # virtualenv without pip, removed here only if this script made it.
+            [[ $existed == 1 ]] || rm -rf "$venv"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+            "${PYNET_PYTHON:-python3}" -m venv "$venv"
+        fi
     fi
     echo "venv.sh: installing ${REQUIREMENTS[*]} into $venv" >&2
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${REQUIREMENTS[@]}" >&2
