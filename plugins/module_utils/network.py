@@ -193,6 +193,8 @@ class Network:
                    "address_ipv6, options, state) VALUES (:id, :network_id, :name, :sandbox_key, :ifname, "
                    ":host_ifname, :mac, :address, :address_ipv6, :options, :state)",
                    dict(record, options=encode_options(record["options"])))
+        # After the endpoint's row: a port it lists twice is then found as taken.
+        ports.reserve(tx, record["id"], opts.get("ports") or [], self.options.get("host_binding_ipv4") or "")
         return record
 
     def driver_record(self, record):
@@ -221,7 +223,6 @@ class Network:
         record["address_ipv6"] = ipam.allocate(tx, self.name, self.id, 6, endpoint_id, opts.get("ipv6"), "ipv6")
         record["host_ifname"] = impl.host_ifname(endpoint_id)
         record["mac"] = opts.get("mac") or "02:" + ":".join(endpoint_id[i:i + 2] for i in range(0, 10, 2))
-        ports.reserve(tx, endpoint_id, opts.get("ports") or [], self.options.get("host_binding_ipv4") or "")
         return record
 
     # --- the network itself -------------------------------------------------------------------

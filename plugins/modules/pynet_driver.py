@@ -30,7 +30,9 @@ options:
       - "V(bridge): C(default_address_pool) (IPv4 CIDR, default V(10.89.0.0/16)), where networks without O(ignore:ipam)
         get their subnet; C(default_subnet_size) (prefix length, default V(24)); C(enable_ip_forward) (default V(true)):
         turn IP forwarding on when a network needs it, V(false) refuses networks that are not internal;
-        C(enable_firewall) (default V(true)): program pynet's nftables table C(inet pynet)."
+        C(enable_firewall) (default V(true)): program pynet's nftables table, C(inet pynet) for the default
+        O(state_dir) and C(inet pynet_<8 hex digits of the sha256 of the state_dir path>) for another one;
+        V(false) leaves nftables alone."
       - V(null) takes no options.
     type: dict
   state:

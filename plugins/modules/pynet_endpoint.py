@@ -13,8 +13,8 @@ description:
     end is on the bridge and whose other end is in the sandbox with its address and a default route.
   - Declare one endpoint with O(name), or many at once with O(endpoints) (one Python start-up for all of them,
     which is much faster than C(loop)).
-  - An endpoint whose O(sandbox), O(ip), O(ipv6), O(mac) or O(ifname) differ from what is recorded is recreated;
-    one damaged outside pynet (veth deleted, address removed) is repaired.
+  - An endpoint whose O(sandbox), O(ip), O(ipv6), O(mac), O(ifname), O(ports) or O(gw_priority) differ from what is
+    recorded is recreated; one damaged outside pynet (veth deleted, address removed) is repaired.
   - Every item is validated, and every address allocated, before the first change; in check mode the
     addresses a real run would give are returned.
 author:
