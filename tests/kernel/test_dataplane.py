@@ -246,6 +246,6 @@ def test_a_port_listed_twice_in_one_endpoint_is_refused(world):
     net = world.network("web", "10.89.59.0/24")
     sandbox = world.controller.new_sandbox(world.host.sandbox_key("twice")).key
     with pytest.raises(errors.InvalidParameterError, match=r"^ports\[1\].host_port: 18185/tcp"):
-        net.create_endpoint("twice", sandbox, {"ports": [{"host_port": 18185, "container_port": 80},
-                                                          {"host_port": 18185, "container_port": 81}]})
+        twice = [{"host_port": 18185, "container_port": 80}, {"host_port": 18185, "container_port": 81}]
+        net.create_endpoint("twice", sandbox, {"ports": twice})
     assert net.endpoints() == []
