@@ -96,6 +96,8 @@ class Store:
         read as an empty store held in memory: nothing is written on the host."""
         self.state_dir = os.path.abspath(state_dir)
         self.path = os.path.join(self.state_dir, DATABASE_NAME)
+        if os.path.lexists(self.state_dir) and not os.path.isdir(self.state_dir):
+            raise errors.InvalidParameterError("state_dir", "%s exists and is not a directory" % self.state_dir)
         if create or os.path.exists(self.path):
             _make_private_dir(self.state_dir)
             # Files sqlite creates (the database, -wal, -shm) are private to root too.
@@ -186,8 +188,6 @@ def encode_options(options):
 
 
 def _make_private_dir(path):
-    if os.path.lexists(path) and not os.path.isdir(path):
-        raise errors.InvalidParameterError("state_dir", "%s exists and is not a directory" % path)
     os.makedirs(path, mode=0o700, exist_ok=True)
     if os.stat(path).st_mode & 0o077:
         os.chmod(path, 0o700)

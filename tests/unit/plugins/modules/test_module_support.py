@@ -81,9 +81,11 @@ def test_check_mode_and_reading_create_no_state_dir(tmp_path, check_mode, read_o
     assert not (tmp_path / "state").exists()
 
 
-def test_a_state_dir_that_is_a_file_is_named(tmp_path):
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_state_dir_that_is_a_file_is_named(tmp_path, check_mode):
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(Exited) as exited:
-        module_support.run(FakeModule(str(tmp_path / "file")), lambda controller: pytest.fail("must not run"))
+        module_support.run(FakeModule(str(tmp_path / "file"), check_mode=check_mode),
+                           lambda controller: pytest.fail("must not run"))
     assert exited.value.result["param"] == "state_dir"
     assert exited.value.result["msg"].startswith("state_dir: %s exists and is not a directory" % (tmp_path / "file"))
