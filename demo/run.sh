@@ -50,17 +50,7 @@ ensure_venv() {
 # --- 2. Debian packages -------------------------------------------------------------------------
 
 ensure_debian_packages() {
-    local missing=() package
-    for package in "$@"; do
-        if [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)" != "install ok installed" ]]; then
-            missing+=("$package")
-        fi
-    done
-    [[ ${#missing[@]} -gt 0 ]] || return 0
-    log "installing ${missing[*]} with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    "$repo_root/tests/debian-packages.sh" "$@"
 }
 
 # --- 3. the collection --------------------------------------------------------------------------

@@ -122,19 +122,8 @@ seed_get_pip() {
     fi
 }
 
-# Install the Debian packages (apt-get) that are not installed yet; quick when none is.
 ensure_debian_packages() {
-    local missing=() package
-    for package in "$@"; do
-        if [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)" != "install ok installed" ]]; then
-            missing+=("$package")
-        fi
-    done
-    [[ ${#missing[@]} -gt 0 ]] || return 0
-    log "installing ${missing[*]} with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    "$repo_root/tests/debian-packages.sh" "$@"
 }
 
 # --- 4. run -----------------------------------------------------------------------

@@ -14,22 +14,9 @@ set -uo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 output="$repo_root/tests/output/run"
-readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux)
+readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables)
 
 log() { echo "run.sh: $*" >&2; }
-
-ensure_debian_packages() {
-    local missing=() package
-    for package in "$@"; do
-        if [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)" != "install ok installed" ]]; then
-            missing+=("$package")
-        fi
-    done
-    [[ ${#missing[@]} -gt 0 ]] || return 0
-    log "installing ${missing[*]} with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 # Count test cases in a JUnit XML file: prints "passed failed".
 junit_counts() {
@@ -66,7 +53,7 @@ main() {
     local rc counts
     rm -rf "$output" "$repo_root/tests/output/junit"
     mkdir -p "$output"
-    ensure_debian_packages "${KERNEL_TEST_PACKAGES[@]}" || { log "apt-get failed"; exit 1; }
+    "$repo_root/tests/debian-packages.sh" "${KERNEL_TEST_PACKAGES[@]}" || { log "apt-get failed"; exit 1; }
     venv="$("$repo_root/tests/venv.sh")" || { log "virtualenv set-up failed"; exit 1; }
 
     log "stage 1: kernel tests"

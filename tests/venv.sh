@@ -21,7 +21,7 @@ if [[ ! -x "$venv/bin/ansible-test" || ! -f "$stamp" || "$(cat "$stamp")" != "$w
             # Debian's own python3 needs python3-venv (ensurepip); a failed attempt leaves a
             # virtualenv without pip, removed here only if this script made it.
             [[ $existed == 1 ]] || rm -rf "$venv"
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+            "$repo_root/tests/debian-packages.sh" python3-venv
             "${PYNET_PYTHON:-python3}" -m venv "$venv"
         fi
     fi
