@@ -249,3 +249,14 @@ def test_a_port_listed_twice_in_one_endpoint_is_refused(world):
         twice = [{"host_port": 18185, "container_port": 80}, {"host_port": 18185, "container_port": 81}]
         net.create_endpoint("twice", sandbox, {"ports": twice})
     assert net.endpoints() == []
+
+
+def test_ipv6_networks_are_isolated_and_masqueraded(world):
+    a_net = world.network("a6", "10.89.60.0/24,fd00:89:60::/64")
+    b_net = world.network("b6", "10.89.61.0/24,fd00:89:61::/64")
+    ep_a, sandbox_a = world.endpoint(a_net)
+    ep_b, sandbox_b = world.endpoint(b_net)
+    assert tcp_connect_from(sandbox_b, sandbox_a, "::", address(ep_a, 6), 5601, 5601, timeout=1) is None
+    assert tcp_connect_from(sandbox_a, sandbox_b, "::", address(ep_b, 6), 5602, 5602, timeout=1) is None
+    # Outbound over IPv6: the outside sees the host's address.
+    assert tcp_connect_from(sandbox_a, world.outside, "::", OUTSIDE_IP6, 5603, 5603) == HOST_IP6
