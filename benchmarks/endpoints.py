@@ -1,17 +1,22 @@
-"""Endpoint create and delete cost: pynet's library next to the `ip -batch` floor, in one run.
+"""Endpoint create and delete cost, side by side in one run: pynet's library (one call per
+endpoint, and the batch API), the CNI reference plugins (bridge + host-local + loopback, an exec
+per endpoint, as container runtimes call them) and the `ip -batch` floor.
 
-    python benchmarks/endpoints.py [N]        (as root; default N=100)
+    python benchmarks/endpoints.py [N ...]      (as root; default N=100 1000)
 
-Runs in private mount and network namespaces (/run/netns and the state dir are private
-tmpfs), so nothing on the host is touched. Both approaches start from N existing sandboxes
-and one bridge, and make the same thing per endpoint: a veth pair, the host end on the
-bridge, the other end in the sandbox as eth0 with an IPv4 address, up, a default route.
+Runs in private mount and network namespaces (/run/netns and the state dirs are private), so
+nothing on the host is touched. Every approach starts from N existing sandboxes and makes, per
+endpoint, a veth pair with the host end on a bridge and the other end in the sandbox as eth0
+with an IPv4 address, up, loopback up, a default route. Creation is timed in ten slices of N/10
+(first and last 10%% show whether cost grows with N); deletion as a whole.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -40,49 +45,105 @@ def collection_path():
     return root
 
 
+CNI_PATH = "/usr/lib/cni"
+SLICES = 10
+
+
 def ip_batch(lines, netns=None):
     command = ["ip"] + (["-n", netns] if netns else []) + ["-batch", "-"]
     subprocess.run(command, input="\n".join(lines) + "\n", text=True, check=True)
 
 
-def bench_ip_batch(count):
-    """The floor: iproute2's batch mode, one exec on the host and one per sandbox."""
-    names = ["pnbench%d" % i for i in range(count)]
+def slices(count):
+    step = max(1, count // SLICES)
+    return [range(start, min(start + step, count)) for start in range(0, count, step)]
+
+
+def make_netns(names):
     for name in names:
         subprocess.run(["ip", "netns", "add", name], check=True)
-    ip_batch(["link add pnbr0 type bridge", "addr add 10.90.0.1/16 dev pnbr0", "link set pnbr0 up"])
-    start = time.perf_counter()
-    host = []
-    for i, name in enumerate(names):
-        host.append("link add pnbh%d group 77 type veth peer name eth0 netns %s" % (i, name))
-        host.append("link set pnbh%d master pnbr0 up" % i)
-    ip_batch(host)
-    for i, name in enumerate(names):
-        ip_batch(["link set lo up", "addr add 10.90.%d.%d/16 dev eth0" % ((i + 2) // 256, (i + 2) % 256),
-                  "link set eth0 up", "route add default via 10.90.0.1"], netns=name)
-    created = time.perf_counter() - start
-    start = time.perf_counter()
-    ip_batch(["link del pnbh%d" % i for i in range(count)])
-    deleted = time.perf_counter() - start
-    ip_batch(["link del pnbr0"])
+
+
+def drop_netns(names):
     for name in names:
         subprocess.run(["ip", "netns", "del", name], check=True)
-    return created, deleted
+
+
+def bench_ip_batch(count):
+    """The floor: iproute2's batch mode, one exec per slice on the host and one per sandbox;
+    deletion of every veth in one request (by interface group)."""
+    names = ["pnfloor%d" % i for i in range(count)]
+    make_netns(names)
+    ip_batch(["link add pnbr0 type bridge", "addr add 10.90.0.1/16 dev pnbr0", "link set pnbr0 up"])
+    timings = []
+    for part in slices(count):
+        start = time.perf_counter()
+        host = []
+        for i in part:
+            host.append("link add pnbh%d group 77 type veth peer name eth0 netns %s" % (i, names[i]))
+            host.append("link set pnbh%d master pnbr0 up" % i)
+        ip_batch(host)
+        for i in part:
+            ip_batch(["link set lo up", "addr add 10.90.%d.%d/16 dev eth0" % ((i + 2) // 256, (i + 2) % 256),
+                      "link set eth0 up", "route add default via 10.90.0.1"], netns=names[i])
+        timings.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    ip_batch(["link del group 77"])
+    deleted = time.perf_counter() - start
+    ip_batch(["link del pnbr0"])
+    drop_netns(names)
+    return timings, deleted
+
+
+def cni(plugin, command, config, netns, container_id):
+    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": netns, "CNI_IFNAME": "eth0",
+           "CNI_PATH": CNI_PATH, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    subprocess.run([os.path.join(CNI_PATH, plugin)], input=json.dumps(config), env=env, text=True,
+                   capture_output=True, check=True)
+
+
+def bench_cni(count, data_dir):
+    """The CNI reference plugins as a runtime calls them: bridge (with host-local IPAM) and loopback
+    ADD per endpoint, bridge DEL per endpoint; one exec each."""
+    names = ["pncni%d" % i for i in range(count)]
+    make_netns(names)
+    bridge = {"cniVersion": "1.0.0", "name": "pnbench", "type": "bridge", "bridge": "pncni0", "isGateway": True,
+              "ipMasq": False, "ipam": {"type": "host-local", "subnet": "10.94.0.0/16", "dataDir": data_dir,
+                                         "routes": [{"dst": "0.0.0.0/0"}]}}
+    loopback = {"cniVersion": "1.0.0", "name": "pnbench-lo", "type": "loopback"}
+    timings = []
+    for part in slices(count):
+        start = time.perf_counter()
+        for i in part:
+            cni("bridge", "ADD", bridge, "/run/netns/" + names[i], names[i])
+            cni("loopback", "ADD", loopback, "/run/netns/" + names[i], names[i])
+        timings.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    for name in names:
+        cni("bridge", "DEL", bridge, "/run/netns/" + name, name)
+    deleted = time.perf_counter() - start
+    ip_batch(["link del pncni0"])
+    drop_netns(names)
+    return timings, deleted
 
 
 def bench_pynet(count, state_dir, netns_dir, batch):
-    """pynet's library: one call per endpoint, or the batch API (create_endpoints, delete_endpoints)."""
+    """pynet's library: one call per endpoint, or the batch API (one create_endpoints per slice,
+    one delete_endpoints for all)."""
     from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
     controller = Controller(state_dir=state_dir)
     network = controller.new_network(controller.new_network_driver("bridge", {}), "bench",
                                      {"ipam": [{"subnet": "10.91.0.0/16"}]})
     sandboxes = [controller.new_sandbox(os.path.join(netns_dir, "s%d" % i)) for i in range(count)]
-    start = time.perf_counter()
-    if batch:
-        endpoints = network.create_endpoints([("e%d" % i, sandbox.key, {}) for i, sandbox in enumerate(sandboxes)])
-    else:
-        endpoints = [network.create_endpoint("e%d" % i, sandbox.key) for i, sandbox in enumerate(sandboxes)]
-    created = time.perf_counter() - start
+    endpoints = []
+    timings = []
+    for part in slices(count):
+        start = time.perf_counter()
+        if batch:
+            endpoints.extend(network.create_endpoints([("e%d" % i, sandboxes[i].key, {}) for i in part]))
+        else:
+            endpoints.extend(network.create_endpoint("e%d" % i, sandboxes[i].key) for i in part)
+        timings.append(time.perf_counter() - start)
     assert all(not isinstance(endpoint, Exception) for endpoint in endpoints)
     start = time.perf_counter()
     if batch:
@@ -95,25 +156,42 @@ def bench_pynet(count, state_dir, netns_dir, batch):
     for sandbox in sandboxes:
         sandbox.destroy()
     controller.close()
-    return created, deleted
+    return timings, deleted
+
+
+def report(count, results):
+    cni_create = sum(results["CNI bridge+host-local"][0]) / count
+    cni_delete = results["CNI bridge+host-local"][1] / count
+    print("\nN=%d endpoints (ms per endpoint; 'x CNI' = how many times faster than the CNI plugins)" % count)
+    print("%-24s %9s %9s %8s %8s %11s %10s" % ("approach", "create", "delete", "x CNI", "x CNI",
+                                                "first 10%", "last 10%"))
+    print("%-24s %9s %9s %8s %8s %11s %10s" % ("", "", "", "create", "delete", "create", "create"))
+    for name, (timings, deleted) in results.items():
+        per_slice = [1000 * t / max(1, count // SLICES) for t in timings]
+        create = sum(timings) / count
+        print("%-24s %9.2f %9.2f %8.1f %8.1f %11.2f %10.2f" % (
+            name, 1000 * create, 1000 * deleted / count, cni_create / create, cni_delete / max(deleted / count, 1e-9),
+            per_slice[0], per_slice[-1]))
 
 
 def main():
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    counts = [int(arg) for arg in sys.argv[1:]] or [100, 1000]
     isolate()
     sys.path.insert(0, collection_path())
+    if not os.path.exists(os.path.join(CNI_PATH, "bridge")):
+        sys.exit("the CNI reference plugins are missing: apt-get install containernetworking-plugins")
     work = tempfile.mkdtemp(prefix="pynet-bench-state-")
-    results = {
-        "ip -batch (floor)": bench_ip_batch(count),
-        "pynet, one by one": bench_pynet(count, os.path.join(work, "one"), os.path.join(work, "netns1"), False),
-        "pynet, batch": bench_pynet(count, os.path.join(work, "batch"), os.path.join(work, "netns2"), True),
-    }
-    floor_create, floor_delete = results["ip -batch (floor)"]
-    print("N=%d endpoints, ms per endpoint" % count)
-    print("%-20s %10s %10s %14s %14s" % ("approach", "create", "delete", "create/floor", "delete/floor"))
-    for name, (created, deleted) in results.items():
-        print("%-20s %10.2f %10.2f %14.2f %14.2f" % (name, 1000 * created / count, 1000 * deleted / count,
-                                                     created / floor_create, deleted / floor_delete))
+    for count in counts:
+        where = os.path.join(work, str(count))
+        results = {
+            "ip -batch (floor)": bench_ip_batch(count),
+            "CNI bridge+host-local": bench_cni(count, os.path.join(where, "cni")),
+            "pynet library, 1 by 1": bench_pynet(count, os.path.join(where, "one"), os.path.join(where, "ns1"), False),
+            "pynet library, batch": bench_pynet(count, os.path.join(where, "batch"), os.path.join(where, "ns2"), True),
+        }
+        report(count, results)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("\npeak memory of this process (pynet's library runs in it): %.1f MiB" % (peak / 1024))
 
 
 if __name__ == "__main__":
