@@ -107,9 +107,10 @@ def bench_cni(count, data_dir):
     ADD per endpoint, bridge DEL per endpoint; one exec each."""
     names = ["pncni%d" % i for i in range(count)]
     make_netns(names)
+    host_local = {"type": "host-local", "subnet": "10.94.0.0/16", "dataDir": data_dir,
+                  "routes": [{"dst": "0.0.0.0/0"}]}
     bridge = {"cniVersion": "1.0.0", "name": "pnbench", "type": "bridge", "bridge": "pncni0", "isGateway": True,
-              "ipMasq": False, "ipam": {"type": "host-local", "subnet": "10.94.0.0/16", "dataDir": data_dir,
-                                         "routes": [{"dst": "0.0.0.0/0"}]}}
+              "ipMasq": False, "ipam": host_local}
     loopback = {"cniVersion": "1.0.0", "name": "pnbench-lo", "type": "loopback"}
     timings = []
     for part in slices(count):
@@ -163,9 +164,9 @@ def report(count, results):
     cni_create = sum(results["CNI bridge+host-local"][0]) / count
     cni_delete = results["CNI bridge+host-local"][1] / count
     print("\nN=%d endpoints (ms per endpoint; 'x CNI' = how many times faster than the CNI plugins)" % count)
-    print("%-24s %9s %9s %8s %8s %11s %10s" % ("approach", "create", "delete", "x CNI", "x CNI",
-                                                "first 10%", "last 10%"))
-    print("%-24s %9s %9s %8s %8s %11s %10s" % ("", "", "", "create", "delete", "create", "create"))
+    row = "%-24s %9s %9s %8s %8s %11s %10s"
+    print(row % ("approach", "create", "delete", "x CNI", "x CNI", "first 10%", "last 10%"))
+    print(row % ("", "", "", "create", "delete", "create", "create"))
     for name, (timings, deleted) in results.items():
         per_slice = [1000 * t / max(1, count // SLICES) for t in timings]
         create = sum(timings) / count
