@@ -48,14 +48,6 @@ class NetworkTypeError(PynetError):
         self.network_type = network_type
 
 
-class DriverNotConfiguredError(PynetError):
-    """A network was asked of a driver that is not configured on this host."""
-
-    def __init__(self, network_type):
-        super().__init__("driver %r is not configured on this host: call new_network_driver(%r, ...) first"
-                         % (network_type, network_type), param="driver")
-
-
 class DriverInUseError(PynetError):
     """A driver cannot be removed while networks use it."""
 

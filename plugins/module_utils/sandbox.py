@@ -44,11 +44,6 @@ class Sandbox:
             "endpoints.id AS id FROM endpoints JOIN networks ON networks.id = endpoints.network_id "
             "WHERE endpoints.sandbox_key = ? ORDER BY endpoints.ifname", (self._key,))
 
-    def info(self):
-        return {"key": self._key, "created": self.created, "exists": self.exists(),
-                "endpoints": [{"network": ep["network"], "name": ep["name"], "ifname": ep["ifname"]}
-                              for ep in self.endpoints()]}
-
     def destroy(self):
         """Remove the namespace if pynet made it, and forget the sandbox; refuses while endpoints use it."""
         with self._store.write() as tx:

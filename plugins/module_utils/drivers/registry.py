@@ -18,7 +18,3 @@ def canonical_type(network_type):
     if name not in DRIVERS:
         raise errors.NetworkTypeError(network_type, list(DRIVERS) + list(ALIASES))
     return name
-
-
-def driver_class(network_type):
-    return DRIVERS[canonical_type(network_type)]

@@ -129,10 +129,6 @@ def set_port_isolated(ipr, index):
     ipr.brport("set", index=index, isolated=1)
 
 
-def set_down(ipr, index):
-    ipr.link("set", index=index, state="down")
-
-
 def set_mtu(ipr, index, mtu):
     ipr.link("set", index=index, mtu=mtu)
 
@@ -216,15 +212,9 @@ def networks_in_use(ipr):
 
 def disable_ipv6(ifname):
     """Turn IPv6 off on a link of the calling thread's namespace: no DAD, MLD or router solicitations."""
-    with open("/proc/sys/net/ipv6/conf/%s/disable_ipv6" % ifname, "w") as knob:
-        knob.write("1")
+    set_sysctl("net/ipv6/conf/%s/disable_ipv6" % ifname, 1)
 
 
 def set_sysctl(path, value):
     with open("/proc/sys/" + path, "w") as knob:
         knob.write(str(value))
-
-
-def get_sysctl(path):
-    with open("/proc/sys/" + path) as knob:
-        return knob.read().strip()
