@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import common
 
 
 def isolate():
@@ -36,13 +36,6 @@ def isolate():
     if libc.mount(b"pynet-bench", b"/run/netns", b"tmpfs", 0, None) != 0:
         raise OSError(ctypes.get_errno(), "tmpfs on /run/netns")
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-
-
-def collection_path():
-    root = tempfile.mkdtemp(prefix="pynet-bench-")
-    os.makedirs(os.path.join(root, "ansible_collections", "pynet"))
-    os.symlink(REPO, os.path.join(root, "ansible_collections", "pynet", "libnetwork"))
-    return root
 
 
 CNI_PATH = "/usr/lib/cni"
@@ -178,7 +171,7 @@ def report(count, results):
 def main():
     counts = [int(arg) for arg in sys.argv[1:]] or [100, 1000]
     isolate()
-    sys.path.insert(0, collection_path())
+    sys.path.insert(0, common.collection_path())
     if not os.path.exists(os.path.join(CNI_PATH, "bridge")):
         sys.exit("the CNI reference plugins are missing: apt-get install containernetworking-plugins")
     work = tempfile.mkdtemp(prefix="pynet-bench-state-")

@@ -9,19 +9,13 @@ next to the pool's: what is stored grows with what is allocated, not with the po
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def collection_path():
-    root = tempfile.mkdtemp(prefix="pynet-bench-")
-    os.makedirs(os.path.join(root, "ansible_collections", "pynet"))
-    os.symlink(REPO, os.path.join(root, "ansible_collections", "pynet", "libnetwork"))
-    return root
+import common
 
 
 def store_bytes(state_dir):
@@ -30,7 +24,7 @@ def store_bytes(state_dir):
 
 def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
-    sys.path.insert(0, collection_path())
+    sys.path.insert(0, common.collection_path())
     from ansible_collections.pynet.libnetwork.plugins.module_utils import ipam
     from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Store
 
@@ -46,24 +40,16 @@ def main():
         for phase in ("allocate", "release"):
             start = time.perf_counter()
             last = time.perf_counter()
-            if one_transaction_each:
+            # One transaction per operation, or every operation inside one outer transaction.
+            with contextlib.nullcontext() if one_transaction_each else store.write() as shared:
                 for index in range(count):
-                    with store.write() as tx:
+                    with store.write() if one_transaction_each else contextlib.nullcontext(shared) as tx:
                         if phase == "allocate":
                             ipam.allocate(tx, "big", "n", 4, "e%d" % index)
                         else:
                             ipam.release(tx, "e%d" % index)
                     if index == count - 1000:
                         last = time.perf_counter()
-            else:
-                with store.write() as tx:
-                    for index in range(count):
-                        if phase == "allocate":
-                            ipam.allocate(tx, "big", "n", 4, "e%d" % index)
-                        else:
-                            ipam.release(tx, "e%d" % index)
-                        if index == count - 1000:
-                            last = time.perf_counter()
             end = time.perf_counter()
             figures[phase] = (1e6 * (end - start) / count, 1e6 * (end - last) / 1000)
             if phase == "allocate":
