@@ -85,12 +85,12 @@ class Endpoint:
                                                              [self._network.driver_record(self._record)])[0]
         if failure is not None:
             raise failure
-        if self.options.get("ports"):
-            self._network.controller.sync_firewall()
         if self.state != STATE_READY:
             with self._network.store.write() as tx:
                 tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_READY, self.id))
             self._record["state"] = STATE_READY
+        if self.options.get("ports"):
+            self._network.controller.sync_firewall()
 
     def delete(self):
         """Remove the endpoint from the kernel, then from the store, releasing its addresses."""

@@ -89,9 +89,11 @@ def render_rules(networks, ports):
 
 
 def rules_from_store(reader):
-    """The rules for every bridge network and published port recorded in the store."""
+    """The rules for every bridge network and published port recorded in the store, but those
+    being deleted: their rules go first, so a deletion cut off leaves none behind."""
     networks = []
-    for row in reader.all("SELECT id, options FROM networks WHERE type = 'bridge' ORDER BY name"):
+    for row in reader.all("SELECT id, options FROM networks WHERE type = 'bridge' AND state != 'deleting' "
+                          "ORDER BY name"):
         opts = row["options"]
         networks.append({"bridge": opts["bridge_name"], "subnets": [pool["subnet"] for pool in opts["ipam"]],
                          "internal": opts["internal"], "masquerade": opts.get("enable_ip_masquerade", True)})
@@ -99,6 +101,7 @@ def rules_from_store(reader):
     for row in reader.all("SELECT ports.*, endpoints.address, endpoints.address_ipv6, networks.options "
                           "FROM ports JOIN endpoints ON endpoints.id = ports.endpoint_id "
                           "JOIN networks ON networks.id = endpoints.network_id "
+                          "WHERE endpoints.state != 'deleting' AND networks.state != 'deleting' "
                           "ORDER BY ports.protocol, ports.host_ip, ports.host_port"):
         for address in (row["address"], row["address_ipv6"]):
             if not address or (row["host_ip"] and (":" in row["host_ip"]) != (":" in address)):

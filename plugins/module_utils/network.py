@@ -156,10 +156,10 @@ class Network:
         with self.store.write() as tx:
             for record in records:
                 tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_DELETING, record["id"]))
-        self.driver_impl.delete_endpoints(self.record(), records)
-        self._forget(records)
         if any(record["options"].get("ports") for record in records):
             self._controller.sync_firewall()
+        self.driver_impl.delete_endpoints(self.record(), records)
+        self._forget(records)
         for sandbox_key in sorted({record["sandbox_key"] for record in records}):
             self._controller.refresh_default_routes(sandbox_key)
 
@@ -237,11 +237,11 @@ class Network:
     def repair(self):
         """Make the kernel match this network again (after damage outside pynet, or a creation cut off)."""
         self.driver_impl.create_network(self.record())
-        self._controller.sync_firewall()
         if self.state != STATE_READY:
             with self.store.write() as tx:
                 tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_READY, self.id))
             self._record["state"] = STATE_READY
+        self._controller.sync_firewall()
 
     def set_labels(self, labels):
         """Labels are the one option changed in place: they live only in the store."""
@@ -257,10 +257,10 @@ class Network:
             if names:
                 raise errors.ActiveEndpointsError("network", self.name, names)
             tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_DELETING, self.id))
+        self._controller.sync_firewall()
         self.driver_impl.delete_network(self.record())
         with self.store.write() as tx:
             tx.execute("DELETE FROM networks WHERE id = ?", (self.id,))
-        self._controller.sync_firewall()
 
 
 def default_route_owners(reader, sandbox_key):
