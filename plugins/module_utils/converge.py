@@ -267,12 +267,18 @@ class _Plan:
 
 def ensure_endpoint_params(controller, params, check_mode):
     """pynet_endpoint's parameters: one endpoint (name) or a list (endpoints) with top-level defaults."""
+    prune_stale = params.get("prune_stale")
     if params.get("endpoints") is None:
-        result = ensure_endpoints(controller, [_item(params, params)], check_mode, as_list=False)
+        result = ensure_endpoints(controller, [_item(params, params)], check_mode, as_list=False,
+                                  prune_stale=prune_stale)
         result.returned["endpoint"] = result.returned["endpoints"][0]
         return result
     items = [_item(entry, params) for entry in params["endpoints"]]
-    return ensure_endpoints(controller, items, check_mode, purge=params.get("purge"))
+    # Purged: every network the list names, and the task's network even when the list is empty.
+    purged = set()
+    if params.get("purge"):
+        purged = {item["network"] for item in items} | ({params["network"]} if params.get("network") else set())
+    return ensure_endpoints(controller, items, check_mode, purge=sorted(purged), prune_stale=prune_stale)
 
 
 def _item(entry, defaults):
@@ -283,21 +289,30 @@ def _item(entry, defaults):
     return item
 
 
-def ensure_endpoints(controller, items, check_mode, purge=False, as_list=True):
+def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prune_stale=False):
     """Converge a list of endpoint declarations (dicts of network, name, sandbox, options, state).
 
     With as_list, errors name the item (`endpoints[3].ip`); otherwise the bare parameter.
+    purge names networks whose endpoints the list lacks are removed; prune_stale removes,
+    from every network, the endpoints not listed whose sandbox namespace is gone (after a reboot,
+    or a container removed without pynet), and forgets sandboxes left with no namespace and no endpoint.
     """
     plans = [_plan_endpoint(controller, "endpoints[%d]." % index if as_list else "", item, check_mode)
              for index, item in enumerate(items)]
     if purge:
-        plans.extend(_purge_plans(controller, items))
+        named = [_lookup_network(controller, name) for name in purge]
+        plans.extend(_removal_plans(plans, [net for net in named if net], lambda ep: True))
+    if prune_stale:
+        plans.extend(_removal_plans(plans, controller.networks(), lambda ep: not netns.is_netns(ep.sandbox_key)))
+    stale_sandboxes = _stale_sandboxes(controller, plans) if prune_stale else []
     _check_drift(plans)
     _predict(controller, plans)
     olds = [endpoint_view(plan.endpoint) if plan.endpoint else None for plan in plans]
-    changed = any(plan.action != "none" for plan in plans)
+    changed = any(plan.action != "none" for plan in plans) or bool(stale_sandboxes)
     if changed and not check_mode:
         _apply(plans)
+        for sandbox in stale_sandboxes:
+            sandbox.destroy()
     results, before, after = [], [], []
     for plan, old in zip(plans, olds):
         new = _result_view(plan, check_mode)
@@ -307,6 +322,11 @@ def ensure_endpoints(controller, items, check_mode, purge=False, as_list=True):
                             action=plan.action, changed=plan.action != "none", state=plan.item["state"]))
     result = Result(changed, {"endpoints": [view for view in before if view]},
                     {"endpoints": [view for view in after if view]}, endpoints=results)
+    if prune_stale:
+        result.diff["before"]["sandboxes"] = [sandbox.key for sandbox in controller.sandboxes()]
+        result.diff["after"]["sandboxes"] = [key for key in result.diff["before"]["sandboxes"]
+                                             if key not in {sandbox.key for sandbox in stale_sandboxes}]
+        result.returned["pruned_sandboxes"] = [sandbox.key for sandbox in stale_sandboxes]
     for plan in plans:
         if check_mode and plan.network is None and plan.action == "create":
             result.warnings.append("network %s does not exist yet; a real run fails unless a task before it "
@@ -375,16 +395,22 @@ def _check_drift(plans):
             plan.action = "repair" if drift else "none"
 
 
-def _purge_plans(controller, items):
-    declared = {(item["network"], item["name"]) for item in items}
-    plans = []
-    for network_name in sorted({item["network"] for item in items}):
-        network = _lookup_network(controller, network_name)
-        for ep in network.endpoints() if network else []:
-            if (network_name, ep.name) not in declared:
-                plans.append(_Plan("", {"network": network_name, "name": ep.name, "state": "absent",
-                                        "sandbox": ep.sandbox_key}, network, ep, "delete", None))
-    return plans
+def _removal_plans(plans, networks, chosen):
+    """Deletions of the endpoints of `networks` that no plan names and that `chosen` picks."""
+    named = {(plan.item["network"], plan.item["name"]) for plan in plans}
+    return [_Plan("", {"network": network.name, "name": ep.name, "state": "absent", "sandbox": ep.sandbox_key},
+                  network, ep, "delete", None)
+            for network in networks for ep in network.endpoints()
+            if (network.name, ep.name) not in named and chosen(ep)]
+
+
+def _stale_sandboxes(controller, plans):
+    """Sandboxes whose namespace is gone and that no endpoint will use once the plans are carried out."""
+    leaving = {plan.endpoint.id for plan in plans if plan.action == "delete"}
+    wanted = {plan.item.get("sandbox") for plan in plans if plan.action != "delete"}
+    return [sandbox for sandbox in controller.sandboxes()
+            if sandbox.key not in wanted and not sandbox.exists()
+            and all(ep["id"] in leaving for ep in sandbox.endpoints())]
 
 
 def _predict(controller, plans):

@@ -50,7 +50,8 @@ class Sandbox:
             names = [ep["network"] + "/" + ep["name"] for ep in self.endpoints()]
             if names:
                 raise errors.ActiveEndpointsError("sandbox", self._key, names)
-            if self.created:
+            # A file someone else put at the key since (after a reboot, say) is not pynet's to remove.
+            if self.created and (netns.is_netns(self._key) or is_placeholder(self._key)):
                 netns.destroy(self._key)
             tx.execute("DELETE FROM sandboxes WHERE key = ?", (self._key,))
 

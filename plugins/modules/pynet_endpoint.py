@@ -121,8 +121,19 @@ options:
         choices: [present, absent]
   purge:
     description:
-      - With O(endpoints), treat the list as complete for each network it names, removing that network's
-        endpoints that are not listed. By default the list only adds or changes endpoints.
+      - With O(endpoints), treat the list as complete for O(network) and for each network it names, removing
+        those networks' endpoints that are not listed (all of them, for an empty list). By default the list only
+        adds or changes endpoints.
+    type: bool
+    default: false
+  prune_stale:
+    description:
+      - Garbage-collect stale endpoints, of every network in O(state_dir) - endpoints that this task does not
+        declare and whose sandbox's network namespace no longer exists (after a reboot, or a container removed
+        without pynet). Their addresses and published ports are released, their veths (if any) deleted.
+      - Sandboxes then left without a namespace and without endpoints are forgotten too (see RV(pruned_sandboxes)).
+      - Run it in the last endpoint task of a play, after the tasks that re-create the declared sandboxes and
+        endpoints; an endpoint that only a later task declares would be removed and then made anew.
     type: bool
     default: false
 seealso:
@@ -157,6 +168,11 @@ EXAMPLES = r"""
     network: web
     endpoints: "{{ containers }}"
 
+- name: After a reboot, release the addresses of endpoints whose containers are gone
+  pynet.libnetwork.pynet_endpoint:
+    endpoints: []
+    prune_stale: true
+
 - name: Exactly these endpoints on network web, no others
   pynet.libnetwork.pynet_endpoint:
     network: web
@@ -170,7 +186,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 endpoints:
-  description: One entry per declared endpoint (and per purged one), in order.
+  description: One entry per declared endpoint (and per purged or pruned one), in order.
   returned: always
   type: list
   elements: dict
@@ -205,6 +221,12 @@ endpoints:
       type: dict
       sample: {"interfaces": [{"src_name": "pnv5f1c9a0e6b2d", "dst_name": "eth0", "address": "10.89.10.2/24",
                "address_ipv6": null, "mac": "02:5f:1c:9a:0e:6b"}], "gateway": "10.89.10.1", "gateway_ipv6": null}
+pruned_sandboxes:
+  description: With O(prune_stale), the keys of the sandboxes forgotten because their namespace is gone.
+  returned: when O(prune_stale) is true
+  type: list
+  elements: str
+  sample: [/run/pynet/netns/old1]
 endpoint:
   description: With O(name), the one endpoint (the first entry of RV(endpoints)).
   returned: when O(name) is given
@@ -250,6 +272,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             endpoints=dict(type="list", elements="dict", options=ITEM_OPTIONS),
             purge=dict(type="bool", default=False),
+            prune_stale=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("name", "endpoints")],
         required_one_of=[("name", "endpoints")],
