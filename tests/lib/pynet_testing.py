@@ -1,0 +1,128 @@
+"""What the kernel and reliability tests share: the collection importable from this checkout, a
+private 'host' namespace per test, snapshots of the kernel and the store, module runs.
+
+Importing this module makes `ansible_collections.pynet.libnetwork` importable (a temporary
+collections root with a symlink to the checkout) and exports its path as PYNET_COLLECTIONS_PATH
+for child processes.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _collection_path():
+    """A directory that holds ansible_collections/pynet/libnetwork -> this checkout."""
+    root = tempfile.mkdtemp(prefix="pynet-collections-")
+    os.makedirs(os.path.join(root, "ansible_collections", "pynet"))
+    os.symlink(REPO, os.path.join(root, "ansible_collections", "pynet", "libnetwork"))
+    return root
+
+
+COLLECTIONS = os.environ.get("PYNET_COLLECTIONS_PATH") or _collection_path()
+os.environ["PYNET_COLLECTIONS_PATH"] = COLLECTIONS
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns  # noqa: E402
+
+
+class Paths:
+    """Where one test keeps its state directory and its sandboxes."""
+
+    def __init__(self, root):
+        self.root = str(root)
+        self.state_dir = os.path.join(self.root, "state")
+        self.netns_dir = os.path.join(self.root, "netns")
+
+    def sandbox_key(self, name):
+        return os.path.join(self.netns_dir, name)
+
+
+def mounts_under(path):
+    with open("/proc/self/mountinfo") as mountinfo:
+        points = [line.split()[4] for line in mountinfo]
+    return [point for point in points if point.startswith(path + "/")]
+
+
+@contextlib.contextmanager
+def private_host(root):
+    """The calling thread in a fresh network namespace (lo up) for the block; child processes
+    started in the block inherit it. Sandboxes mounted under root are unmounted by path at the end."""
+    with netns.private():
+        with links.route_socket() as ipr:
+            links.set_up(ipr, links.link(ipr, "lo")["index"])
+        try:
+            yield Paths(root)
+        finally:
+            for point in mounts_under(str(root)):
+                netns.destroy(point)
+
+
+def _json(argv):
+    return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout or "null")
+
+
+def netns_view(prefix=()):
+    """Links, addresses and routes (v4 and v6) of one namespace, and its nftables ruleset, as the
+    iproute2 and nft tools print them."""
+    prefix = list(prefix)
+    return {"addr": _json(prefix + ["ip", "-j", "addr", "show"]),
+            "route4": _json(prefix + ["ip", "-j", "-4", "route", "show", "table", "all"]),
+            "route6": _json(prefix + ["ip", "-j", "-6", "route", "show", "table", "all"]),
+            "nft": _json(prefix + ["nft", "-j", "list", "ruleset"])}
+
+
+def kernel_snapshot(paths):
+    """The test host namespace, every sandbox under paths.netns_dir, and which paths are mounted."""
+    snap = {"host": netns_view(), "mounts": sorted(mounts_under(paths.root))}
+    if os.path.isdir(paths.netns_dir):
+        for name in sorted(os.listdir(paths.netns_dir)):
+            key = os.path.join(paths.netns_dir, name)
+            snap[key] = netns_view(["nsenter", "--net=" + key]) if netns.is_netns(key) else "not a netns"
+    return snap
+
+
+def store_snapshot(state_dir):
+    """Every file of the state directory: mode and sha256 of its bytes."""
+    snap = {}
+    if not os.path.isdir(state_dir):
+        return snap
+    for name in sorted(os.listdir(state_dir)):
+        path = os.path.join(state_dir, name)
+        with open(path, "rb") as handle:
+            snap[name] = (oct(os.stat(path).st_mode), hashlib.sha256(handle.read()).hexdigest())
+    return snap
+
+
+def run_module(name, args, check=False, diff=True, timeout=300):
+    """Run a pynet module the way Ansible does (its arguments as JSON on stdin) and return its
+    result, with 'rc' and 'stderr' added."""
+    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.pynet.libnetwork.plugins.modules." + name],
+                          input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}), capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, PYTHONPATH=COLLECTIONS), check=False)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        result = {"failed": True, "msg": "no JSON from the module: " + proc.stdout[-2000:]}
+    result.update(rc=proc.returncode, stderr=proc.stderr)
+    return result
+
+
+def run_play(tasks, check=False):
+    """Run (module, args) tasks in order, as a play does; stops at the first failure.
+    Returns the results, each with 'task' (the module name) added."""
+    results = []
+    for name, args in tasks:
+        result = dict(run_module(name, args, check=check), task=name)
+        results.append(result)
+        if result.get("failed"):
+            break
+    return results

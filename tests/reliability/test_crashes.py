@@ -1,0 +1,133 @@
+"""Part 2: kill -9 at every step boundary of every create and delete. For each operation and each
+boundary n, a child process is killed before its n-th kernel change or store transaction; then
+the next normal run must complete the declared state, agree with the kernel, change nothing on a
+second run, and leave nothing behind once everything is removed."""
+
+import json
+import os
+import subprocess
+import sys
+
+import consistency
+import declared
+import pynet_testing
+import pytest
+
+PART = "2 crashes"
+RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crash_runner.py")
+GOAL_KILL_POINTS = 200
+
+
+def scenarios(paths):
+    """name -> (the state before, the state the operation declares)."""
+    state = {"state_dir": paths.state_dir}
+    driver = ("driver", dict(state, name="bridge", options={"enable_firewall": True}))
+    network = ("network", dict(state, name="front", ipam=[{"subnet": "10.89.50.0/24"}, {"subnet": "fd00:89:50::/64"}]))
+    network_mtu = ("network", dict(network[1], mtu=1400, force=True))
+    sandboxes = [("sandbox", dict(state, key=paths.sandbox_key(name))) for name in ("a", "b", "c")]
+    web = {"name": "web", "sandbox": paths.sandbox_key("a"), "ports": [{"host_port": 8080, "container_port": 80}]}
+    batch = [{"name": "b", "sandbox": paths.sandbox_key("b"), "ports": [{"container_port": 53, "protocol": "udp"}]},
+             {"name": "c", "sandbox": paths.sandbox_key("c")}]
+
+    def endpoints(*items, purge=False):
+        return ("endpoints", dict(state, network="front", endpoints=list(items), purge=purge))
+
+    isolated = ("network", dict(state, name="back", internal=True, enable_icc=False,
+                                ipam=[{"subnet": "10.89.51.0/24"}]))
+    on_back = ("endpoints", dict(state, network="back", endpoints=[
+        {"name": "web-back", "sandbox": paths.sandbox_key("a"), "ifname": "eth1", "gw_priority": 10},
+        {"name": "b-back", "sandbox": paths.sandbox_key("b"), "ifname": "eth1"}]))
+    second = ("network", dict(state, name="side", ipam=[{"subnet": "10.89.52.0/24"}]))
+    on_side = ("endpoints", dict(state, network="side", endpoints=[
+        {"name": "web-side", "sandbox": paths.sandbox_key("a"), "ifname": "eth2", "gw_priority": 10}]))
+    world = [driver, network] + sandboxes
+    return {
+        "driver create": ([], [driver]),
+        "driver delete": ([driver], [("driver", dict(driver[1], state="absent"))]),
+        "network create": ([driver], [driver, network]),
+        "network delete": ([driver, network], [("network", dict(network[1], state="absent"))]),
+        "sandbox create": ([driver], [driver, sandboxes[0]]),
+        "sandbox delete": ([driver, sandboxes[0]], [("sandbox", dict(sandboxes[0][1], state="absent"))]),
+        "endpoint create with a published port": (world, world + [endpoints(web)]),
+        "endpoints create, a batch of 3": (world, world + [endpoints(web, *batch)]),
+        "published port changed (endpoint recreated)": (
+            world + [endpoints(web)],
+            world + [endpoints(dict(web, ports=[{"host_port": 8081, "container_port": 80}]))]),
+        "endpoint delete with a published port": (world + [endpoints(web)], world + [endpoints(purge=True)]),
+        "endpoints delete, a batch of 3": (world + [endpoints(web, *batch)], world + [endpoints(purge=True)]),
+        "network recreated with its endpoints (force)": (world + [endpoints(web)], [driver, network_mtu] + sandboxes),
+        "internal network with enable_icc false create": (world, world + [isolated]),
+        "endpoints create on an internal isolated network": (world + [isolated], world + [isolated, on_back]),
+        "endpoint create taking the default route (gw_priority)": (
+            world + [endpoints(web), second], world + [endpoints(web), second, on_side]),
+        "endpoint delete handing the default route back": (
+            world + [endpoints(web), second, on_side],
+            world + [endpoints(web), second, ("endpoints", dict(on_side[1], endpoints=[], purge=True))]),
+    }
+
+
+class Runner:
+    """The fork server, started in the test's namespace."""
+
+    def __init__(self):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([pynet_testing.COLLECTIONS] + sys.path))
+        self.proc = subprocess.Popen([sys.executable, RUNNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=env)
+
+    def run(self, state_dir, tasks, kill_at):
+        self.proc.stdin.write(json.dumps({"state_dir": state_dir, "tasks": tasks, "kill_at": kill_at}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def runner(host):
+    started = Runner()
+    yield started
+    started.close()
+
+
+def test_kill_at_every_step_boundary(host, runner, figures):
+    kill_points = 0
+    failures = []
+    for name, (before, after) in scenarios(host).items():
+        for kill_at in range(1, 1000):
+            declared.apply(host.state_dir, before)
+            report = runner.run(host.state_dir, after, kill_at)
+            assert "error" not in report, (name, kill_at, report)
+            failures += ["%s, killed at %d: %s" % (name, kill_at, problem)
+                         for problem in recovered_problems(host, after)]
+            if not report["killed"]:
+                break
+            kill_points += 1
+    figures.record(PART, "kill points (operations x step boundaries)", kill_points, ">= %d" % GOAL_KILL_POINTS,
+                   kill_points >= GOAL_KILL_POINTS)
+    figures.record(PART, "kill points not recovered by the next run", len(failures), 0, not failures)
+    assert failures == [], "\n".join(failures)
+    assert kill_points >= GOAL_KILL_POINTS
+
+
+def recovered_problems(paths, after):
+    """Run the declared state again as the next normal run would, then check it."""
+    found = []
+    try:
+        declared.apply(paths.state_dir, after)
+        changed = declared.apply(paths.state_dir, after)
+        if changed:
+            found.append("a second run changed %s" % changed)
+        found += consistency.problems(paths)
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # a failure is a finding
+        found.append("the next run failed: %r" % exc)
+    try:
+        declared.apply(paths.state_dir, declared.removal(after))
+        rows = consistency.store_rows(paths.state_dir)
+        found += ["after removal: " + left for left in consistency.kernel_leftovers(paths)]
+        found += ["after removal: %s rows left in %s" % (len(rows[table]), table)
+                  for table in ("networks", "endpoints", "sandboxes", "allocations", "ports") if rows[table]]
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        found.append("the removal failed: %r" % exc)
+    return found
