@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR, Store
 
 PATH_MAX = 4096
@@ -101,8 +101,8 @@ def create(store, key):
                 os.unlink(key)
             os.makedirs(os.path.dirname(key), mode=0o755, exist_ok=True)
             netns.create(key)
-            with netns.entered(key), links.route_socket() as ipr:
-                links.set_up(ipr, links.link(ipr, "lo")["index"])
+            with rtnl.connect(key) as sandbox:
+                sandbox.set_up(rtnl.LOOPBACK_INDEX)
     return Sandbox(store, key, created)
 
 

@@ -14,7 +14,7 @@ from traffic import tcp_connect_from, tcp_reachable, udp_roundtrip
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 
 HOST_IP, OUTSIDE_IP = "198.18.0.1", "198.18.0.2"
 HOST_IP6, OUTSIDE_IP6 = "fd00:198::1", "fd00:198::2"
@@ -28,17 +28,17 @@ class World:
         os.makedirs(host.netns_dir, exist_ok=True)
         self.outside = host.sandbox_key("outside")
         netns.create(self.outside)
-        with links.route_socket() as ipr:
-            links.add_veth(ipr, "pnt-up", "eth0", netns.open_fd(self.outside), up=True)
-            index = links.link(ipr, "pnt-up")["index"]
-            links.add_address(ipr, index, HOST_IP + "/24")
-            links.add_address(ipr, index, HOST_IP6 + "/64", flags=links.IFA_F_NODAD)
-        with links.route_socket(self.outside) as ipr:
-            index = links.link(ipr, "eth0")["index"]
-            links.add_address(ipr, index, OUTSIDE_IP + "/24")
-            links.add_address(ipr, index, OUTSIDE_IP6 + "/64", flags=links.IFA_F_NODAD)
-            links.set_up(ipr, index)
-            links.set_up(ipr, links.LOOPBACK_INDEX)
+        with rtnl.connect() as host_side:
+            host_side.add_veth("pnt-up", "eth0", netns.open_fd(self.outside))
+            index = host_side.link("pnt-up")["index"]
+            host_side.add_address(index, HOST_IP + "/24")
+            host_side.add_address(index, HOST_IP6 + "/64", flags=rtnl.IFA_F_NODAD)
+        with rtnl.connect(self.outside) as outside:
+            index = outside.link("eth0")["index"]
+            outside.add_address(index, OUTSIDE_IP + "/24")
+            outside.add_address(index, OUTSIDE_IP6 + "/64", flags=rtnl.IFA_F_NODAD)
+            outside.set_up(index)
+            outside.set_up(rtnl.LOOPBACK_INDEX)
         self.count = 0
 
     def network(self, name, subnet, **options):

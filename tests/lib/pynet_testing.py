@@ -30,7 +30,7 @@ os.environ["PYNET_COLLECTIONS_PATH"] = COLLECTIONS
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns  # noqa: E402
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl  # noqa: E402
 
 
 class Paths:
@@ -56,8 +56,8 @@ def private_host(root):
     """The calling thread in a fresh network namespace (lo up) for the block; child processes
     started in the block inherit it. Sandboxes mounted under root are unmounted by path at the end."""
     with netns.private():
-        with links.route_socket() as ipr:
-            links.set_up(ipr, links.link(ipr, "lo")["index"])
+        with rtnl.connect() as connection:
+            connection.set_up(rtnl.LOOPBACK_INDEX)
         try:
             yield Paths(root)
         finally:

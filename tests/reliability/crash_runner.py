@@ -7,7 +7,6 @@ one JSON line per job: whether the child was killed, and how many boundaries it 
     python crash_runner.py      (in the test's namespace; PYTHONPATH holds the collection)
 """
 
-import contextlib
 import json
 import os
 import signal
@@ -15,11 +14,12 @@ import sys
 
 import declared
 from ansible_collections.pynet.libnetwork.plugins.module_utils import store
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, nftables
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, nftables, rtnl
 
 KERNEL_CHANGES = {
-    links: ("add_bridge", "add_veth", "set_up", "set_port_isolated", "set_mtu", "add_address", "del_address",
-            "set_default_route", "delete_link", "set_group", "delete_group", "disable_ipv6", "set_sysctl"),
+    links: ("add_bridge", "set_up", "set_port_isolated", "set_mtu", "add_address", "del_address", "delete_link",
+            "set_group", "delete_group", "disable_ipv6", "set_sysctl"),
+    rtnl.Connection: ("add_veth", "set_up", "add_address", "set_default_route"),
     netns: ("_check", "destroy"),  # _check follows each namespace syscall: unshare, mount, setns
     nftables: ("apply",),
 }
@@ -48,11 +48,9 @@ def install(boundaries):
             setattr(module, name, before(getattr(module, name)))
     plain_write = store.Store.write
 
-    @contextlib.contextmanager
     def write(self):
         boundaries.cross()
-        with plain_write(self) as tx:
-            yield tx
+        return plain_write(self)
 
     store.Store.write = write
 

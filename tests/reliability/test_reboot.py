@@ -10,7 +10,7 @@ import pynet_testing
 from pynet_testing import run_play
 from traffic import tcp_connect_from, tcp_reachable
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 
 PART = "4 reboot"
 
@@ -54,8 +54,8 @@ def test_one_run_restores_a_rebooted_host_and_prune_stale_collects_the_rest(host
     assert failures(first) == []
     front_before = addresses(first, "front")
     with netns.private():  # the rebooted host: no bridge, veth, nftables table or sysctl of before
-        with links.route_socket() as ipr:
-            links.set_up(ipr, links.link(ipr, "lo")["index"])
+        with rtnl.connect() as connection:
+            connection.set_up(rtnl.LOOPBACK_INDEX)
         reboot(host)
         assert consistency.kernel_leftovers(host) == []
         # Container c is not started again after the reboot: the play no longer declares it.

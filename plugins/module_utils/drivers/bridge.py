@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, rtnl
 
 try:
     import netaddr
@@ -31,7 +30,6 @@ TEARDOWN_GROUP_BASE = 0x70000000  # | pid: the veths one process is deleting
 BRIDGE_PREFIX = "pn-"
 VETH_PREFIX = "pnv"
 ALIAS_PREFIX = "pynet:"
-FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 
 def bridge_alias(network_id):
@@ -173,13 +171,13 @@ class BridgeDriver(Driver):
     def create_endpoints(self, network, endpoints):
         opts = network["options"]
         outcome = [None] * len(endpoints)
-        with links.route_socket() as host:
+        with links.route_socket() as host, rtnl.connect() as host_rtnl:
             bridge = links.link(host, opts["bridge_name"])
             if bridge is None or not bridge["up"]:
                 bridge = self._ensure_bridge(host, network)
             for index, endpoint in enumerate(endpoints):
                 try:
-                    self._make_endpoint(host, bridge, network, endpoint)
+                    self._make_endpoint(host, host_rtnl, bridge, network, endpoint)
                 except Exception as exc:  # pylint: disable=broad-exception-caught  # reported, the batch goes on
                     links.delete_link(host, endpoint["host_ifname"])
                     outcome[index] = exc
@@ -188,67 +186,67 @@ class BridgeDriver(Driver):
             # linkwatch, usually at once, at worst a second later. Waited for once the batch is made.
             for index, endpoint in enumerate(endpoints):
                 if outcome[index] is None:
-                    links.wait_oper_up(host, endpoint["host_ifname"])
+                    host_rtnl.wait_oper_up(endpoint["host_ifname"])
         return outcome
 
-    def _make_endpoint(self, host, bridge, network, endpoint):
+    def _make_endpoint(self, host, host_rtnl, bridge, network, endpoint):
         opts = network["options"]
         sandbox_fd = netns.open_fd(endpoint["sandbox_key"])
         try:
-            self._add_veth(host, bridge, endpoint, sandbox_fd, opts["mtu"])
+            self._add_veth(host, host_rtnl, bridge, endpoint, sandbox_fd, opts["mtu"])
             if not opts["enable_icc"]:
                 links.set_port_isolated(host, links.link(host, endpoint["host_ifname"])["index"])
             # The bridge port needs no address; without IPv6 it sends no DAD or MLD (the port
             # has no carrier, and so sends nothing, until the sandbox end is up).
             links.disable_ipv6(endpoint["host_ifname"])
-            with links.route_socket(sandbox_fd) as sandbox:
+            with rtnl.connect(sandbox_fd) as sandbox:
                 self._configure_sandbox_side(sandbox, sandbox_fd, network, endpoint)
         finally:
             os.close(sandbox_fd)
 
     @staticmethod
-    def _add_veth(host, bridge, endpoint, sandbox_fd, mtu):
+    def _add_veth(host, host_rtnl, bridge, endpoint, sandbox_fd, mtu):
         """The veth pair, host end up on the bridge; a pair left by a run that was cut off is replaced."""
         for attempt in (1, 2):
             try:
-                links.add_veth(host, endpoint["host_ifname"], endpoint["ifname"], sandbox_fd, master=bridge["index"],
-                               peer_mac=endpoint["mac"], mtu=mtu, group=PYNET_LINK_GROUP, up=True)
+                host_rtnl.add_veth(endpoint["host_ifname"], endpoint["ifname"], sandbox_fd, master=bridge["index"],
+                                   peer_mac=endpoint["mac"], mtu=mtu, group=PYNET_LINK_GROUP)
                 return
-            except NetlinkError as exc:
-                if exc.code == errno.EEXIST and attempt == 1 and links.delete_link(host, endpoint["host_ifname"]):
+            except OSError as exc:
+                if exc.errno == errno.EEXIST and attempt == 1 and links.delete_link(host, endpoint["host_ifname"]):
                     continue
                 raise errors.KernelError("cannot create interface %s in sandbox %s: %s"
                                          % (endpoint["ifname"], endpoint["sandbox_key"], exc), param="ifname") from None
 
-    def _configure_sandbox_side(self, ipr, sandbox_fd, network, endpoint):
+    def _configure_sandbox_side(self, sandbox, sandbox_fd, network, endpoint):
         ifname = endpoint["ifname"]
         if not endpoint["address_ipv6"]:
             # Before it is up: an IPv4-only sandbox runs no IPv6 autoconf.
             with netns.entered(sandbox_fd):
                 links.disable_ipv6(ifname)
-        index = links.link(ipr, ifname)["index"]
+        index = sandbox.link(ifname)["index"]
         if endpoint["address"]:
-            links.add_address(ipr, index, endpoint["address"])
+            sandbox.add_address(index, endpoint["address"])
         if endpoint["address_ipv6"]:
             # No duplicate address detection: the address is ours by allocation and usable at once.
-            links.add_address(ipr, index, endpoint["address_ipv6"], flags=links.IFA_F_NODAD)
-        links.set_up(ipr, index)
-        links.set_up(ipr, links.LOOPBACK_INDEX)
-        self._set_default_routes(ipr, network, endpoint, index)
+            sandbox.add_address(index, endpoint["address_ipv6"], flags=rtnl.IFA_F_NODAD)
+        sandbox.set_up(index)
+        sandbox.set_up(rtnl.LOOPBACK_INDEX)
+        self._set_default_routes(sandbox, network, endpoint, index)
 
     @staticmethod
-    def _set_default_routes(ipr, network, endpoint, index):
+    def _set_default_routes(sandbox, network, endpoint, index):
         """The sandbox's default route of each family the endpoint owns (see network.default_route_owners)."""
         for pool in network["pools"]:
             address = endpoint["address"] if pool["version"] == 4 else endpoint["address_ipv6"]
             if pool["version"] in endpoint["default_route"] and address and _in_subnet(address, pool["subnet"]):
-                links.set_default_route(ipr, pool["gateway"], FAMILY[pool["version"]], index)
+                sandbox.set_default_route(pool["gateway"], index)
 
     def set_default_route(self, network, endpoint):
-        with links.route_socket(endpoint["sandbox_key"]) as ipr:
-            found = links.link(ipr, endpoint["ifname"])
+        with rtnl.connect(endpoint["sandbox_key"]) as sandbox:
+            found = sandbox.link(endpoint["ifname"])
             if found is not None:
-                self._set_default_routes(ipr, network, endpoint, found["index"])
+                self._set_default_routes(sandbox, network, endpoint, found["index"])
 
     def delete_endpoints(self, network, endpoints):
         """Delete the host veths (their peers go with them) in one request: each deletion waits for an
@@ -261,10 +259,10 @@ class BridgeDriver(Driver):
 
     def endpoints_drift(self, network, endpoints):
         bridge_name = network["options"]["bridge_name"]
-        with links.route_socket() as host:
-            bridge = links.link(host, bridge_name)
+        with rtnl.connect() as host:
+            bridge = host.link(bridge_name)
             # One dump of the bridge's ports for the whole batch, rather than a request per endpoint.
-            ports_by_name = {port["name"]: port for port in links.ports_of(host, bridge["index"])} if bridge else {}
+            ports_by_name = host.links(master=bridge["index"]) if bridge else {}
             return [self._endpoint_drift(host, ports_by_name, bridge_name, network, endpoint) for endpoint in endpoints]
 
     def _endpoint_drift(self, host, ports_by_name, bridge_name, network, endpoint):
@@ -272,27 +270,28 @@ class BridgeDriver(Driver):
         drift = []
         link = ports_by_name.get(veth)
         if link is None:
-            if links.link(host, veth) is None:
+            if host.link(veth) is None:
                 return ["veth %s of endpoint %s is missing" % (veth, endpoint["name"])]
             drift.append("veth %s is not on bridge %s" % (veth, bridge_name))
         elif not link["up"]:
             drift.append("veth %s is down" % veth)
         if not netns.is_netns(endpoint["sandbox_key"]):
             return drift + ["sandbox %s is missing" % endpoint["sandbox_key"]]
-        with links.route_socket(endpoint["sandbox_key"]) as ipr:
-            peer = links.link(ipr, endpoint["ifname"])
+        with rtnl.connect(endpoint["sandbox_key"]) as sandbox:
+            peer = sandbox.link(endpoint["ifname"])
             if peer is None:
                 return drift + ["interface %s is missing in sandbox %s" % (endpoint["ifname"], endpoint["sandbox_key"])]
-            present = set(links.addresses(ipr, peer["index"]))
+            present = sandbox.addresses().get(peer["index"], set())
             for address in (endpoint["address"], endpoint["address_ipv6"]):
                 if address and address not in present:
                     drift.append("interface %s lacks address %s" % (endpoint["ifname"], address))
             if not peer["up"]:
                 drift.append("interface %s is down" % endpoint["ifname"])
+            gateways = sandbox.default_gateways() if endpoint["default_route"] else {}
             for pool in network["pools"]:
                 address = endpoint["address"] if pool["version"] == 4 else endpoint["address_ipv6"]
                 if pool["version"] in endpoint["default_route"] and address and _in_subnet(address, pool["subnet"]):
-                    if links.default_gateway(ipr, FAMILY[pool["version"]]) != pool["gateway"]:
+                    if gateways.get(pool["version"]) != pool["gateway"]:
                         drift.append("sandbox %s has no IPv%d default route via %s"
                                      % (endpoint["sandbox_key"], pool["version"], pool["gateway"]))
         return drift

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 
 
 class NullDriver(Driver):
@@ -15,8 +15,8 @@ class NullDriver(Driver):
         outcome = []
         for endpoint in endpoints:
             try:
-                with links.route_socket(endpoint["sandbox_key"]) as ipr:
-                    links.set_up(ipr, links.LOOPBACK_INDEX)
+                with rtnl.connect(endpoint["sandbox_key"]) as sandbox:
+                    sandbox.set_up(rtnl.LOOPBACK_INDEX)
                 outcome.append(None)
             except OSError as exc:
                 outcome.append(exc)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import time
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
@@ -23,8 +22,6 @@ except ImportError:  # reported by the Ansible modules through missing_required_
 
 IFNAMSIZ = 15
 IFF_UP = 0x1
-LOOPBACK_INDEX = 1  # the loopback is the first link of every network namespace
-IF_OPER_UP = 6
 IFA_F_NODAD = 0x02
 
 
@@ -72,7 +69,6 @@ def _link_view(msg):
         "mac": msg.get_attr("IFLA_ADDRESS"),
         "alias": msg.get_attr("IFLA_IFALIAS"),
         "group": msg.get_attr("IFLA_GROUP"),
-        "oper_up": msg.get_attr("IFLA_OPERSTATE") in ("UP", IF_OPER_UP),
     }
 
 
@@ -88,40 +84,8 @@ def add_bridge(ipr, name, mtu=None, alias=None):
     return created
 
 
-def add_veth(ipr, name, peer_name, peer_netns_fd, master=None, peer_mac=None, mtu=None, group=None, up=False):
-    """A veth pair whose peer is born inside the target namespace with its final name (no move)."""
-    peer = {"ifname": peer_name, "net_ns_fd": peer_netns_fd}
-    if peer_mac:
-        peer["address"] = peer_mac
-    spec = {"ifname": name, "kind": "veth", "peer": peer}
-    if mtu:
-        spec["mtu"] = mtu
-        peer["mtu"] = mtu
-    if master:
-        spec["master"] = master
-    if group is not None:
-        spec["group"] = group
-    if up:
-        spec["state"] = "up"
-    ipr.link("add", **spec)
-
-
 def set_up(ipr, index):
     ipr.link("set", index=index, state="up")
-
-
-def wait_oper_up(ipr, name, timeout=3.0):
-    """Wait until the kernel reports the link operationally up (its carrier change processed).
-
-    Until then its queue may drop packets and a bridge does not forward to it: the kernel
-    applies carrier changes asynchronously (linkwatch), usually at once, at worst a second later.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        found = link(ipr, name)
-        if found is None or found["oper_up"] or time.monotonic() > deadline:
-            return found is not None and found["oper_up"]
-        time.sleep(0.002)
 
 
 def set_port_isolated(ipr, index):
@@ -156,18 +120,6 @@ def del_address(ipr, index, cidr):
     except NetlinkError as exc:
         if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV):
             raise
-
-
-def default_gateway(ipr, family):
-    """The gateway of the main table's default route of the family (2 or 10), or None."""
-    for msg in ipr.route("dump", family=family, dst_len=0, table=254):
-        if not msg.get_attr("RTA_DST"):
-            return msg.get_attr("RTA_GATEWAY")
-    return None
-
-
-def set_default_route(ipr, gateway, family, index):
-    ipr.route("replace", dst="default", gateway=gateway, family=family, oif=index)
 
 
 def delete_link(ipr, name):
