@@ -1,0 +1,50 @@
+"""kernel/rtnl.py against the kernel, checked with iproute2's view of the same objects."""
+
+import errno
+import json
+import os
+import subprocess
+
+import pytest
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
+
+
+def ip_json(*args, key=None):
+    prefix = ["nsenter", "--net=" + key] if key else []
+    return json.loads(subprocess.run(prefix + ["ip", "-j"] + list(args), check=True, capture_output=True,
+                                     text=True).stdout)
+
+
+def test_veth_addresses_route_as_iproute2_sees_them(host):
+    os.makedirs(host.netns_dir)
+    key = host.sandbox_key("s")
+    netns.create(key)
+    fd = netns.open_fd(key)
+    try:
+        with rtnl.connect() as here:
+            here.add_veth("pnt-a", "eth7", fd, peer_mac="02:00:00:00:00:07", mtu=1400, group=77)
+            with pytest.raises(OSError) as exists:
+                here.add_veth("pnt-a", "eth8", fd)
+            assert exists.value.errno == errno.EEXIST
+            assert here.link("pnt-missing") is None
+            assert here.wait_oper_up("pnt-a", timeout=0.1) is False  # its peer is down: no carrier
+    finally:
+        os.close(fd)
+    with rtnl.connect(key) as inside:
+        index = inside.link("eth7")["index"]
+        inside.add_address(index, "10.89.99.2/24")
+        inside.add_address(index, "10.89.99.2/24")  # already there: fine
+        inside.add_address(index, "fd00:89:99::2/64", flags=rtnl.IFA_F_NODAD)
+        inside.set_up(index)
+        inside.set_default_route("10.89.99.1", index)
+        inside.set_default_route("fd00:89:99::1", index)
+        assert inside.addresses()[index] >= {"10.89.99.2/24", "fd00:89:99::2/64"}
+        assert inside.default_gateways() == {4: "10.89.99.1", 6: "fd00:89:99::1"}
+        assert inside.links()["eth7"]["up"]
+    seen = ip_json("-d", "link", "show", "eth7", key=key)[0]
+    assert (seen["address"], seen["mtu"]) == ("02:00:00:00:00:07", 1400)
+    host_end = ip_json("-d", "link", "show", "pnt-a")[0]
+    assert host_end["group"] == "77" and host_end["mtu"] == 1400
+    routes = ip_json("route", "show", "default", key=key)
+    assert [(route["gateway"], route["dev"]) for route in routes] == [("10.89.99.1", "eth7")]
