@@ -195,6 +195,27 @@ def sandbox_view(controller, key):
             "interfaces": sorted(interfaces, key=lambda iface: iface["dst_name"])}
 
 
+def ensure_sandbox_params(controller, params, check_mode):
+    """pynet_sandbox's parameters: one sandbox (key) or a list (sandboxes) in one run.
+
+    The list is first carried out in check mode, so a bad item fails the task before any change."""
+    if params.get("sandboxes") is None:
+        return ensure_sandbox(controller, params, check_mode)
+    items = [{"key": item.get("key"), "state": item.get("state") or params.get("state") or "present"}
+             for item in params["sandboxes"]]
+    for mode in (True,) if check_mode else (True, False):
+        results = []
+        for index, item in enumerate(items):
+            with _located("sandboxes[%d]." % index):
+                results.append(ensure_sandbox(controller, item, mode))
+    return Result(any(result.changed for result in results),
+                  {"sandboxes": [result.diff["before"] for result in results if result.diff["before"]]},
+                  {"sandboxes": [result.diff["after"] for result in results if result.diff["after"]]},
+                  sandboxes=[dict(result.returned["sandbox"] or {"key": item["key"], "exists": False},
+                                  changed=result.changed, state=item["state"])
+                             for item, result in zip(items, results)])
+
+
 def ensure_sandbox(controller, params, check_mode):
     key = sandboxes.check_key(params["key"])
     before = sandbox_view(controller, key)
