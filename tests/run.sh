@@ -4,9 +4,11 @@
 # podman and the test images (through tests/ansible-test.sh).
 #
 #   1. kernel: the library against the real kernel (pytest; each test in a private netns)
-#   2. ansible-test sanity
-#   3. ansible-test units
-#   4. ansible-test integration, in a privileged podman container (--docker-network none)
+#   2. reliability: concurrency, crashes, drift, reboot, bad input, safety (pytest, private netns);
+#      ends with the table of its figures beside their goals
+#   3. ansible-test sanity
+#   4. ansible-test units
+#   5. ansible-test integration, in a privileged podman container (--docker-network none)
 #
 # Every stage runs even when an earlier one fails; the exit status is non-zero if any failed.
 # The last line counts the test cases of all stages: 'tests: N passed, N failed'.
@@ -63,7 +65,14 @@ main() {
     read -r passed failed < <(junit_counts "$output/kernel.xml" 2>/dev/null || echo "0 0")
     record kernel "$rc" "$passed" "$failed"
 
-    log "stage 2: ansible-test sanity"
+    log "stage 2: reliability suite"
+    rc=0
+    (cd "$repo_root" && "$venv/bin/python" -m pytest tests/reliability -q -p no:cacheprovider \
+        --junit-xml "$output/reliability.xml") || rc=$?
+    read -r passed failed < <(junit_counts "$output/reliability.xml" 2>/dev/null || echo "0 0")
+    record reliability "$rc" "$passed" "$failed"
+
+    log "stage 3: ansible-test sanity"
     rc=0
     "$repo_root/tests/ansible-test.sh" sanity --junit || rc=$?
     counts="$(find "$repo_root/tests/output/junit" -name '*sanity*.xml' 2>/dev/null)"
@@ -75,7 +84,7 @@ main() {
     fi
     record sanity "$rc" "$passed" "$failed"
 
-    log "stage 3: ansible-test units"
+    log "stage 4: ansible-test units"
     rc=0
     "$repo_root/tests/ansible-test.sh" units || rc=$?
     counts="$(find "$repo_root/tests/output/junit" -name '*units*.xml' 2>/dev/null)"
@@ -83,7 +92,7 @@ main() {
     read -r passed failed < <(if [[ -n "$counts" ]]; then junit_counts $counts; else echo "0 0"; fi)
     record units "$rc" "$passed" "$failed"
 
-    log "stage 4: ansible-test integration"
+    log "stage 5: ansible-test integration"
     rc=0
     "$repo_root/tests/ansible-test.sh" integration 2>&1 | tee "$output/integration.log"
     rc=${PIPESTATUS[0]}

@@ -51,7 +51,8 @@ def problems(paths):
               if name.startswith(VETH_PREFIX) and name not in endpoints]
     for host_ifname, ep in endpoints.items():
         found += _endpoint_problems(ep, host_links.get(host_ifname), bridges.get(ep["network_id"]))
-    owners = {"reserved"} | {ep["id"] for ep in rows["endpoints"]}  # network, broadcast and gateway: 'reserved' 
+    # The network, broadcast and gateway addresses are held by 'reserved'.
+    owners = {"reserved"} | {ep["id"] for ep in rows["endpoints"]}
     found += ["address offset %s of pool %s is held by %s, which is gone" % (a["offset"], a["pool_id"], a["owner"])
               for a in rows["allocations"] if a["owner"] not in owners]
     addresses = [ep["address"] for ep in rows["endpoints"] if ep["address"]]
