@@ -51,6 +51,14 @@ record() {  # record STAGE RC PASSED FAILED
     printf 'run.sh: %-12s rc=%s  %s passed, %s failed\n' "$stage" "$rc" "$passed" "$failed"
 }
 
+pytest_stage() {  # pytest_stage NAME: the pytest suite in tests/NAME
+    local name="$1" rc=0 passed failed
+    (cd "$repo_root" && "$venv/bin/python" -m pytest "tests/$name" -q -p no:cacheprovider \
+        --junit-xml "$output/$name.xml") || rc=$?
+    read -r passed failed < <(junit_counts "$output/$name.xml" 2>/dev/null || echo "0 0")
+    record "$name" "$rc" "$passed" "$failed"
+}
+
 main() {
     local rc counts
     rm -rf "$output" "$repo_root/tests/output/junit"
@@ -59,18 +67,10 @@ main() {
     venv="$("$repo_root/tests/venv.sh")" || { log "virtualenv set-up failed"; exit 1; }
 
     log "stage 1: kernel tests"
-    rc=0
-    (cd "$repo_root" && "$venv/bin/python" -m pytest tests/kernel -q -p no:cacheprovider \
-        --junit-xml "$output/kernel.xml") || rc=$?
-    read -r passed failed < <(junit_counts "$output/kernel.xml" 2>/dev/null || echo "0 0")
-    record kernel "$rc" "$passed" "$failed"
+    pytest_stage kernel
 
     log "stage 2: reliability suite"
-    rc=0
-    (cd "$repo_root" && "$venv/bin/python" -m pytest tests/reliability -q -p no:cacheprovider \
-        --junit-xml "$output/reliability.xml") || rc=$?
-    read -r passed failed < <(junit_counts "$output/reliability.xml" 2>/dev/null || echo "0 0")
-    record reliability "$rc" "$passed" "$failed"
+    pytest_stage reliability
 
     log "stage 3: ansible-test sanity"
     rc=0
