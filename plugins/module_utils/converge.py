@@ -139,8 +139,10 @@ def ensure_network(controller, params, check_mode):
     before = network_view(current, drift=drift)
     if not changed_options and not drift:
         return Result(False, before, before, network=current.info())
-    after = dict(network_view(current, options=planned), driver=driver.type)
     recreate = [key for key in changed_options if key not in NETWORK_IN_PLACE]
+    if derived_bridge and not recreate:  # changed in place: the bridge keeps its name
+        planned["bridge_name"] = stored["bridge_name"]
+    after = dict(network_view(current, options=planned), driver=driver.type)
     endpoints = current.endpoints()
     if recreate and endpoints and not params.get("force"):
         raise errors.PynetError(
@@ -170,7 +172,9 @@ def _remove_network(current, force, check_mode):
         return Result(False, None, None, network=None)
     endpoints = current.endpoints()
     if endpoints and not force:
-        raise errors.ActiveEndpointsError("network", current.name, [ep.name for ep in endpoints])
+        raise errors.ActiveEndpointsError("network", current.name, [ep.name for ep in endpoints],
+                                          "delete them first, or set force: true to remove them with the network",
+                                          param="force")
     before = network_view(current)
     if not check_mode:
         for ep in endpoints:

@@ -43,8 +43,8 @@ class NetworkTypeError(PynetError):
     """The network type (driver name) is not known."""
 
     def __init__(self, network_type, known):
-        super().__init__("unknown network type %r; known types: %s" % (network_type, ", ".join(sorted(known))),
-                         param="driver")
+        super().__init__("driver: unknown network type %r; known types: %s"
+                         % (network_type, ", ".join(sorted(known))), param="driver")
         self.network_type = network_type
 
 
@@ -90,10 +90,9 @@ class UnknownEndpointError(PynetError):
 class ActiveEndpointsError(PynetError):
     """A network (or sandbox) that still has endpoints cannot be deleted."""
 
-    def __init__(self, kind, name, endpoint_names):
+    def __init__(self, kind, name, endpoint_names, remedy="delete them first", param="state"):
         names = sorted(endpoint_names)
-        super().__init__("%s %s has active endpoints: %s; delete them first" % (kind, name, ", ".join(names)),
-                         param="state")
+        super().__init__("%s %s has active endpoints: %s; %s" % (kind, name, ", ".join(names), remedy), param=param)
         self.endpoint_names = names
 
 
@@ -115,23 +114,24 @@ class IPAlreadyAllocatedError(PynetError):
     """The requested address is in use (or reserved) in the network."""
 
     def __init__(self, address, network, param="ip"):
-        super().__init__("address %s is already allocated in network %s" % (address, network), param=param)
+        super().__init__("%s: address %s is already allocated in network %s; leave %s out for a free one"
+                         % (param, address, network, param), param=param)
 
 
 class NoAvailableIPsError(PynetError):
     """Every address of the network's pools is allocated."""
 
-    def __init__(self, network, family):
-        super().__init__("no available IPv%d addresses in network %s: the pool is exhausted" % (family, network),
-                         param="ip")
+    def __init__(self, network, family, param="ip"):
+        super().__init__("%s: no available IPv%d addresses in network %s: the pool is exhausted"
+                         % (param, family, network), param=param)
 
 
 class IPOutOfRangeError(PynetError):
     """The requested address is in none of the network's subnets."""
 
     def __init__(self, address, network, subnets, param="ip"):
-        super().__init__("address %s is outside the subnets of network %s (%s)"
-                         % (address, network, ", ".join(subnets) or "none"), param=param)
+        super().__init__("%s: address %s is outside the subnets of network %s (allowed: %s)"
+                         % (param, address, network, ", ".join(subnets) or "none"), param=param)
 
 
 class PoolOverlapError(PynetError):

@@ -185,7 +185,7 @@ def allocate(tx, network_name, network_id, version, owner, requested=None, param
             _record(tx, pool, offset, owner)
             subnet = netaddr.IPNetwork(pool["subnet"])
             return "%s/%d" % (netaddr.IPAddress(subnet.first + offset, version), subnet.prefixlen)
-    raise errors.NoAvailableIPsError(network_name, version)
+    raise errors.NoAvailableIPsError(network_name, version, param=param)
 
 
 def _record(tx, pool, offset, owner):
@@ -227,7 +227,9 @@ def choose_default_subnet(tx, default_pool, prefixlen, taken):
     for candidate in base.subnet(prefixlen):
         if not any(_overlaps(candidate, other) for other in used):
             return candidate
-    raise errors.NoAvailableIPsError("<new>", base.version) from None
+    raise errors.InvalidParameterError(
+        "ipam", "no free /%d is left in the bridge driver's default_address_pool %s; give the network a subnet, or "
+        "configure a larger default_address_pool with pynet_driver" % (prefixlen, base))
 
 
 def check_pools_free(tx, pools, taken):

@@ -193,9 +193,24 @@ class Network:
                    "address_ipv6, options, state) VALUES (:id, :network_id, :name, :sandbox_key, :ifname, "
                    ":host_ifname, :mac, :address, :address_ipv6, :options, :state)",
                    dict(record, options=encode_options(record["options"])))
+        self._check_ports(record, opts.get("ports") or [])
         # After the endpoint's row: a port it lists twice is then found as taken.
         ports.reserve(tx, record["id"], opts.get("ports") or [], self.options.get("host_binding_ipv4") or "")
         return record
+
+    def _check_ports(self, record, mappings):
+        """Ports are published only where traffic can reach them: as Docker's, not on an internal
+        network, and on a host address of an IP version the endpoint has."""
+        if mappings and self.options.get("internal"):
+            raise errors.InvalidParameterError("ports", "network %s is internal: nothing beyond its subnets reaches "
+                                               "it, so its endpoints publish no ports" % self.name)
+        for index, mapping in enumerate(mappings):
+            version = 6 if ":" in mapping["host_ip"] else 4
+            if mapping["host_ip"] and not record["address_ipv6" if version == 6 else "address"]:
+                raise errors.InvalidParameterError(
+                    "ports[%d].host_ip" % index, "%s is an IPv%d address, and endpoint %s has no IPv%d address on "
+                    "network %s; give a host_ip of the other version, or none" % (mapping["host_ip"], version,
+                                                                                record["name"], version, self.name))
 
     def driver_record(self, record):
         """An endpoint record as the driver takes it: with the IP versions whose default route it owns."""

@@ -9,8 +9,9 @@ import socket
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 
-# The kernel's dev_valid_name(): 1-15 bytes, no '/', ':' or white space, not '.' or '..'.
-_IFNAME = re.compile(r"^[^/:\s]{1,15}$")
+# The kernel's dev_valid_name(): 1-15 bytes, no '/', ':' or white space (its isspace() also takes
+# byte 0xa0, which UTF-8 uses inside characters such as 'à'), not '.' or '..'.
+_IFNAME_REFUSED = frozenset(b"/: \t\n\v\f\r\xa0")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -26,6 +27,9 @@ class Option:
 
 def validate(given, spec, where=""):
     """Return `given` checked against `spec` (name -> Option) with defaults filled in."""
+    if given is not None and not isinstance(given, dict):
+        raise errors.InvalidParameterError(where.rstrip(".") or "options", "must be a dict of option names to "
+                                           "values, not %r" % (given,))
     given = dict(given or {})
     unknown = sorted(set(given) - set(spec))
     if unknown:
@@ -62,9 +66,19 @@ def int_between(low, high):
 
 
 def check_ifname(param, value):
-    if not isinstance(value, str) or not _IFNAME.match(value) or value in (".", ".."):
-        raise errors.InvalidParameterError(param, "%r is not a valid interface name: 1 to 15 characters, "
-                                           "without '/', ':' or white space" % (value,))
+    encoded = value.encode() if isinstance(value, str) else b""
+    if not 1 <= len(encoded) <= 15 or _IFNAME_REFUSED.intersection(encoded) or value in (".", ".."):
+        raise errors.InvalidParameterError(param, "%r is not a valid interface name: 1 to 15 bytes (ASCII letters, "
+                                           "digits, '-', '_' and '.' are safe), without '/', ':' or white space"
+                                           % (value,))
+    return value
+
+
+def check_sandbox_ifname(param, value):
+    """An interface name inside a sandbox, where the loopback is always there."""
+    value = check_ifname(param, value)
+    if value == "lo":
+        raise errors.InvalidParameterError(param, "lo is the sandbox's loopback; choose another name (such as eth1)")
     return value
 
 
@@ -76,6 +90,9 @@ def check_mac(param, value):
     if int(mac[:2], 16) & 1:
         raise errors.InvalidParameterError(param, "%s is a multicast address; a unicast MAC has an even "
                                            "first byte" % mac)
+    if mac == "00:00:00:00:00:00":
+        raise errors.InvalidParameterError(param, "00:00:00:00:00:00 is not a usable MAC address; give a unicast "
+                                           "address such as 02:42:ac:11:00:02")
     return mac
 
 
@@ -106,6 +123,14 @@ def check_ip(param, value):
             socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
         except OSError:
             raise errors.InvalidParameterError(param, "%r is not an IP address" % (value,)) from None
+    return text
+
+
+def check_ipv4(param, value):
+    """An IPv4 address as text; '' means none."""
+    text = check_ip(param, value)
+    if ":" in text:
+        raise errors.InvalidParameterError(param, "%r is not an IPv4 address" % (value,))
     return text
 
 

@@ -13,7 +13,7 @@ import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
-from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR, Store
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR, Store, file_in_the_way
 
 PATH_MAX = 4096
 
@@ -67,6 +67,9 @@ def check_key(key, param="key"):
     if os.path.normpath(key) != key or "\0" in key or len(key) >= PATH_MAX:
         raise errors.SandboxKeyError(key, "is not a normalised path (no '..', '//', trailing '/' or NUL); "
                                      "did you mean %s?" % os.path.normpath(key.replace("\0", "")), param)
+    blocking = file_in_the_way(key)
+    if blocking:
+        raise errors.SandboxKeyError(key, "cannot be made: %s is not a directory" % blocking, param)
     return key
 
 

@@ -98,6 +98,10 @@ class Store:
         self.path = os.path.join(self.state_dir, DATABASE_NAME)
         if os.path.lexists(self.state_dir) and not os.path.isdir(self.state_dir):
             raise errors.InvalidParameterError("state_dir", "%s exists and is not a directory" % self.state_dir)
+        blocking = file_in_the_way(self.state_dir)
+        if blocking:
+            raise errors.InvalidParameterError("state_dir", "%s cannot be made: %s is not a directory"
+                                               % (self.state_dir, blocking))
         if create or os.path.exists(self.path):
             _make_private_dir(self.state_dir)
             # Files sqlite creates (the database, -wal, -shm) are private to root too.
@@ -185,6 +189,14 @@ def _decode(row):
 
 def encode_options(options):
     return json.dumps(options, sort_keys=True)
+
+
+def file_in_the_way(path):
+    """The nearest existing ancestor of `path` if it is not a directory (so `path` cannot be made), else None."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    return None if os.path.isdir(parent) else parent
 
 
 def _make_private_dir(path):

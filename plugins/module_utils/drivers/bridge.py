@@ -25,6 +25,7 @@ except ImportError:  # reported by the Ansible modules through missing_required_
     netaddr = None
     NetlinkError = OSError
 
+IPV6_MIN_MTU = 1280  # the kernel takes IPv6 off a link with a smaller MTU
 PYNET_LINK_GROUP = 0x706E  # "pn": host-side veths of pynet
 TEARDOWN_GROUP_BASE = 0x70000000  # | pid: the veths one process is deleting
 BRIDGE_PREFIX = "pn-"
@@ -58,13 +59,13 @@ class BridgeDriver(Driver):
         "mtu": options.Option(options.int_between(68, 65535), 1500),
         "enable_ip_masquerade": options.Option(options.check_bool, True),
         "enable_icc": options.Option(options.check_bool, True),
-        "host_binding_ipv4": options.Option(options.check_ip, ""),
+        "host_binding_ipv4": options.Option(options.check_ipv4, ""),
     }
     ENDPOINT_OPTIONS = {
         "ip": options.Option(options.check_str),
         "ipv6": options.Option(options.check_str),
         "mac": options.Option(options.check_mac),
-        "ifname": options.Option(options.check_ifname, "eth0"),
+        "ifname": options.Option(options.check_sandbox_ifname, "eth0"),
         "ports": options.Option(ports.check_ports, []),
         "gw_priority": options.Option(options.int_between(-10000, 10000), 0),
     }
@@ -92,6 +93,14 @@ class BridgeDriver(Driver):
             raise errors.InvalidParameterError(
                 "internal", "the bridge driver's option enable_ip_forward is false, so only internal networks can "
                 "be created: set internal: true, or enable_ip_forward: true with pynet_driver")
+        if network_options["enable_ipv6"] and network_options["mtu"] < IPV6_MIN_MTU:
+            raise errors.InvalidParameterError("mtu", "%d is below %d, the least MTU of a network with an IPv6 subnet"
+                                               % (network_options["mtu"], IPV6_MIN_MTU))
+        if network_options.get("bridge_name"):
+            with links.route_socket() as ipr:
+                found = links.link(ipr, network_options["bridge_name"])
+            if found is not None:
+                _check_is_bridge(found)
 
     def complete_network_options(self, network_options, network_id):
         if not network_options.get("bridge_name"):
@@ -120,9 +129,8 @@ class BridgeDriver(Driver):
                 if exc.code != errno.EEXIST or bridge is None:
                     raise errors.KernelError("cannot create bridge %s: %s" % (name, exc),
                                              param="bridge_name") from None
-        elif bridge["kind"] != "bridge":
-            raise errors.InvalidParameterError("bridge_name", "%s is already a %s device on this host, not a bridge"
-                                               % (name, bridge["kind"] or "non-bridge"))
+        else:
+            _check_is_bridge(bridge)
         if bridge["mtu"] != opts["mtu"]:
             links.set_mtu(ipr, bridge["index"], opts["mtu"])
         if not any(pool["version"] == 6 for pool in network["pools"]):
@@ -295,6 +303,12 @@ class BridgeDriver(Driver):
                         drift.append("sandbox %s has no IPv%d default route via %s"
                                      % (endpoint["sandbox_key"], pool["version"], pool["gateway"]))
         return drift
+
+
+def _check_is_bridge(link):
+    if link["kind"] != "bridge":
+        raise errors.InvalidParameterError("bridge_name", "%s is already a %s device on this host, not a bridge; "
+                                           "choose another name" % (link["name"], link["kind"] or "non-bridge"))
 
 
 def _gateways(network):
