@@ -49,6 +49,7 @@ options:
     description:
       - Published ports of a bridge endpoint, reachable through the host's addresses (and 127.0.0.1) by DNAT.
       - One host port, protocol and address belongs to one endpoint; a conflict fails before any change.
+      - Not on an internal network (nothing beyond its subnets reaches it), as with Docker.
     type: list
     elements: dict
     suboptions:

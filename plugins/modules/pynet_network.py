@@ -64,7 +64,7 @@ options:
     description: Name of the Linux bridge, at most 15 characters. Default C(pn-) and 12 hex digits of the network id.
     type: str
   mtu:
-    description: MTU of the bridge and of the endpoints' veths.
+    description: MTU of the bridge and of the endpoints' veths (at least V(1280) with an IPv6 subnet).
     type: int
   internal:
     description:
@@ -91,7 +91,7 @@ options:
     type: bool
   host_binding_ipv4:
     description:
-      - The host address on which endpoints' published ports listen when a mapping gives no C(host_ip)
+      - The host IPv4 address on which endpoints' published ports listen when a mapping gives no C(host_ip)
         (default every address).
     type: str
   force:
