@@ -209,8 +209,8 @@ class Network:
             if mapping["host_ip"] and not record["address_ipv6" if version == 6 else "address"]:
                 raise errors.InvalidParameterError(
                     "ports[%d].host_ip" % index, "%s is an IPv%d address, and endpoint %s has no IPv%d address on "
-                    "network %s; give a host_ip of the other version, or none" % (mapping["host_ip"], version,
-                                                                                record["name"], version, self.name))
+                    "network %s; give a host_ip of the other version, or none"
+                    % (mapping["host_ip"], version, record["name"], version, self.name))
 
     def driver_record(self, record):
         """An endpoint record as the driver takes it: with the IP versions whose default route it owns."""

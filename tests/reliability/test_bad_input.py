@@ -193,8 +193,8 @@ DRIVER_CASES = [
            "options.default_subnet_size", "allowed 8 to 30", check_mode=True),
     module("pynet_driver", "subnet-size-not-an-integer", {"name": "bridge", "options": {"default_subnet_size": "big"}},
            "options.default_subnet_size", "integer from 8 to 30"),
-    module("pynet_driver", "subnet-size-wider-than-pool", {"name": "bridge", "options": {
-        "default_address_pool": "10.89.0.0/16", "default_subnet_size": 12}},
+    module("pynet_driver", "subnet-size-wider-than-pool",
+           {"name": "bridge", "options": {"default_address_pool": "10.89.0.0/16", "default_subnet_size": 12}},
            "options.default_subnet_size", "allowed 16 to 30"),
     module("pynet_driver", "firewall-not-a-boolean", {"name": "bridge", "options": {"enable_firewall": "maybe"}},
            "options.enable_firewall", "true or false"),

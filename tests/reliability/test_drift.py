@@ -107,7 +107,7 @@ def wait_until(condition, what, timeout=5.0):
 
 
 def link_gone(name):
-    return subprocess.run(["ip", "link", "show", "dev", name], capture_output=True).returncode != 0
+    return subprocess.run(["ip", "link", "show", "dev", name], capture_output=True, check=False).returncode != 0
 
 
 def umount(key):
@@ -129,8 +129,9 @@ def delete_dnat_rules(d):
 
 def set_state(d, table, name, state):
     """What a run killed between its store and kernel steps leaves: a record not 'ready'."""
-    with contextlib.closing(sqlite3.connect(d.database)) as db, db:
-        db.execute("UPDATE %s SET state = ? WHERE name = ?" % table, (state, name))
+    with contextlib.closing(sqlite3.connect(d.database)) as db:
+        with db:  # one transaction, committed
+            db.execute("UPDATE %s SET state = ? WHERE name = ?" % table, (state, name))
 
 
 def endpoint_removed_by_hand(d):
