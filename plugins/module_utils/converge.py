@@ -207,6 +207,11 @@ def ensure_sandbox_params(controller, params, check_mode):
         return ensure_sandbox(controller, params, check_mode)
     items = [{"key": item.get("key"), "state": item.get("state") or params.get("state") or "present"}
              for item in params["sandboxes"]]
+    keys = [item["key"] for item in items]
+    for index, key in enumerate(keys):
+        if key in keys[:index]:
+            raise errors.InvalidParameterError("sandboxes[%d].key" % index, "%s is listed twice (also as "
+                                               "sandboxes[%d]); list each sandbox once" % (key, keys.index(key)))
     for mode in (True,) if check_mode else (True, False):
         results = []
         for index, item in enumerate(items):
@@ -330,6 +335,7 @@ def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prun
     if prune_stale:
         plans.extend(_removal_plans(plans, controller.networks(), lambda ep: not netns.is_netns(ep.sandbox_key)))
     stale_sandboxes = _stale_sandboxes(controller, plans) if prune_stale else []
+    known_sandboxes = [sandbox.key for sandbox in controller.sandboxes()] if prune_stale else []
     _check_drift(plans)
     _predict(controller, plans)
     olds = [endpoint_view(plan.endpoint) if plan.endpoint else None for plan in plans]
@@ -348,8 +354,8 @@ def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prun
     result = Result(changed, {"endpoints": [view for view in before if view]},
                     {"endpoints": [view for view in after if view]}, endpoints=results)
     if prune_stale:
-        result.diff["before"]["sandboxes"] = [sandbox.key for sandbox in controller.sandboxes()]
-        result.diff["after"]["sandboxes"] = [key for key in result.diff["before"]["sandboxes"]
+        result.diff["before"]["sandboxes"] = known_sandboxes
+        result.diff["after"]["sandboxes"] = [key for key in known_sandboxes
                                              if key not in {sandbox.key for sandbox in stale_sandboxes}]
         result.returned["pruned_sandboxes"] = [sandbox.key for sandbox in stale_sandboxes]
     for plan in plans:
