@@ -116,7 +116,7 @@ seed_get_pip() {
         return
     fi
     cache="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
-    if [[ ! -f "$cache" ]]; then
+    if [[ ! -f "$cache" ]] || grep -q "^# Stand-in for get-pip.py" "$cache"; then  # ours: kept up to date
         mkdir -p "$(dirname "$cache")"
         cp "$container_dir/get_pip_standin.py" "$cache"
     fi

@@ -22,6 +22,8 @@ def bundled_pip_wheel() -> str:
     import ensurepip  # pylint: disable=import-outside-toplevel
 
     wheels = sorted(glob.glob(os.path.join(os.path.dirname(ensurepip.__file__), '_bundled', 'pip-*.whl')))
+    # Debian's own Python has them apart (python3-pip-whl, a dependency of python3-venv).
+    wheels = wheels or sorted(glob.glob('/usr/share/python-wheels/pip-*.whl'))
 
     if not wheels:
         sys.exit('get-pip stand-in: this Python has no bundled pip wheel (ensurepip); cannot bootstrap pip')
