@@ -41,7 +41,7 @@ def test_veth_addresses_route_as_iproute2_sees_them(host):
         inside.set_default_route("fd00:89:99::1", index)
         assert inside.addresses()[index] >= {"10.89.99.2/24", "fd00:89:99::2/64"}
         assert inside.default_gateways() == {4: "10.89.99.1", 6: "fd00:89:99::1"}
-        assert inside.links()["eth7"]["up"]
+        assert inside.link("eth7")["up"]
     seen = ip_json("-d", "link", "show", "eth7", key=key)[0]
     assert (seen["address"], seen["mtu"]) == ("02:00:00:00:00:07", 1400)
     host_end = ip_json("-d", "link", "show", "pnt-a")[0]

@@ -269,17 +269,17 @@ class BridgeDriver(Driver):
         bridge_name = network["options"]["bridge_name"]
         with rtnl.connect() as host:
             bridge = host.link(bridge_name)
-            # One dump of the bridge's ports for the whole batch, rather than a request per endpoint.
-            ports_by_name = host.links(master=bridge["index"]) if bridge else {}
-            return [self._endpoint_drift(host, ports_by_name, bridge_name, network, endpoint) for endpoint in endpoints]
+            # A lookup by name per endpoint: a dump of the bridge's ports would cost as much for one
+            # endpoint as for all of them.
+            return [self._endpoint_drift(host, bridge, bridge_name, network, endpoint) for endpoint in endpoints]
 
-    def _endpoint_drift(self, host, ports_by_name, bridge_name, network, endpoint):
+    def _endpoint_drift(self, host, bridge, bridge_name, network, endpoint):
         veth = endpoint["host_ifname"]
         drift = []
-        link = ports_by_name.get(veth)
+        link = host.link(veth)
         if link is None:
-            if host.link(veth) is None:
-                return ["veth %s of endpoint %s is missing" % (veth, endpoint["name"])]
+            return ["veth %s of endpoint %s is missing" % (veth, endpoint["name"])]
+        if bridge is None or link["master"] != bridge["index"]:
             drift.append("veth %s is not on bridge %s" % (veth, bridge_name))
         elif not link["up"]:
             drift.append("veth %s is down" % veth)

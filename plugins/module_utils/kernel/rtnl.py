@@ -136,17 +136,6 @@ class Connection:
 
     # --- reads --------------------------------------------------------------------------------
 
-    def links(self, master=None):
-        """Links as {name: {"index", "up", "oper_up", "master"}}; with master, only that bridge's ports (the
-        kernel filters the dump)."""
-        attrs = _attr(IFLA_MASTER, struct.pack("=I", master)) if master is not None else b""
-        found = {}
-        for message in self._request(RTM_GETLINK, NLM_F_DUMP, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), attrs):
-            link = _link(message)
-            if master is None or link["master"] == master:
-                found[link["name"]] = link
-        return found
-
     def link(self, name):
         """One link by name, or None."""
         try:
