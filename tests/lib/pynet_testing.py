@@ -6,10 +6,12 @@ collections root with a symlink to the checkout) and exports its path as PYNET_C
 for child processes.
 """
 
+import atexit
 import contextlib
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,10 +20,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _collection_path():
-    """A directory that holds ansible_collections/pynet/libnetwork -> this checkout."""
+    """A directory that holds ansible_collections/pynet/libnetwork -> this checkout (removed at exit)."""
     root = tempfile.mkdtemp(prefix="pynet-collections-")
     os.makedirs(os.path.join(root, "ansible_collections", "pynet"))
     os.symlink(REPO, os.path.join(root, "ansible_collections", "pynet", "libnetwork"))
+    atexit.register(shutil.rmtree, root, True)
     return root
 
 
