@@ -6,20 +6,13 @@ import subprocess
 import sys
 
 import pytest
+from pynet_testing import ip_json
 from traffic import tcp_exchange, tcp_reachable
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.sandbox import new_sandbox
-
-
-def ip_json(*args, netns_path=None):
-    """What iproute2 reports, as JSON (for asserting kernel state independently of pyroute2)."""
-    command = ["ip", "-j"] + list(args)
-    if netns_path:
-        command = ["nsenter", "--net=" + netns_path] + command
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout or "[]")
 
 
 @pytest.fixture
@@ -62,18 +55,18 @@ def test_endpoint_kernel_objects(world):
     assert bridge == "pn-" + network.id[:12]
     host_link = ip_json("link", "show", iface["src_name"])[0]
     assert host_link["master"] == bridge and "UP" in host_link["flags"]
-    inside = {link["ifname"]: link for link in ip_json("addr", "show", netns_path=sandbox.key)}
+    inside = {link["ifname"]: link for link in ip_json("addr", "show", key=sandbox.key)}
     assert inside["eth0"]["address"] == "02:42:0a:59:00:99"
     assert {"local": "10.89.0.77", "prefixlen": 24} in [
         {"local": a["local"], "prefixlen": a["prefixlen"]} for a in inside["eth0"]["addr_info"]]
     assert "UP" in inside["lo"]["flags"]
     # IPv4-only sandbox: IPv6 is off on eth0, so it runs no autoconf (no link-local address).
     assert not [a for a in inside["eth0"]["addr_info"] if a["family"] == "inet6"]
-    routes = ip_json("route", "show", "default", netns_path=sandbox.key)
+    routes = ip_json("route", "show", "default", key=sandbox.key)
     assert [(r["gateway"], r["dev"]) for r in routes] == [("10.89.0.1", "eth0")]
     ep.delete()
     assert [link["ifname"] for link in ip_json("link", "show")] == ["lo", bridge]
-    assert "eth0" not in {link["ifname"] for link in ip_json("link", "show", netns_path=sandbox.key)}
+    assert "eth0" not in {link["ifname"] for link in ip_json("link", "show", key=sandbox.key)}
 
 
 def test_ifname_option_and_clash_in_one_sandbox(world):
@@ -85,7 +78,7 @@ def test_ifname_option_and_clash_in_one_sandbox(world):
         other.create_endpoint("second", sandbox.key)
     assert [ep.name for ep in other.endpoints()] == []
     ep = other.create_endpoint("second", sandbox.key, {"ifname": "eth1"})
-    names = {link["ifname"] for link in ip_json("link", "show", netns_path=sandbox.key)}
+    names = {link["ifname"] for link in ip_json("link", "show", key=sandbox.key)}
     assert {"eth0", "eth1"} <= names
     assert ep.sandbox_info()["interfaces"][0]["dst_name"] == "eth1"
 
@@ -261,9 +254,9 @@ def test_sandbox_with_endpoints_is_not_destroyed(world):
 
 def test_network_without_ipam_gets_a_free_default_subnet(host):
     controller = Controller(state_dir=host.state_dir)
-    with links.route_socket() as ipr:  # an address on the host that the default pool must avoid
+    with links.route_socket() as ipr, rtnl.connect() as connection:  # an address the default pool must avoid
         ipr.link("add", ifname="pnt-hostlink", kind="bridge")
-        links.add_address(ipr, links.link(ipr, "pnt-hostlink")["index"], "10.89.0.1/24")
+        connection.add_address(connection.link("pnt-hostlink")["index"], "10.89.0.1/24")
     driver = controller.new_network_driver("bridge", {})
     first = controller.new_network(driver, "auto1")
     second = controller.new_network(driver, "auto2")
@@ -280,7 +273,7 @@ def test_null_driver_sandbox_has_loopback_only(host):
     sandbox = controller.new_sandbox(host.sandbox_key("isolated"))
     ep = network.create_endpoint("c1", sandbox.key)
     assert ep.sandbox_info() == {"interfaces": [], "gateway": None, "gateway_ipv6": None}
-    names = [link["ifname"] for link in ip_json("link", "show", netns_path=sandbox.key)]
+    names = [link["ifname"] for link in ip_json("link", "show", key=sandbox.key)]
     assert names == ["lo"]
     ep.delete()
     network.delete()

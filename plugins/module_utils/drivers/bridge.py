@@ -110,14 +110,14 @@ class BridgeDriver(Driver):
     # --- networks -----------------------------------------------------------------------------
 
     def create_network(self, network):
-        with links.route_socket() as ipr:
-            self._ensure_bridge(ipr, network)
+        with links.route_socket() as ipr, rtnl.connect() as connection:
+            self._ensure_bridge(ipr, connection, network)
         if not network["options"]["internal"]:
             links.set_sysctl("net/ipv4/ip_forward", 1)
             if any(pool["version"] == 6 for pool in network["pools"]):
                 links.set_sysctl("net/ipv6/conf/all/forwarding", 1)
 
-    def _ensure_bridge(self, ipr, network):
+    def _ensure_bridge(self, ipr, connection, network):
         opts = network["options"]
         name = opts["bridge_name"]
         bridge = links.link(ipr, name)
@@ -138,12 +138,12 @@ class BridgeDriver(Driver):
         if not opts["internal"]:
             # Published ports answer on 127.0.0.1: such packets leave through the bridge.
             links.set_sysctl("net/ipv4/conf/%s/route_localnet" % name, 1)
-        present = set(links.addresses(ipr, bridge["index"]))
+        present = connection.addresses().get(bridge["index"], set())
         for gateway in _gateways(network):
             if gateway not in present:
-                links.add_address(ipr, bridge["index"], gateway, flags=links.IFA_F_NODAD)
+                connection.add_address(bridge["index"], gateway, flags=rtnl.IFA_F_NODAD)
         if not bridge["up"]:
-            links.set_up(ipr, bridge["index"])
+            connection.set_up(bridge["index"])
         return bridge
 
     def delete_network(self, network):
@@ -160,7 +160,7 @@ class BridgeDriver(Driver):
 
     def network_drift(self, network):
         name = network["options"]["bridge_name"]
-        with links.route_socket() as ipr:
+        with links.route_socket() as ipr, rtnl.connect() as connection:
             bridge = links.link(ipr, name)
             if bridge is None:
                 return ["bridge %s is missing" % name]
@@ -169,7 +169,7 @@ class BridgeDriver(Driver):
                 drift.append("bridge %s is down" % name)
             if bridge["mtu"] != network["options"]["mtu"]:
                 drift.append("bridge %s has MTU %s, not %s" % (name, bridge["mtu"], network["options"]["mtu"]))
-            present = set(links.addresses(ipr, bridge["index"]))
+            present = connection.addresses().get(bridge["index"], set())
             drift.extend("bridge %s lacks address %s" % (name, gateway)
                          for gateway in _gateways(network) if gateway not in present)
             return drift
@@ -182,7 +182,7 @@ class BridgeDriver(Driver):
         with links.route_socket() as host, rtnl.connect() as host_rtnl:
             bridge = links.link(host, opts["bridge_name"])
             if bridge is None or not bridge["up"]:
-                bridge = self._ensure_bridge(host, network)
+                bridge = self._ensure_bridge(host, host_rtnl, network)
             for index, endpoint in enumerate(endpoints):
                 try:
                     self._make_endpoint(host, host_rtnl, bridge, network, endpoint)

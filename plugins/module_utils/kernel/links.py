@@ -1,6 +1,8 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Links, addresses and routes through netlink (pyroute2), in the calling thread's namespace.
+"""Bridges, MTUs, port isolation, teardown by group, sysctls and the host's networks, through
+pyroute2, in the calling thread's namespace: work done about once per network. What runs for
+every endpoint (veths, addresses, links up, routes) is in kernel/rtnl.py.
 
 These helpers know names, addresses and file descriptors, nothing of networks or endpoints.
 Every lookup is by name (one kernel call); nothing here dumps all links.
@@ -22,7 +24,6 @@ except ImportError:  # reported by the Ansible modules through missing_required_
 
 IFNAMSIZ = 15
 IFF_UP = 0x1
-IFA_F_NODAD = 0x02
 
 
 @contextlib.contextmanager
@@ -49,12 +50,6 @@ def link(ipr, name):
             return None
         raise
     return _link_view(msg)
-
-
-def ports_of(ipr, master_index):
-    """The links enslaved to a bridge, in one dump."""
-    return [_link_view(msg) for msg in ipr.link("dump", master=master_index)
-            if msg.get_attr("IFLA_MASTER") == master_index]
 
 
 def _link_view(msg):
@@ -84,10 +79,6 @@ def add_bridge(ipr, name, mtu=None, alias=None):
     return created
 
 
-def set_up(ipr, index):
-    ipr.link("set", index=index, state="up")
-
-
 def set_port_isolated(ipr, index):
     """An isolated bridge port reaches only the ports that are not isolated (and the bridge itself)."""
     ipr.brport("set", index=index, isolated=1)
@@ -95,22 +86,6 @@ def set_port_isolated(ipr, index):
 
 def set_mtu(ipr, index, mtu):
     ipr.link("set", index=index, mtu=mtu)
-
-
-def addresses(ipr, index):
-    """The addresses on one link as 'address/prefixlen' strings."""
-    return sorted("%s/%d" % (msg.get_attr("IFA_ADDRESS"), msg["prefixlen"])
-                  for msg in ipr.addr("dump", index=index))
-
-
-def add_address(ipr, index, cidr, flags=0):
-    """Add an address; one that is already there is fine."""
-    address, prefixlen = cidr.split("/")
-    try:
-        ipr.addr("add", index=index, address=address, prefixlen=int(prefixlen), flags=flags)
-    except NetlinkError as exc:
-        if exc.code != errno.EEXIST:
-            raise
 
 
 def del_address(ipr, index, cidr):

@@ -1,12 +1,13 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The per-endpoint netlink work on raw sockets: a veth pair with its peer born in the sandbox,
-addresses, links up, the default route, and the reads that check an endpoint still stands.
+addresses, links up, the default route, and the reads that check an endpoint still stands
+(bridges take their addresses and go up through the same calls).
 
 These run once or more per endpoint, thousands of times in a roll-out. Through pyroute2 each
 request costs about 0.5 ms of event-loop machinery (and a socket about 1 ms), several times the
 kernel's own work; here a request is a prebuilt message on a blocking socket. Work done once
-per network (bridges, teardown by group, port isolation) stays in kernel/links.py.
+per network (creating bridges, teardown by group, port isolation) stays in kernel/links.py.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class Connection:
         """One link by name, or None."""
         try:
             messages = self._request(RTM_GETLINK, 0, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0),
-                                     _attr(IFLA_IFNAME, name.encode() + b"\0"))
+                                     _attr(IFLA_IFNAME, _name(name)))
         except OSError as exc:
             if exc.errno == errno.ENODEV:
                 return None
