@@ -334,8 +334,8 @@ def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prun
         plans.extend(_removal_plans(plans, [net for net in named if net], lambda ep: True))
     if prune_stale:
         plans.extend(_removal_plans(plans, controller.networks(), lambda ep: not netns.is_netns(ep.sandbox_key)))
-    stale_sandboxes = _stale_sandboxes(controller, plans) if prune_stale else []
-    known_sandboxes = [sandbox.key for sandbox in controller.sandboxes()] if prune_stale else []
+    known_sandboxes = controller.sandboxes() if prune_stale else []
+    stale_sandboxes = _stale_sandboxes(known_sandboxes, plans)
     _check_drift(plans)
     _predict(controller, plans)
     olds = [endpoint_view(plan.endpoint) if plan.endpoint else None for plan in plans]
@@ -354,9 +354,9 @@ def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prun
     result = Result(changed, {"endpoints": [view for view in before if view]},
                     {"endpoints": [view for view in after if view]}, endpoints=results)
     if prune_stale:
-        result.diff["before"]["sandboxes"] = known_sandboxes
-        result.diff["after"]["sandboxes"] = [key for key in known_sandboxes
-                                             if key not in {sandbox.key for sandbox in stale_sandboxes}]
+        result.diff["before"]["sandboxes"] = [sandbox.key for sandbox in known_sandboxes]
+        result.diff["after"]["sandboxes"] = [sandbox.key for sandbox in known_sandboxes
+                                             if sandbox not in stale_sandboxes]
         result.returned["pruned_sandboxes"] = [sandbox.key for sandbox in stale_sandboxes]
     for plan in plans:
         if check_mode and plan.network is None and plan.action == "create":
@@ -435,11 +435,11 @@ def _removal_plans(plans, networks, chosen):
             if (network.name, ep.name) not in named and chosen(ep)]
 
 
-def _stale_sandboxes(controller, plans):
-    """Sandboxes whose namespace is gone and that no endpoint will use once the plans are carried out."""
+def _stale_sandboxes(sandboxes, plans):
+    """Of `sandboxes`, those whose namespace is gone and that no endpoint will use once the plans are carried out."""
     leaving = {plan.endpoint.id for plan in plans if plan.action == "delete"}
     wanted = {plan.item.get("sandbox") for plan in plans if plan.action != "delete"}
-    return [sandbox for sandbox in controller.sandboxes()
+    return [sandbox for sandbox in sandboxes
             if sandbox.key not in wanted and not sandbox.exists()
             and all(ep["id"] in leaving for ep in sandbox.endpoints())]
 

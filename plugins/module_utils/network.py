@@ -193,9 +193,10 @@ class Network:
                    "address_ipv6, options, state) VALUES (:id, :network_id, :name, :sandbox_key, :ifname, "
                    ":host_ifname, :mac, :address, :address_ipv6, :options, :state)",
                    dict(record, options=encode_options(record["options"])))
-        self._check_ports(record, opts.get("ports") or [])
+        mappings = opts.get("ports") or []
+        self._check_ports(record, mappings)
         # After the endpoint's row: a port it lists twice is then found as taken.
-        ports.reserve(tx, record["id"], opts.get("ports") or [], self.options.get("host_binding_ipv4") or "")
+        ports.reserve(tx, record["id"], mappings, self.options.get("host_binding_ipv4") or "")
         return record
 
     def _check_ports(self, record, mappings):
