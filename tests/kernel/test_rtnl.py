@@ -1,19 +1,12 @@
 """kernel/rtnl.py against the kernel, checked with iproute2's view of the same objects."""
 
 import errno
-import json
 import os
-import subprocess
 
 import pytest
+from pynet_testing import ip_json
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
-
-
-def ip_json(*args, key=None):
-    prefix = ["nsenter", "--net=" + key] if key else []
-    return json.loads(subprocess.run(prefix + ["ip", "-j"] + list(args), check=True, capture_output=True,
-                                     text=True).stdout)
 
 
 def test_veth_addresses_route_as_iproute2_sees_them(host):

@@ -72,6 +72,12 @@ def _json(argv):
     return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout or "null")
 
 
+def ip_json(*args, key=None):
+    """What iproute2 reports, as JSON: in the caller's namespace, or in the sandbox at `key`."""
+    prefix = ["nsenter", "--net=" + key] if key else []
+    return _json(prefix + ["ip", "-j"] + list(args)) or []
+
+
 def netns_view(prefix=()):
     """Links, addresses and routes (v4 and v6) of one namespace, and its nftables ruleset, as the
     iproute2 and nft tools print them."""

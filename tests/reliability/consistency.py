@@ -4,19 +4,12 @@ not through the library, so a library bug cannot hide itself."""
 import json
 import os
 import sqlite3
-import subprocess
 
 import pynet_testing
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
 VETH_PREFIX = "pnv"
 BRIDGE_ALIAS = "pynet:"
-
-
-def _ip(*args, key=None):
-    prefix = ["nsenter", "--net=" + key] if key else []
-    out = subprocess.run(prefix + ["ip", "-j"] + list(args), check=True, capture_output=True, text=True).stdout
-    return json.loads(out or "[]")
 
 
 def store_rows(state_dir):
@@ -39,7 +32,7 @@ def problems(paths):
     networks = {net["id"]: net for net in rows["networks"]}
     found += ["%s %s is left '%s'" % (kind, row["name"], row["state"])
               for kind in ("networks", "endpoints") for row in rows[kind] if row["state"] != "ready"]
-    host_links = {link["ifname"]: link for link in _ip("-d", "link", "show")}
+    host_links = {link["ifname"]: link for link in pynet_testing.ip_json("-d", "link", "show")}
     bridges = {link.get("ifalias", "")[len(BRIDGE_ALIAS):]: name for name, link in host_links.items()
                if link.get("ifalias", "").startswith(BRIDGE_ALIAS)}
     found += ["bridge %s has no network in the store" % name for net_id, name in bridges.items()
@@ -104,7 +97,7 @@ def _endpoint_problems(ep, host_link, bridge):
         found.append("veth %s is on %s, not on %s" % (ep["host_ifname"], host_link.get("master"), bridge))
     if not netns.is_netns(ep["sandbox_key"]):
         return found + ["endpoint %s: sandbox %s is not a netns" % (ep["name"], ep["sandbox_key"])]
-    inside = {link["ifname"]: link for link in _ip("addr", "show", key=ep["sandbox_key"])}
+    inside = {link["ifname"]: link for link in pynet_testing.ip_json("addr", "show", key=ep["sandbox_key"])}
     link = inside.get(ep["ifname"])
     if link is None:
         return found + ["endpoint %s: no %s in its sandbox" % (ep["name"], ep["ifname"])]
@@ -117,7 +110,7 @@ def _endpoint_problems(ep, host_link, bridge):
 
 def kernel_leftovers(paths):
     """pynet objects in the test host namespace once nothing is declared: must be none."""
-    left = ["link " + link["ifname"] for link in _ip("-d", "link", "show")
+    left = ["link " + link["ifname"] for link in pynet_testing.ip_json("-d", "link", "show")
             if link["ifname"].startswith(("pn-", VETH_PREFIX)) or link.get("ifalias", "").startswith(BRIDGE_ALIAS)]
     left += ["mount " + point for point in pynet_testing.mounts_under(paths.root)]
     left += ["nft table " + entry["table"]["name"] for entry in pynet_testing.netns_view()["nft"]["nftables"]
