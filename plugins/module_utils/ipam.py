@@ -22,6 +22,12 @@ POOL_KEYS = ("subnet", "gateway", "ip_range", "aux_addresses")
 OWNER_RESERVED = "reserved"
 
 
+def mac_from_id(object_id):
+    """A locally administered unicast MAC address made from an id (64 hex digits): the same for
+    the same object each time it is made, as after a repair or a reboot."""
+    return "02:" + ":".join(object_id[i:i + 2] for i in range(0, 10, 2))
+
+
 class PoolSpec:
     """One validated `ipam` entry."""
 

@@ -238,7 +238,7 @@ class Network:
         record["address"] = ipam.allocate(tx, self.name, self.id, 4, endpoint_id, opts.get("ip"), "ip")
         record["address_ipv6"] = ipam.allocate(tx, self.name, self.id, 6, endpoint_id, opts.get("ipv6"), "ipv6")
         record["host_ifname"] = impl.host_ifname(endpoint_id)
-        record["mac"] = opts.get("mac") or "02:" + ":".join(endpoint_id[i:i + 2] for i in range(0, 10, 2))
+        record["mac"] = opts.get("mac") or ipam.mac_from_id(endpoint_id)
         return record
 
     # --- the network itself -------------------------------------------------------------------

@@ -12,6 +12,10 @@ description:
   - Create, change and remove a pynet network, libnetwork's connectivity zone managed by one driver.
   - A bridge network is a Linux bridge with the gateway address of each pool; endpoints
     (M(pynet.libnetwork.pynet_endpoint)) connect sandboxes to it.
+  - pynet makes the bridge with a MAC address derived from the network id, so it does not change as
+    endpoints come and go (nor when the bridge is made again after a reboot), and with IGMP/MLD snooping off,
+    which constrains forwarding only where a multicast querier runs and otherwise only costs each new port time
+    in proportion to the ports already there. A bridge that exists already (O(bridge_name)) is used as it is.
   - Only the options given are compared with the network as recorded (after normalising addresses).
     O(labels) change in place; any other difference recreates the network, which needs O(force=true)
     while the network has endpoints.

@@ -55,6 +55,14 @@ def test_endpoint_kernel_objects(world):
     assert bridge == "pn-" + network.id[:12]
     host_link = ip_json("link", "show", iface["src_name"])[0]
     assert host_link["master"] == bridge and "UP" in host_link["flags"]
+    # The bridge's MAC comes from the network id (it does not follow its ports); snooping is off.
+    bridge_link = ip_json("-d", "link", "show", bridge)[0]
+    assert bridge_link["address"] == "02:" + ":".join(network.id[i:i + 2] for i in range(0, 10, 2))
+    assert bridge_link["linkinfo"]["info_data"]["mcast_snooping"] == 0
+    # The bridge port has no IPv6: no link-local address, no DAD or MLD of its own.
+    with open("/proc/sys/net/ipv6/conf/%s/disable_ipv6" % iface["src_name"]) as knob:
+        assert knob.read().strip() == "1"
+    assert not [a for a in ip_json("addr", "show", iface["src_name"])[0]["addr_info"] if a["family"] == "inet6"]
     inside = {link["ifname"]: link for link in ip_json("addr", "show", key=sandbox.key)}
     assert inside["eth0"]["address"] == "02:42:0a:59:00:99"
     assert {"local": "10.89.0.77", "prefixlen": 24} in [

@@ -123,7 +123,8 @@ class BridgeDriver(Driver):
         bridge = links.link(ipr, name)
         if bridge is None:
             try:
-                bridge = links.add_bridge(ipr, name, mtu=opts["mtu"], alias=bridge_alias(network["id"]))
+                bridge = links.add_bridge(ipr, name, ipam.mac_from_id(network["id"]), mtu=opts["mtu"],
+                                          alias=bridge_alias(network["id"]))
             except NetlinkError as exc:
                 bridge = links.link(ipr, name)  # another process on the host made it first
                 if exc.code != errno.EEXIST or bridge is None:
@@ -134,7 +135,8 @@ class BridgeDriver(Driver):
         if bridge["mtu"] != opts["mtu"]:
             links.set_mtu(ipr, bridge["index"], opts["mtu"])
         if not any(pool["version"] == 6 for pool in network["pools"]):
-            links.disable_ipv6(name)
+            with links.ipv6_conf() as conf:
+                links.disable_ipv6(conf, name)
         if not opts["internal"]:
             # Published ports answer on 127.0.0.1: such packets leave through the bridge.
             links.set_sysctl("net/ipv4/conf/%s/route_localnet" % name, 1)
@@ -179,13 +181,13 @@ class BridgeDriver(Driver):
     def create_endpoints(self, network, endpoints):
         opts = network["options"]
         outcome = [None] * len(endpoints)
-        with links.route_socket() as host, rtnl.connect() as host_rtnl:
+        with links.route_socket() as host, rtnl.connect() as host_rtnl, links.ipv6_conf() as host_conf:
             bridge = links.link(host, opts["bridge_name"])
             if bridge is None or not bridge["up"]:
                 bridge = self._ensure_bridge(host, host_rtnl, network)
             for index, endpoint in enumerate(endpoints):
                 try:
-                    self._make_endpoint(host, host_rtnl, bridge, network, endpoint)
+                    self._make_endpoint(host, host_rtnl, host_conf, bridge, network, endpoint)
                 except Exception as exc:  # pylint: disable=broad-exception-caught  # reported, the batch goes on
                     links.delete_link(host, endpoint["host_ifname"])
                     outcome[index] = exc
@@ -197,7 +199,7 @@ class BridgeDriver(Driver):
                     host_rtnl.wait_oper_up(endpoint["host_ifname"])
         return outcome
 
-    def _make_endpoint(self, host, host_rtnl, bridge, network, endpoint):
+    def _make_endpoint(self, host, host_rtnl, host_conf, bridge, network, endpoint):
         opts = network["options"]
         sandbox_fd = netns.open_fd(endpoint["sandbox_key"])
         try:
@@ -206,7 +208,7 @@ class BridgeDriver(Driver):
                 links.set_port_isolated(host, links.link(host, endpoint["host_ifname"])["index"])
             # The bridge port needs no address; without IPv6 it sends no DAD or MLD (the port
             # has no carrier, and so sends nothing, until the sandbox end is up).
-            links.disable_ipv6(endpoint["host_ifname"])
+            links.disable_ipv6(host_conf, endpoint["host_ifname"])
             with rtnl.connect(sandbox_fd) as sandbox:
                 self._configure_sandbox_side(sandbox, sandbox_fd, network, endpoint)
         finally:
@@ -230,8 +232,8 @@ class BridgeDriver(Driver):
         ifname = endpoint["ifname"]
         if not endpoint["address_ipv6"]:
             # Before it is up: an IPv4-only sandbox runs no IPv6 autoconf.
-            with netns.entered(sandbox_fd):
-                links.disable_ipv6(ifname)
+            with netns.entered(sandbox_fd), links.ipv6_conf() as conf:
+                links.disable_ipv6(conf, ifname)
         index = sandbox.link(ifname)["index"]
         if endpoint["address"]:
             sandbox.add_address(index, endpoint["address"])
