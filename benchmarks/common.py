@@ -1,16 +1,45 @@
-"""What the benchmarks share: the collection importable from this checkout."""
+"""What the benchmarks share: the collection importable from this checkout, private namespaces,
+progress messages."""
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def collection_path():
-    """A directory holding ansible_collections/pynet/libnetwork -> this checkout, for sys.path."""
+    """A directory holding ansible_collections/pynet/libnetwork -> this checkout, for sys.path;
+    removed when the process exits."""
     root = tempfile.mkdtemp(prefix="pynet-bench-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     os.makedirs(os.path.join(root, "ansible_collections", "pynet"))
     os.symlink(REPO, os.path.join(root, "ansible_collections", "pynet", "libnetwork"))
     return root
+
+
+def isolate():
+    """Private mount and network namespaces for this process and its children: /run/netns is a
+    tmpfs of its own, nothing on the host is touched."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    clone_newns, clone_newnet, ms_rec, ms_private = 0x00020000, 0x40000000, 0x4000, 0x40000
+    for result, what in ((libc.unshare(clone_newns | clone_newnet), "unshare"),
+                         (libc.mount(b"none", b"/", None, ms_rec | ms_private, None), "make / private")):
+        if result != 0:
+            raise OSError(ctypes.get_errno(), what)
+    os.makedirs("/run/netns", exist_ok=True)
+    if libc.mount(b"pynet-bench", b"/run/netns", b"tmpfs", 0, None) != 0:
+        raise OSError(ctypes.get_errno(), "tmpfs on /run/netns")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
+def say(message):
+    """Progress, on stderr: a full run takes many minutes."""
+    print("%s %s" % (time.strftime("%H:%M:%S"), message), file=sys.stderr, flush=True)

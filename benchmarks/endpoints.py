@@ -28,7 +28,6 @@ Prints a table per N; writes the figures as JSON and a plot of them (PNG) after 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import resource
@@ -51,24 +50,6 @@ CNI = "CNI bridge+host-local"
 SLICES = 10
 NETWORK = "bench"
 SUBNET = "10.91.0.0/16"
-
-
-def isolate():
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    clone_newns, clone_newnet, ms_rec, ms_private = 0x00020000, 0x40000000, 0x4000, 0x40000
-    for result, what in ((libc.unshare(clone_newns | clone_newnet), "unshare"),
-                         (libc.mount(b"none", b"/", None, ms_rec | ms_private, None), "make / private")):
-        if result != 0:
-            raise OSError(ctypes.get_errno(), what)
-    os.makedirs("/run/netns", exist_ok=True)
-    if libc.mount(b"pynet-bench", b"/run/netns", b"tmpfs", 0, None) != 0:
-        raise OSError(ctypes.get_errno(), "tmpfs on /run/netns")
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-
-
-def say(message):
-    """Progress, on stderr: a full run takes many minutes."""
-    print("%s %s" % (time.strftime("%H:%M:%S"), message), file=sys.stderr, flush=True)
 
 
 def ip_batch(lines, netns=None):
@@ -105,10 +86,12 @@ def sliced(count, timings, deleted):
 
 def bench_ip_batch(count):
     """The floor: iproute2's batch mode, one exec per slice on the host and one per sandbox;
-    deletion of every veth in one request (by interface group)."""
+    deletion of every veth in one request (by interface group). The bridge is made as pynet makes
+    its bridges (a MAC of its own, multicast snooping off)."""
     names = ["pnfloor%d" % i for i in range(count)]
     make_netns(names)
-    ip_batch(["link add pnbr0 type bridge", "addr add 10.90.0.1/16 dev pnbr0", "link set pnbr0 up"])
+    ip_batch(["link add pnbr0 address 02:00:00:00:00:01 type bridge mcast_snooping 0",
+              "addr add 10.90.0.1/16 dev pnbr0", "link set pnbr0 up"])
     timings = []
     for part in slices(count):
         start = time.perf_counter()
@@ -215,7 +198,7 @@ def bench_module(count, where, ansible, loop):
     def run(state):
         def progress(done):
             if done % step == 0:
-                say("%s: %s %d/%d" % (label, state, done, count))
+                common.say("%s: %s %d/%d" % (label, state, done, count))
         playbook = "endpoints-loop.yml" if loop else "endpoints-task.yml"
         finished = ansible.playbook(playbook, dict(network_vars, endpoints=endpoints, endpoint_state=state), progress)
         if finished.changed == 0:
@@ -240,7 +223,7 @@ def bench_module(count, where, ansible, loop):
 def nothing_to_change(ansible, network_vars, endpoints, label):
     """With the N endpoints in place: the same one-task playbook again (must change nothing), and the
     process time of one module run alone that changes nothing."""
-    say("%s: the same task again" % label)
+    common.say("%s: the same task again" % label)
     again = ansible.playbook("endpoints-task.yml", dict(network_vars, endpoints=endpoints, endpoint_state="present"))
     if again.changed != 0:
         raise RuntimeError("the same task again reported changed=%d" % again.changed)
@@ -335,7 +318,7 @@ def main():
     args = arguments()
     if not os.path.exists(os.path.join(CNI_PATH, "bridge")):
         sys.exit("the CNI reference plugins are missing: apt-get install containernetworking-plugins")
-    isolate()
+    common.isolate()
     collection = common.collection_path()
     sys.path.insert(0, collection)
     work = tempfile.mkdtemp(prefix="pynet-bench-state-")
@@ -346,7 +329,7 @@ def main():
         results = {}
         for key, label, bench in APPROACHES:
             if key not in args.skip:
-                say("N=%d %s" % (count, label))
+                common.say("N=%d %s" % (count, label))
                 results[label] = bench(count, os.path.join(work, str(count), key), ansible)
         report(count, results)
         runs.append({"count": count, "approaches": results})
@@ -357,7 +340,6 @@ def main():
           % (memory["benchmark_mib"], memory["largest_child_mib"]))
     print("figures: %s and %s" % (png, os.path.splitext(png)[0] + ".json"))
     shutil.rmtree(work)
-    shutil.rmtree(collection)
 
 
 if __name__ == "__main__":

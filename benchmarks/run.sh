@@ -8,7 +8,8 @@
 #   2. ensures the project's virtualenv with tests/venv.sh and installs benchmarks/requirements.txt
 #      (matplotlib, for the plot) into it;
 #   3. runs benchmarks/endpoints.py (endpoints: pynet's library and modules, CNI, the ip -batch floor;
-#      prints tables, writes benchmarks/output/endpoints.png and .json) and benchmarks/ipam.py.
+#      prints tables, writes benchmarks/output/endpoints.png and .json), benchmarks/growth.py (which
+#      step's cost grows with N) and benchmarks/ipam.py.
 #
 # Environment: PYNET_VENV, PYNET_PYTHON (as tests/venv.sh).
 set -euo pipefail
@@ -19,4 +20,5 @@ repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 venv="$("$repo_root/tests/venv.sh")"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$repo_root/benchmarks/requirements.txt" >&2
 "$venv/bin/python" "$repo_root/benchmarks/endpoints.py" "$@"
+"$venv/bin/python" "$repo_root/benchmarks/growth.py"
 "$venv/bin/python" "$repo_root/benchmarks/ipam.py"
