@@ -40,6 +40,9 @@ def scenarios(paths):
     second = ("network", dict(state, name="side", ipam=[{"subnet": "10.89.52.0/24"}]))
     on_side = ("endpoints", dict(state, network="side", endpoints=[
         {"name": "web-side", "sandbox": paths.sandbox_key("a"), "ifname": "eth2", "gw_priority": 10}]))
+    ipv4_only_batch = ("endpoints", dict(state, network="side", endpoints=[
+        {"name": "b-side", "sandbox": paths.sandbox_key("b"), "ifname": "eth2"},
+        {"name": "c-side", "sandbox": paths.sandbox_key("c"), "ifname": "eth2"}]))
     world = [driver, network] + sandboxes
     return {
         "driver create": ([], [driver]),
@@ -58,6 +61,8 @@ def scenarios(paths):
         "network recreated with its endpoints (force)": (world + [endpoints(web)], [driver, network_mtu] + sandboxes),
         "internal network with enable_icc false create": (world, world + [isolated]),
         "endpoints create on an internal isolated network": (world + [isolated], world + [isolated, on_back]),
+        "endpoints create on an IPv4-only network, a batch of 2 (IPv6 off at both ends)": (
+            world + [second], world + [second, ipv4_only_batch]),
         "endpoint create taking the default route (gw_priority)": (
             world + [endpoints(web), second], world + [endpoints(web), second, on_side]),
         "endpoint delete handing the default route back": (

@@ -7,7 +7,7 @@ import subprocess
 
 import consistency
 import pynet_testing
-from pynet_testing import run_play
+from pynet_testing import ip_json, run_play
 from traffic import tcp_connect_from, tcp_reachable
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
@@ -45,6 +45,10 @@ def addresses(results, network):
     return {ep["name"]: ep["sandbox_info"]["interfaces"][0]["address"].split("/")[0] for ep in task["endpoints"]}
 
 
+def bridge_macs():
+    return {link["ifname"]: link["address"] for link in ip_json("link", "show", "type", "bridge")}
+
+
 def failures(results):
     return ["%s: %s" % (r["task"], r["msg"]) for r in results if r.get("failed")]
 
@@ -53,6 +57,7 @@ def test_one_run_restores_a_rebooted_host_and_prune_stale_collects_the_rest(host
     first = run_play(play(host, ("a", "b", "c")))
     assert failures(first) == []
     front_before = addresses(first, "front")
+    macs_before = bridge_macs()
     with netns.private():  # the rebooted host: no bridge, veth, nftables table or sysctl of before
         with rtnl.connect() as connection:
             connection.set_up(rtnl.LOOPBACK_INDEX)
@@ -60,6 +65,7 @@ def test_one_run_restores_a_rebooted_host_and_prune_stale_collects_the_rest(host
         assert consistency.kernel_leftovers(host) == []
         # Container c is not started again after the reboot: the play no longer declares it.
         restore = run_play(play(host, ("a", "b")))
+        macs_after = bridge_macs()
         left = [problem for problem in consistency.problems(host) if " c" not in problem and "/c" not in problem]
         reached = [tcp_reachable(host.sandbox_key(server), front_before[server], host.sandbox_key(client))
                    for server, client in (("a", "b"), ("b", "a"))]
@@ -78,8 +84,10 @@ def test_one_run_restores_a_rebooted_host_and_prune_stale_collects_the_rest(host
                   if task != "pynet_driver"])
         leftovers = consistency.kernel_leftovers(host)
 
-    restored = not failures(restore) and addresses(restore, "front") == {k: front_before[k] for k in ("a", "b")}
-    figures.record(PART, "declared objects restored by one run (same addresses)", restored, True, restored)
+    restored = (not failures(restore) and addresses(restore, "front") == {k: front_before[k] for k in ("a", "b")}
+                and len(macs_before) == 2 and macs_after == macs_before)
+    figures.record(PART, "declared objects restored by one run (same addresses, same bridge MACs)", restored, True,
+                   restored)
     figures.record(PART, "store/kernel disagreements after the run", len(left), 0, not left)
     figures.record(PART, "traffic a<->b and published port after the run", "%d/3" % (sum(reached) + bool(published)),
                    "3/3", all(reached) and published)
