@@ -4,17 +4,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 
-try:
-    import pyroute2  # noqa: F401 pylint: disable=unused-import
-    PYROUTE2_ERROR = None
-except ImportError:
-    PYROUTE2_ERROR = traceback.format_exc()
+# Looked for, not imported: kernel/links.py imports pyroute2 when a run first changes a bridge.
+PYROUTE2_ERROR = None if importlib.util.find_spec("pyroute2") else "No module named 'pyroute2'"
 
 try:
     import netaddr  # noqa: F401 pylint: disable=unused-import

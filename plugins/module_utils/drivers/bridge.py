@@ -20,10 +20,8 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import lin
 
 try:
     import netaddr
-    from pyroute2.netlink.exceptions import NetlinkError
 except ImportError:  # reported by the Ansible modules through missing_required_lib
     netaddr = None
-    NetlinkError = OSError
 
 IPV6_MIN_MTU = 1280  # the kernel takes IPv6 off a link with a smaller MTU
 PYNET_LINK_GROUP = 0x706E  # "pn": host-side veths of pynet
@@ -125,9 +123,9 @@ class BridgeDriver(Driver):
             try:
                 bridge = links.add_bridge(ipr, name, ipam.mac_from_id(network["id"]), mtu=opts["mtu"],
                                           alias=bridge_alias(network["id"]))
-            except NetlinkError as exc:
+            except OSError as exc:
                 bridge = links.link(ipr, name)  # another process on the host made it first
-                if exc.code != errno.EEXIST or bridge is None:
+                if exc.errno != errno.EEXIST or bridge is None:
                     raise errors.KernelError("cannot create bridge %s: %s" % (name, exc),
                                              param="bridge_name") from None
         else:
@@ -162,8 +160,8 @@ class BridgeDriver(Driver):
 
     def network_drift(self, network):
         name = network["options"]["bridge_name"]
-        with links.route_socket() as ipr, rtnl.connect() as connection:
-            bridge = links.link(ipr, name)
+        with rtnl.connect() as connection:
+            bridge = connection.link(name)
             if bridge is None:
                 return ["bridge %s is missing" % name]
             drift = []

@@ -16,13 +16,6 @@ import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
-try:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-except ImportError:  # reported by the Ansible modules through missing_required_lib
-    IPRoute = None
-    NetlinkError = OSError
-
 IFNAMSIZ = 15
 IFF_UP = 0x1
 IPV6_CONF = "/proc/sys/net/ipv6/conf"
@@ -32,23 +25,45 @@ IPV6_CONF = "/proc/sys/net/ipv6/conf"
 def route_socket(netns_path_or_fd=None):
     """A netlink socket with no multicast subscriptions, bound to the calling thread's namespace
     or to the given one (it stays bound there after the thread returns)."""
+    # Imported on first use: pyroute2 takes 0.1 s to import, a third of a module run that changes
+    # nothing, and such runs only read, through kernel/rtnl.py.
+    from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel
+    from pyroute2.netlink.exceptions import NetlinkError  # pylint: disable=import-outside-toplevel
     if netns_path_or_fd is None:
         ipr = IPRoute(groups=0)
     else:
         with netns.entered(netns_path_or_fd):
             ipr = IPRoute(groups=0)
     try:
-        yield ipr
+        yield _ErrnoSocket(ipr, NetlinkError)
     finally:
         ipr.close()
+
+
+class _ErrnoSocket:
+    """pyroute2's IPRoute whose refusals are raised as OSError with the errno, as the kernel's others are."""
+
+    def __init__(self, ipr, netlink_error):
+        self._ipr = ipr
+        self._netlink_error = netlink_error
+
+    def __getattr__(self, name):
+        method = getattr(self._ipr, name)
+
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except self._netlink_error as exc:
+                raise OSError(exc.code, "netlink: %s" % os.strerror(exc.code)) from None
+        return call
 
 
 def link(ipr, name):
     """The link called `name` as a dict (index, kind, master, up, mtu, address, alias, group), or None."""
     try:
         msg = ipr.link("get", ifname=name)[0]
-    except NetlinkError as exc:
-        if exc.code == errno.ENODEV:
+    except OSError as exc:
+        if exc.errno == errno.ENODEV:
             return None
         raise
     return _link_view(msg)
@@ -101,8 +116,8 @@ def del_address(ipr, index, cidr):
     address, prefixlen = cidr.split("/")
     try:
         ipr.addr("del", index=index, address=address, prefixlen=int(prefixlen))
-    except NetlinkError as exc:
-        if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV):
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV):
             raise
 
 
@@ -110,8 +125,8 @@ def delete_link(ipr, name):
     """Delete a link by name; one already gone is fine. Returns True when it existed."""
     try:
         ipr.link("del", ifname=name)
-    except NetlinkError as exc:
-        if exc.code == errno.ENODEV:
+    except OSError as exc:
+        if exc.errno == errno.ENODEV:
             return False
         raise
     return True
@@ -121,8 +136,8 @@ def set_group(ipr, name, group):
     """Put a link in an interface group; False when there is no such link."""
     try:
         ipr.link("set", ifname=name, group=group)
-    except NetlinkError as exc:
-        if exc.code == errno.ENODEV:
+    except OSError as exc:
+        if exc.errno == errno.ENODEV:
             return False
         raise
     return True

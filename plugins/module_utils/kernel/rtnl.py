@@ -221,6 +221,9 @@ def _link(message):
     attrs = _attrs(message, _IFINFOMSG.size)
     master = attrs.get(IFLA_MASTER)
     operstate = attrs.get(IFLA_OPERSTATE)
+    kind = _attrs(attrs.get(IFLA_LINKINFO, b""), 0).get(IFLA_INFO_KIND)
     return {"index": index, "name": attrs[IFLA_IFNAME].rstrip(b"\0").decode(), "up": bool(flags & IFF_UP),
             "oper_up": bool(operstate) and operstate[0] == IF_OPER_UP,
-            "master": struct.unpack("=I", master)[0] if master else None}
+            "master": struct.unpack("=I", master)[0] if master else None,
+            "mtu": struct.unpack("=I", attrs[IFLA_MTU])[0] if IFLA_MTU in attrs else None,
+            "kind": kind.rstrip(b"\0").decode() if kind else None}
