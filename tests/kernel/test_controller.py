@@ -292,8 +292,8 @@ def test_drift_is_reported_and_repaired(world):
     sandbox = controller.new_sandbox(host.sandbox_key("drift"))
     ep = network.create_endpoint("ep", sandbox.key)
     assert network.drift() == [] and ep.drift() == []
-    with links.route_socket() as ipr:
-        links.delete_link(ipr, network.options["bridge_name"])
+    with rtnl.connect() as connection:
+        connection.delete_link(network.options["bridge_name"])
     assert network.drift() == ["bridge %s is missing" % network.options["bridge_name"]]
     assert ep.drift()
     network.repair()

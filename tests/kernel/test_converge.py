@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 
 
 def kernel_snapshot(*sandbox_keys):
@@ -59,7 +59,7 @@ def test_network_check_mode_predicts_and_changes_nothing(controller, host):
     predicted_options = dict(predicted.returned["network"]["options"])
     predicted_options.pop("bridge_name")
     assert predicted_options == options  # identical except the id-derived bridge name
-    assert links.link  # the bridge exists with the gateway address
+    # The bridge exists with the gateway address.
     assert any(a["ifname"] == bridge and a["addr_info"][0]["local"] == "10.89.20.1" for a in kernel_snapshot()["host"]
                if a["addr_info"])
     again = converge.ensure_network(controller, params, check_mode=False)
@@ -96,8 +96,8 @@ def test_network_absent_with_endpoints(controller, host):
 
 def test_network_drift_is_reported_in_check_mode_and_repaired(controller, host):
     net = converge.ensure_network(controller, network_params(), check_mode=False).returned["network"]
-    with links.route_socket() as ipr:
-        links.delete_link(ipr, net["options"]["bridge_name"])
+    with rtnl.connect() as connection:
+        connection.delete_link(net["options"]["bridge_name"])
     check = converge.ensure_network(controller, network_params(), check_mode=True)
     assert check.changed and check.diff["before"]["drift"] == ["bridge %s is missing" % net["options"]["bridge_name"]]
     assert "drift" not in check.diff["after"]

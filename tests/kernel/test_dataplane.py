@@ -136,6 +136,15 @@ def test_enable_icc_false_blocks_the_same_network(world):
     assert not tcp_reachable(sandbox2, address(ep2), sandbox1, timeout=1)
     # It still reaches the outside.
     assert tcp_connect_from(sandbox1, world.outside, "0.0.0.0", OUTSIDE_IP, 9001, 9001) == HOST_IP
+    # Isolation undone by hand is drift, and a repair restores it.
+    veth = ep1.sandbox_info()["interfaces"][0]["src_name"]
+    subprocess.run(["ip", "link", "set", "dev", veth, "type", "bridge_slave", "isolated", "off"], check=True)
+    assert ep1.drift() == ["veth %s is not isolated on bridge %s, though enable_icc is false"
+                           % (veth, net.options["bridge_name"])]
+    assert tcp_reachable(sandbox2, address(ep2), sandbox1, timeout=3)
+    ep1.repair()
+    assert ep1.drift() == []
+    assert not tcp_reachable(sandbox2, address(ep2), sandbox1, timeout=1)
 
 
 def test_internal_network_reaches_nothing_outside_its_subnet(world):

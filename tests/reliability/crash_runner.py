@@ -17,9 +17,9 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils import store
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, nftables, rtnl
 
 KERNEL_CHANGES = {
-    links: ("add_bridge", "set_port_isolated", "set_mtu", "del_address", "delete_link", "set_group", "delete_group",
-            "disable_ipv6", "set_sysctl"),
-    rtnl.Connection: ("add_veth", "set_up", "add_address", "set_default_route"),
+    links: ("add_bridge", "set_mtu", "del_address", "disable_ipv6", "set_sysctl"),
+    rtnl.Connection: ("add_veth", "set_port_isolated", "delete_link", "set_group", "delete_group", "set_up",
+                      "add_address", "set_default_route"),
     netns: ("_check", "destroy"),  # _check follows each namespace syscall: unshare, mount, setns
     nftables: ("apply",),
 }

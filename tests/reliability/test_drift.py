@@ -1,7 +1,7 @@
-"""Part 3: drift. Damage made outside pynet (a bridge deleted or down, a veth deleted, an address or a
-default route removed, a sandbox's namespace unmounted, pynet's nftables table flushed or deleted, the
-record of a deleted object left in the store) is reported by check mode, which changes nothing, and
-repaired by one run of the playbook; a second run changes nothing."""
+"""Part 3: drift. Damage made outside pynet (a bridge deleted or down, a veth deleted or its bridge port
+isolated, an address or a default route removed, a sandbox's namespace unmounted, pynet's nftables
+table flushed or deleted, the record of a deleted object left in the store) is reported by check mode,
+which changes nothing, and repaired by one run of the playbook; a second run changes nothing."""
 
 import contextlib
 import json
@@ -149,6 +149,9 @@ DAMAGES = [
     ("bridge deleted", lambda d: ip("link", "del", d.bridge), "{bridge} is missing"),
     ("bridge down", lambda d: ip("link", "set", d.bridge, "down"), "{bridge} is down"),
     ("host veth deleted", lambda d: ip("link", "del", d.veth("a")), "{veth_a} of endpoint a is missing"),
+    ("host veth's bridge port isolated",
+     lambda d: ip("link", "set", "dev", d.veth("a"), "type", "bridge_slave", "isolated", "on"),
+     "{veth_a} is isolated on bridge {bridge}, though enable_icc is true"),
     ("sandbox veth eth0 deleted", lambda d: ip("link", "del", "eth0", key=d.key("b")),
      "{veth_b} of endpoint b is missing"),
     ("IPv4 address removed from eth0", lambda d: ip("addr", "del", d.cidr("a", 4), "dev", "eth0", key=d.key("a")),

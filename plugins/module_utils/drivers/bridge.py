@@ -153,7 +153,8 @@ class BridgeDriver(Driver):
             if bridge is None:
                 return
             if bridge["alias"] == bridge_alias(network["id"]):
-                links.delete_link(ipr, name)
+                with rtnl.connect() as connection:
+                    connection.delete_link(name)
             else:  # a bridge pynet adopted: take back only the addresses pynet put on it
                 for gateway in _gateways(network):
                     links.del_address(ipr, bridge["index"], gateway)
@@ -179,31 +180,32 @@ class BridgeDriver(Driver):
     def create_endpoints(self, network, endpoints):
         opts = network["options"]
         outcome = [None] * len(endpoints)
-        with links.route_socket() as host, rtnl.connect() as host_rtnl, links.ipv6_conf() as host_conf:
-            bridge = links.link(host, opts["bridge_name"])
+        with rtnl.connect() as host, links.ipv6_conf() as host_conf:
+            bridge = host.link(opts["bridge_name"])
             if bridge is None or not bridge["up"]:
-                bridge = self._ensure_bridge(host, host_rtnl, network)
+                with links.route_socket() as ipr:
+                    bridge = self._ensure_bridge(ipr, host, network)
             for index, endpoint in enumerate(endpoints):
                 try:
-                    self._make_endpoint(host, host_rtnl, host_conf, bridge, network, endpoint)
+                    self._make_endpoint(host, host_conf, bridge, network, endpoint)
                 except Exception as exc:  # pylint: disable=broad-exception-caught  # reported, the batch goes on
-                    links.delete_link(host, endpoint["host_ifname"])
+                    host.delete_link(endpoint["host_ifname"])
                     outcome[index] = exc
             # Ready means both ends pass traffic. The sandbox end went up last, so it has carrier at
             # once; the host end's carrier (and the bridge port's forwarding) goes through the kernel's
             # linkwatch, usually at once, at worst a second later. Waited for once the batch is made.
             for index, endpoint in enumerate(endpoints):
                 if outcome[index] is None:
-                    host_rtnl.wait_oper_up(endpoint["host_ifname"])
+                    host.wait_oper_up(endpoint["host_ifname"])
         return outcome
 
-    def _make_endpoint(self, host, host_rtnl, host_conf, bridge, network, endpoint):
+    def _make_endpoint(self, host, host_conf, bridge, network, endpoint):
         opts = network["options"]
         sandbox_fd = netns.open_fd(endpoint["sandbox_key"])
         try:
-            self._add_veth(host, host_rtnl, bridge, endpoint, sandbox_fd, opts["mtu"])
+            self._add_veth(host, bridge, endpoint, sandbox_fd, opts["mtu"])
             if not opts["enable_icc"]:
-                links.set_port_isolated(host, links.link(host, endpoint["host_ifname"])["index"])
+                host.set_port_isolated(endpoint["host_ifname"])
             # The bridge port needs no address; without IPv6 it sends no DAD or MLD (the port
             # has no carrier, and so sends nothing, until the sandbox end is up).
             links.disable_ipv6(host_conf, endpoint["host_ifname"])
@@ -213,15 +215,15 @@ class BridgeDriver(Driver):
             os.close(sandbox_fd)
 
     @staticmethod
-    def _add_veth(host, host_rtnl, bridge, endpoint, sandbox_fd, mtu):
+    def _add_veth(host, bridge, endpoint, sandbox_fd, mtu):
         """The veth pair, host end up on the bridge; a pair left by a run that was cut off is replaced."""
         for attempt in (1, 2):
             try:
-                host_rtnl.add_veth(endpoint["host_ifname"], endpoint["ifname"], sandbox_fd, master=bridge["index"],
-                                   peer_mac=endpoint["mac"], mtu=mtu, group=PYNET_LINK_GROUP)
+                host.add_veth(endpoint["host_ifname"], endpoint["ifname"], sandbox_fd, master=bridge["index"],
+                              peer_mac=endpoint["mac"], mtu=mtu, group=PYNET_LINK_GROUP)
                 return
             except OSError as exc:
-                if exc.errno == errno.EEXIST and attempt == 1 and links.delete_link(host, endpoint["host_ifname"]):
+                if exc.errno == errno.EEXIST and attempt == 1 and host.delete_link(endpoint["host_ifname"]):
                     continue
                 raise errors.KernelError("cannot create interface %s in sandbox %s: %s"
                                          % (endpoint["ifname"], endpoint["sandbox_key"], exc), param="ifname") from None
@@ -260,10 +262,10 @@ class BridgeDriver(Driver):
         """Delete the host veths (their peers go with them) in one request: each deletion waits for an
         RCU grace period, so they are moved into a group of this process's and the group is deleted."""
         group = TEARDOWN_GROUP_BASE | (os.getpid() & 0xFFFFFF)
-        with links.route_socket() as host:
-            moved = [endpoint for endpoint in endpoints if links.set_group(host, endpoint["host_ifname"], group)]
+        with rtnl.connect() as host:
+            moved = [endpoint for endpoint in endpoints if host.set_group(endpoint["host_ifname"], group)]
             if moved:
-                links.delete_group(host, group)
+                host.delete_group(group)
 
     def endpoints_drift(self, network, endpoints):
         bridge_name = network["options"]["bridge_name"]
@@ -281,8 +283,13 @@ class BridgeDriver(Driver):
             return ["veth %s of endpoint %s is missing" % (veth, endpoint["name"])]
         if bridge is None or link["master"] != bridge["index"]:
             drift.append("veth %s is not on bridge %s" % (veth, bridge_name))
-        elif not link["up"]:
-            drift.append("veth %s is down" % veth)
+        else:
+            if not link["up"]:
+                drift.append("veth %s is down" % veth)
+            if link["isolated"] == network["options"]["enable_icc"]:  # enable_icc: false isolates the ports
+                drift.append("veth %s is %s on bridge %s, though enable_icc is %s"
+                             % (veth, "isolated" if link["isolated"] else "not isolated", bridge_name,
+                                str(network["options"]["enable_icc"]).lower()))
         if not netns.is_netns(endpoint["sandbox_key"]):
             return drift + ["sandbox %s is missing" % endpoint["sandbox_key"]]
         with rtnl.connect(endpoint["sandbox_key"]) as sandbox:

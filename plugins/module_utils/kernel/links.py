@@ -1,8 +1,8 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bridges, MTUs, port isolation, teardown by group, sysctls and the host's networks, through
-pyroute2, in the calling thread's namespace: work done about once per network. What runs for
-every endpoint (veths, addresses, links up, routes) is in kernel/rtnl.py.
+"""Bridges, MTUs, sysctls and the host's networks, through pyroute2, in the calling thread's
+namespace: work done about once per network. What runs for every endpoint (veths, addresses,
+links up, routes, port isolation, teardown) is in kernel/rtnl.py.
 
 These helpers know names, addresses and file descriptors, nothing of networks or endpoints.
 Every lookup is by name (one kernel call); nothing here dumps all links.
@@ -103,11 +103,6 @@ def add_bridge(ipr, name, mac, mtu=None, alias=None):
     return created
 
 
-def set_port_isolated(ipr, index):
-    """An isolated bridge port reaches only the ports that are not isolated (and the bridge itself)."""
-    ipr.brport("set", index=index, isolated=1)
-
-
 def set_mtu(ipr, index, mtu):
     ipr.link("set", index=index, mtu=mtu)
 
@@ -119,33 +114,6 @@ def del_address(ipr, index, cidr):
     except OSError as exc:
         if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV):
             raise
-
-
-def delete_link(ipr, name):
-    """Delete a link by name; one already gone is fine. Returns True when it existed."""
-    try:
-        ipr.link("del", ifname=name)
-    except OSError as exc:
-        if exc.errno == errno.ENODEV:
-            return False
-        raise
-    return True
-
-
-def set_group(ipr, name, group):
-    """Put a link in an interface group; False when there is no such link."""
-    try:
-        ipr.link("set", ifname=name, group=group)
-    except OSError as exc:
-        if exc.errno == errno.ENODEV:
-            return False
-        raise
-    return True
-
-
-def delete_group(ipr, group):
-    """Delete every link of an interface group in one request (one RCU grace period for all)."""
-    ipr.link("del", group=group)
 
 
 def networks_in_use(ipr):

@@ -2,12 +2,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The per-endpoint netlink work on raw sockets: a veth pair with its peer born in the sandbox,
 addresses, links up, the default route, and the reads that check an endpoint still stands
-(bridges take their addresses and go up through the same calls).
+(bridges take their addresses and go up through the same calls), port isolation, and teardown.
 
 These run once or more per endpoint, thousands of times in a roll-out. Through pyroute2 each
 request costs about 0.5 ms of event-loop machinery (and a socket about 1 ms), several times the
 kernel's own work; here a request is a prebuilt message on a blocking socket. Work done once
-per network (creating bridges, teardown by group, port isolation) stays in kernel/links.py.
+per network (creating bridges, overlap checks) stays in kernel/links.py.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import time
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
 NETLINK_ROUTE = 0
-RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 16, 18, 20, 22, 24, 26
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 16, 17, 18, 20, 22, 24, 26
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x100, 0x200, 0x400, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_OPERSTATE = 1, 3, 4, 10, 16
 IFLA_LINKINFO, IFLA_GROUP, IFLA_NET_NS_FD = 18, 27, 28
-IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA, VETH_INFO_PEER = 1, 2, 4, 5, 1
+IFLA_BRPORT_ISOLATED = 33
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 IFA_F_NODAD = 0x02
 RTA_GATEWAY, RTA_OIF, RTA_TABLE = 5, 4, 15
@@ -99,6 +100,34 @@ class Connection:
         linkinfo = _attr(IFLA_INFO_KIND, b"veth") + _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer))
         self._change(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, IFF_UP, IFF_UP),
                      attrs + _attr(IFLA_LINKINFO, linkinfo))
+
+    def set_port_isolated(self, name):
+        """An isolated bridge port reaches only the ports that are not isolated (and the bridge itself)."""
+        port = _attr(IFLA_INFO_SLAVE_KIND, b"bridge\0") + _attr(IFLA_INFO_SLAVE_DATA, _attr(IFLA_BRPORT_ISOLATED, b"\1"))
+        self._change(RTM_NEWLINK, 0, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0),
+                     _attr(IFLA_IFNAME, _name(name)) + _attr(IFLA_LINKINFO, port))
+
+    def delete_link(self, name):
+        """Delete a link by name; one already gone is fine. Returns True when it existed."""
+        return self._unless_gone(RTM_DELLINK, _attr(IFLA_IFNAME, _name(name)))
+
+    def set_group(self, name, group):
+        """Put a link in an interface group; False when there is no such link."""
+        return self._unless_gone(RTM_NEWLINK, _attr(IFLA_IFNAME, _name(name)) + _attr(IFLA_GROUP, _u32(group)))
+
+    def delete_group(self, group):
+        """Delete every link of an interface group in one request: the kernel waits for one RCU grace
+        period for all of them, where a request per link waits for one each (about 20 ms)."""
+        self._change(RTM_DELLINK, 0, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), _attr(IFLA_GROUP, _u32(group)))
+
+    def _unless_gone(self, msg_type, attrs):
+        try:
+            self._change(msg_type, 0, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), attrs)
+        except OSError as exc:
+            if exc.errno == errno.ENODEV:
+                return False
+            raise
+        return True
 
     def set_up(self, index):
         self._change(RTM_NEWLINK, 0, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP), b"")
@@ -221,9 +250,11 @@ def _link(message):
     attrs = _attrs(message, _IFINFOMSG.size)
     master = attrs.get(IFLA_MASTER)
     operstate = attrs.get(IFLA_OPERSTATE)
-    kind = _attrs(attrs.get(IFLA_LINKINFO, b""), 0).get(IFLA_INFO_KIND)
+    linkinfo = _attrs(attrs.get(IFLA_LINKINFO, b""), 0)
+    on_bridge = linkinfo.get(IFLA_INFO_SLAVE_KIND, b"").rstrip(b"\0") == b"bridge"
+    isolated = _attrs(linkinfo.get(IFLA_INFO_SLAVE_DATA, b""), 0).get(IFLA_BRPORT_ISOLATED) if on_bridge else None
     return {"index": index, "name": attrs[IFLA_IFNAME].rstrip(b"\0").decode(), "up": bool(flags & IFF_UP),
             "oper_up": bool(operstate) and operstate[0] == IF_OPER_UP,
             "master": struct.unpack("=I", master)[0] if master else None,
             "mtu": struct.unpack("=I", attrs[IFLA_MTU])[0] if IFLA_MTU in attrs else None,
-            "kind": kind.rstrip(b"\0").decode() if kind else None}
+            "isolated": bool(isolated[0]) if isolated else None}
