@@ -9,7 +9,7 @@ import secrets
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, firewall, ipam, options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network, default_route_owners
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import (
     DEFAULT_STATE_DIR, STATE_CREATING, STATE_READY, Store, encode_options)
@@ -182,8 +182,8 @@ class Controller:
     @staticmethod
     def _host_networks():
         """Networks on this host's links and routes, which a new pool must not overlap."""
-        with links.route_socket() as ipr:
-            found = links.networks_in_use(ipr)
+        with rtnl.connect() as connection:
+            found = connection.networks_in_use()
         return [netaddr.IPNetwork(cidr).cidr for cidr in found
                 if not netaddr.IPNetwork(cidr).is_loopback() and not netaddr.IPNetwork(cidr).is_link_local()]
 

@@ -21,6 +21,7 @@ class Network:
     def __init__(self, controller, record):
         self._controller = controller
         self._record = record
+        self._pools = None
 
     @property
     def name(self):
@@ -58,8 +59,12 @@ class Network:
         return "Network(%r, type=%r)" % (self.name, self.type)
 
     def pools(self):
-        return [{"version": pool["version"], "subnet": pool["subnet"], "gateway": pool["gateway"]}
-                for pool in ipam.network_pools(self.store.read(), self.id)]
+        """The address pools, read once: they stay as they are while the network lives (another
+        ipam makes another network)."""
+        if self._pools is None:
+            self._pools = [{"version": pool["version"], "subnet": pool["subnet"], "gateway": pool["gateway"]}
+                           for pool in ipam.network_pools(self.store.read(), self.id)]
+        return [dict(pool) for pool in self._pools]
 
     def record(self):
         """The plain record the driver works from."""

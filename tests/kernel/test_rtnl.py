@@ -35,6 +35,9 @@ def test_veth_addresses_route_as_iproute2_sees_them(host):
         inside.set_default_route("fd00:89:99::1", index)
         assert inside.addresses()[index] >= {"10.89.99.2/24", "fd00:89:99::2/64"}
         assert inside.default_gateways() == {4: "10.89.99.1", 6: "fd00:89:99::1"}
+        # Addresses and the routes with a destination (the kernel's prefix routes), not the default routes.
+        assert inside.networks_in_use() >= {"10.89.99.2/24", "fd00:89:99::2/64", "10.89.99.0/24", "fd00:89:99::/64"}
+        assert not [cidr for cidr in inside.networks_in_use() if cidr.endswith("/0")]
         assert inside.link("eth7")["up"] and inside.link("eth7")["mtu"] == 1400
     seen = ip_json("-d", "link", "show", "eth7", key=key)[0]
     assert (seen["address"], seen["mtu"]) == ("02:00:00:00:00:07", 1400)

@@ -1,8 +1,8 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bridges, MTUs, sysctls and the host's networks, through pyroute2, in the calling thread's
-namespace: work done about once per network. What runs for every endpoint (veths, addresses,
-links up, routes, port isolation, teardown) is in kernel/rtnl.py.
+"""Bridges, MTUs and sysctls, through pyroute2, in the calling thread's namespace: work done
+about once per network. What runs for every endpoint (veths, addresses, links up, routes, port
+isolation, teardown) and the reads that check what stands are in kernel/rtnl.py.
 
 These helpers know names, addresses and file descriptors, nothing of networks or endpoints.
 Every lookup is by name (one kernel call); nothing here dumps all links.
@@ -114,19 +114,6 @@ def del_address(ipr, index, cidr):
     except OSError as exc:
         if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV):
             raise
-
-
-def networks_in_use(ipr):
-    """Every address on this namespace's links and every route, as CIDR strings (for overlap checks)."""
-    found = set()
-    for msg in ipr.addr("dump"):
-        found.add("%s/%d" % (msg.get_attr("IFA_ADDRESS"), msg["prefixlen"]))
-    for family in (2, 10):
-        for msg in ipr.route("dump", family=family, table=254):
-            dst = msg.get_attr("RTA_DST")
-            if dst and msg["dst_len"]:
-                found.add("%s/%d" % (dst, msg["dst_len"]))
-    return found
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA, VETH
 IFLA_BRPORT_ISOLATED = 33
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 IFA_F_NODAD = 0x02
-RTA_GATEWAY, RTA_OIF, RTA_TABLE = 5, 4, 15
+RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_TABLE = 1, 5, 4, 15
 RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
 IFF_UP = 0x1
 IF_OPER_UP = 6
@@ -190,14 +190,28 @@ class Connection:
     def default_gateways(self):
         """The main table's default routes as {IP version: gateway}."""
         found = {}
+        for family, dst_len, attrs in self._main_routes():
+            if dst_len == 0 and RTA_GATEWAY in attrs:
+                found.setdefault(FAMILY_VERSION[family], socket.inet_ntop(family, attrs[RTA_GATEWAY]))
+        return found
+
+    def networks_in_use(self):
+        """Every address of the namespace and every route of its main table that has a destination,
+        as CIDR strings: what a new network's subnet must not overlap."""
+        found = {cidr for cidrs in self.addresses().values() for cidr in cidrs}
+        found.update("%s/%d" % (socket.inet_ntop(family, attrs[RTA_DST]), dst_len)
+                     for family, dst_len, attrs in self._main_routes() if dst_len and RTA_DST in attrs)
+        return found
+
+    def _main_routes(self):
+        """The IPv4 and IPv6 routes of the main table as (family, destination length, attributes)."""
         for message in self._request(RTM_GETROUTE, NLM_F_DUMP, _RTMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0, 0)):
             family, dst_len, unused_src, unused_tos, table = _RTMSG.unpack_from(message)[:5]
             attrs = _attrs(message, _RTMSG.size)
             if RTA_TABLE in attrs:
                 table = struct.unpack("=I", attrs[RTA_TABLE])[0]
-            if dst_len == 0 and table == RT_TABLE_MAIN and RTA_GATEWAY in attrs and family in FAMILY_VERSION:
-                found.setdefault(FAMILY_VERSION[family], socket.inet_ntop(family, attrs[RTA_GATEWAY]))
-        return found
+            if table == RT_TABLE_MAIN and family in FAMILY_VERSION:
+                yield family, dst_len, attrs
 
 
 @contextlib.contextmanager
