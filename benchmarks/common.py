@@ -13,6 +13,7 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLICES = 10  # first and last 10%: N is timed in ten slices
 
 
 def collection_path():
@@ -43,3 +44,22 @@ def isolate():
 def say(message):
     """Progress, on stderr: a full run takes many minutes."""
     print("%s %s" % (time.strftime("%H:%M:%S"), message), file=sys.stderr, flush=True)
+
+
+def slices(count):
+    """range(count) in SLICES consecutive parts."""
+    step = max(1, count // SLICES)
+    return [range(start, min(start + step, count)) for start in range(0, count, step)]
+
+
+def new_sandboxes(count, where):
+    """The starting point of pynet's rows: a controller with a state of its own and N sandboxes."""
+    from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
+    controller = Controller(state_dir=os.path.join(where, "state"))
+    return controller, [controller.new_sandbox(os.path.join(where, "ns", "s%d" % i)) for i in range(count)]
+
+
+def destroy_sandboxes(controller, sandboxes):
+    for sandbox in sandboxes:
+        sandbox.destroy()
+    controller.close()

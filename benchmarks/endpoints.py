@@ -47,7 +47,6 @@ except ImportError as missing:  # matplotlib: benchmarks/run.sh installs it
 
 CNI_PATH = "/usr/lib/cni"
 CNI = "CNI bridge+host-local"
-SLICES = 10
 NETWORK = "bench"
 SUBNET = "10.91.0.0/16"
 
@@ -55,11 +54,6 @@ SUBNET = "10.91.0.0/16"
 def ip_batch(lines, netns=None):
     command = ["ip"] + (["-n", netns] if netns else []) + ["-batch", "-"]
     subprocess.run(command, input="\n".join(lines) + "\n", text=True, check=True)
-
-
-def slices(count):
-    step = max(1, count // SLICES)
-    return [range(start, min(start + step, count)) for start in range(0, count, step)]
 
 
 def make_netns(names):
@@ -80,7 +74,7 @@ def figures(count, create, deleted, first=None, last=None):
 
 def sliced(count, timings, deleted):
     """Figures from ten timed slices of N/10 endpoints."""
-    step = max(1, count // SLICES)
+    step = max(1, count // common.SLICES)
     return figures(count, sum(timings), deleted, timings[0] / step, timings[-1] / step)
 
 
@@ -93,7 +87,7 @@ def bench_ip_batch(count):
     ip_batch(["link add pnbr0 address 02:00:00:00:00:01 type bridge mcast_snooping 0",
               "addr add 10.90.0.1/16 dev pnbr0", "link set pnbr0 up"])
     timings = []
-    for part in slices(count):
+    for part in common.slices(count):
         start = time.perf_counter()
         host = []
         for i in part:
@@ -129,7 +123,7 @@ def bench_cni(count, where):
               "ipMasq": False, "ipam": host_local}
     loopback = {"cniVersion": "1.0.0", "name": "pnbench-lo", "type": "loopback"}
     timings = []
-    for part in slices(count):
+    for part in common.slices(count):
         start = time.perf_counter()
         for i in part:
             cni("bridge", "ADD", bridge, "/run/netns/" + names[i], names[i])
@@ -144,28 +138,15 @@ def bench_cni(count, where):
     return sliced(count, timings, deleted)
 
 
-def new_sandboxes(count, where):
-    """The starting point of pynet's rows: a controller with a state of its own and N sandboxes."""
-    from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
-    controller = Controller(state_dir=os.path.join(where, "state"))
-    return controller, [controller.new_sandbox(os.path.join(where, "ns", "s%d" % i)) for i in range(count)]
-
-
-def destroy_sandboxes(controller, sandboxes):
-    for sandbox in sandboxes:
-        sandbox.destroy()
-    controller.close()
-
-
 def bench_library(count, where, batch):
     """pynet's library: one call per endpoint, or the batch API (one create_endpoints per slice,
     one delete_endpoints for all)."""
-    controller, sandboxes = new_sandboxes(count, where)
+    controller, sandboxes = common.new_sandboxes(count, where)
     network = controller.new_network(controller.new_network_driver("bridge", {}), NETWORK,
                                      {"ipam": [{"subnet": SUBNET}]})
     endpoints = []
     timings = []
-    for part in slices(count):
+    for part in common.slices(count):
         start = time.perf_counter()
         if batch:
             endpoints.extend(network.create_endpoints([("e%d" % i, sandboxes[i].key, {}) for i in part]))
@@ -181,7 +162,7 @@ def bench_library(count, where, batch):
             endpoint.delete()
     deleted = time.perf_counter() - start
     network.delete()
-    destroy_sandboxes(controller, sandboxes)
+    common.destroy_sandboxes(controller, sandboxes)
     return sliced(count, timings, deleted)
 
 
@@ -189,11 +170,11 @@ def bench_module(count, where, ansible, loop):
     """pynet_endpoint run by ansible-playbook: every endpoint in one task (list form), or one task
     per endpoint (loop). The network is made by pynet_network beforehand, and removed after, untimed."""
     label = "N=%d pynet module, %s" % (count, "loop" if loop else "one task")
-    controller, sandboxes = new_sandboxes(count, where)
+    controller, sandboxes = common.new_sandboxes(count, where)
     network_vars = {"state_dir": controller.state_dir, "network": NETWORK, "subnet": SUBNET}
     ansible.playbook("network.yml", dict(network_vars, network_state="present"))
     endpoints = [{"name": "e%d" % i, "sandbox": sandbox.key} for i, sandbox in enumerate(sandboxes)]
-    step = max(1, count // SLICES)
+    step = max(1, count // common.SLICES)
 
     def run(state):
         def progress(done):
@@ -209,7 +190,7 @@ def bench_module(count, where, ansible, loop):
     unchanged = None if loop else nothing_to_change(ansible, network_vars, endpoints, label)
     deleted = run("absent")
     ansible.playbook("network.yml", dict(network_vars, network_state="absent"))
-    destroy_sandboxes(controller, sandboxes)
+    common.destroy_sandboxes(controller, sandboxes)
     if loop:
         times = created.item_times
         result = figures(count, created.wall, deleted.wall, (times[step] - times[0]) / step,
@@ -301,7 +282,7 @@ def save(runs, png):
 def arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("counts", nargs="*", type=int, default=[100, 1000], metavar="N",
-                        help="numbers of endpoints (at least %d; default 100 1000)" % SLICES)
+                        help="numbers of endpoints (at least %d; default 100 1000)" % common.SLICES)
     keys = [approach[0] for approach in APPROACHES]
     parser.add_argument("--skip", action="append", default=[], choices=keys, metavar="APPROACH",
                         help="leave this approach out, one of %s; repeatable (the loop takes many minutes at "
@@ -309,8 +290,8 @@ def arguments():
     parser.add_argument("--plot", default=os.path.join(plot.OUTPUT, "endpoints.png"), metavar="PNG",
                         help="where to write the plot; the JSON goes beside it (default %(default)s)")
     args = parser.parse_args()
-    if any(count < SLICES for count in args.counts):
-        parser.error("N must be at least %d" % SLICES)
+    if any(count < common.SLICES for count in args.counts):
+        parser.error("N must be at least %d" % common.SLICES)
     return args
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import os
 import shutil
 import sys
 import tempfile
@@ -23,7 +22,6 @@ import time
 
 import common
 
-SLICES = 10
 OWN_WORK = "pynet's own work (Python, store, IPAM)"
 
 
@@ -95,21 +93,16 @@ def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     common.isolate()
     sys.path.insert(0, common.collection_path())
-    from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
     work = tempfile.mkdtemp(prefix="pynet-bench-growth-")
-    os.makedirs(os.path.join(work, "ns"))
-    controller = Controller(state_dir=os.path.join(work, "state"))
     common.say("N=%d: %d sandboxes and a network" % (count, count))
-    sandboxes = [controller.new_sandbox(os.path.join(work, "ns", "s%d" % i)) for i in range(count)]
+    controller, sandboxes = common.new_sandboxes(count, work)
     network = controller.new_network(controller.new_network_driver("bridge", {}), "growth",
                                      {"ipam": [{"subnet": "10.92.0.0/16"}]})
     timer = StepTimer()
     instrument(timer)
-    step = max(1, count // SLICES)
     rows = []
-    common.say("N=%d: endpoints in %d slices" % (count, SLICES))
-    for first in range(0, count, step):
-        part = range(first, min(first + step, count))
+    common.say("N=%d: endpoints in %d slices" % (count, common.SLICES))
+    for part in common.slices(count):
         timer.seconds.clear()
         start = time.perf_counter()
         network.create_endpoints([("e%d" % i, sandboxes[i].key, {}) for i in part])
@@ -122,15 +115,13 @@ def main():
     report(count, rows)
     network.delete_endpoints(network.endpoints())
     network.delete()
-    for sandbox in sandboxes:
-        sandbox.destroy()
-    controller.close()
+    common.destroy_sandboxes(controller, sandboxes)
     shutil.rmtree(work)
 
 
 def report(count, rows):
     print("\nN=%d, library batch in %d slices of %d: ms per endpoint; 'grows' = last slice minus first"
-          % (count, len(rows), count // SLICES))
+          % (count, len(rows), len(common.slices(count)[0])))
     labels = sorted({label for row in rows for label in row} - {"all"}, key=lambda label: -rows[-1].get(label, 0))
     print("%-46s" % "step" + "".join("%7d" % (n + 1) for n in range(len(rows))) + "   grows")
     for label in labels + ["all"]:
