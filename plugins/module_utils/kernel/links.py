@@ -1,6 +1,6 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bridges, MTUs and sysctls, through pyroute2, in the calling thread's namespace: work done
+"""Bridges and MTUs through pyroute2, and sysctls, in the calling thread's namespace: work done
 about once per network. What runs for every endpoint (veths, addresses, links up, routes, port
 isolation, teardown) and the reads that check what stands are in kernel/rtnl.py.
 
@@ -16,7 +16,6 @@ import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
-IFNAMSIZ = 15
 IFF_UP = 0x1
 IPV6_CONF = "/proc/sys/net/ipv6/conf"
 
