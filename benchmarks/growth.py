@@ -73,7 +73,7 @@ class StepTimer:
 
 def instrument(timer):
     from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import bridge
-    from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, rtnl
+    from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
     side = {True: "host end", False: "sandbox end"}
     timer.wrap(rtnl.Connection, "add_veth", "veth pair, host end on the bridge")
     timer.wrap(rtnl.Connection, "add_address", "address")
@@ -82,9 +82,8 @@ def instrument(timer):
     timer.wrap(rtnl.Connection, "link", "link lookup by name")
     timer.wrap(rtnl.Connection, "wait_oper_up", "wait for the host end's carrier")
     timer.wrap(rtnl, "_socket", "netlink socket")
-    timer.wrap(links, "disable_ipv6", lambda conf, ifname: "IPv6 off, %s (write)"
-               % side[ifname.startswith(bridge.VETH_PREFIX)])
-    timer.wrap_context(links, "ipv6_conf", "IPv6 sysctl directory opened in the sandbox")
+    timer.wrap(sysctl.Sysctls, "write", lambda self, path, value: "IPv6 off, %s (sysctl)"
+               % side[path.split("/")[3].startswith(bridge.VETH_PREFIX)])
     timer.wrap_context(netns, "entered", "enter and leave the sandbox (setns)")
     timer.wrap(netns, "open_fd", "open the sandbox")
 

@@ -9,7 +9,8 @@
 #      (matplotlib, for the plot) into it;
 #   3. runs benchmarks/endpoints.py (endpoints: pynet's library and modules, CNI, the ip -batch floor;
 #      prints tables, writes benchmarks/output/endpoints.png and .json), benchmarks/growth.py (which
-#      step's cost grows with N) and benchmarks/ipam.py.
+#      step's cost grows with N), benchmarks/sysctl.py (a sandbox's sysctl through /proc/sys and through
+#      pynet's procfs instances) and benchmarks/ipam.py.
 #
 # Environment: PYNET_VENV, PYNET_PYTHON (as tests/venv.sh).
 set -euo pipefail
@@ -21,4 +22,5 @@ venv="$("$repo_root/tests/venv.sh")"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$repo_root/benchmarks/requirements.txt" >&2
 "$venv/bin/python" "$repo_root/benchmarks/endpoints.py" "$@"
 "$venv/bin/python" "$repo_root/benchmarks/growth.py"
+"$venv/bin/python" "$repo_root/benchmarks/sysctl.py"
 "$venv/bin/python" "$repo_root/benchmarks/ipam.py"

@@ -14,10 +14,11 @@ import sys
 
 import declared
 from ansible_collections.pynet.libnetwork.plugins.module_utils import store
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, nftables, rtnl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, nftables, rtnl, sysctl
 
 KERNEL_CHANGES = {
-    links: ("add_bridge", "set_mtu", "del_address", "disable_ipv6", "set_sysctl"),
+    links: ("add_bridge", "set_mtu", "del_address"),
+    sysctl.Sysctls: ("write",),
     rtnl.Connection: ("add_veth", "set_port_isolated", "delete_link", "set_group", "delete_group", "set_up",
                       "add_address", "set_default_route"),
     netns: ("_check", "destroy"),  # _check follows each namespace syscall: unshare, mount, setns

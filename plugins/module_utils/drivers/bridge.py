@@ -16,7 +16,7 @@ import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, rtnl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, rtnl, sysctl
 
 try:
     import netaddr
@@ -108,14 +108,14 @@ class BridgeDriver(Driver):
     # --- networks -----------------------------------------------------------------------------
 
     def create_network(self, network):
-        with links.route_socket() as ipr, rtnl.connect() as connection:
-            self._ensure_bridge(ipr, connection, network)
-        if not network["options"]["internal"]:
-            links.set_sysctl("net/ipv4/ip_forward", 1)
-            if any(pool["version"] == 6 for pool in network["pools"]):
-                links.set_sysctl("net/ipv6/conf/all/forwarding", 1)
+        with links.route_socket() as ipr, rtnl.connect() as connection, sysctl.Sysctls() as sysctls:
+            self._ensure_bridge(ipr, connection, sysctls, network)
+            if not network["options"]["internal"]:
+                sysctls.write("net/ipv4/ip_forward", 1)
+                if any(pool["version"] == 6 for pool in network["pools"]):
+                    sysctls.write("net/ipv6/conf/all/forwarding", 1)
 
-    def _ensure_bridge(self, ipr, connection, network):
+    def _ensure_bridge(self, ipr, connection, sysctls, network):
         opts = network["options"]
         name = opts["bridge_name"]
         bridge = links.link(ipr, name)
@@ -133,11 +133,10 @@ class BridgeDriver(Driver):
         if bridge["mtu"] != opts["mtu"]:
             links.set_mtu(ipr, bridge["index"], opts["mtu"])
         if not any(pool["version"] == 6 for pool in network["pools"]):
-            with links.ipv6_conf() as conf:
-                links.disable_ipv6(conf, name)
+            sysctls.write("net/ipv6/conf/%s/disable_ipv6" % name, 1)
         if not opts["internal"]:
             # Published ports answer on 127.0.0.1: such packets leave through the bridge.
-            links.set_sysctl("net/ipv4/conf/%s/route_localnet" % name, 1)
+            sysctls.write("net/ipv4/conf/%s/route_localnet" % name, 1)
         present = connection.addresses().get(bridge["index"], set())
         for gateway in _gateways(network):
             if gateway not in present:
@@ -180,14 +179,14 @@ class BridgeDriver(Driver):
     def create_endpoints(self, network, endpoints):
         opts = network["options"]
         outcome = [None] * len(endpoints)
-        with rtnl.connect() as host, links.ipv6_conf() as host_conf:
+        with rtnl.connect() as host, sysctl.Sysctls() as sysctls:
             bridge = host.link(opts["bridge_name"])
             if bridge is None or not bridge["up"]:
                 with links.route_socket() as ipr:
-                    bridge = self._ensure_bridge(ipr, host, network)
+                    bridge = self._ensure_bridge(ipr, host, sysctls, network)
             for index, endpoint in enumerate(endpoints):
                 try:
-                    self._make_endpoint(host, host_conf, bridge, network, endpoint)
+                    self._make_endpoint(host, sysctls, bridge, network, endpoint)
                 except Exception as exc:  # pylint: disable=broad-exception-caught  # reported, the batch goes on
                     host.delete_link(endpoint["host_ifname"])
                     outcome[index] = exc
@@ -199,7 +198,7 @@ class BridgeDriver(Driver):
                     host.wait_oper_up(endpoint["host_ifname"])
         return outcome
 
-    def _make_endpoint(self, host, host_conf, bridge, network, endpoint):
+    def _make_endpoint(self, host, sysctls, bridge, network, endpoint):
         opts = network["options"]
         sandbox_fd = netns.open_fd(endpoint["sandbox_key"])
         try:
@@ -208,9 +207,9 @@ class BridgeDriver(Driver):
                 host.set_port_isolated(endpoint["host_ifname"])
             # The bridge port needs no address; without IPv6 it sends no DAD or MLD (the port
             # has no carrier, and so sends nothing, until the sandbox end is up).
-            links.disable_ipv6(host_conf, endpoint["host_ifname"])
+            sysctls.write("net/ipv6/conf/%s/disable_ipv6" % endpoint["host_ifname"], 1)
             with rtnl.connect(sandbox_fd) as sandbox:
-                self._configure_sandbox_side(sandbox, sandbox_fd, network, endpoint)
+                self._configure_sandbox_side(sandbox, sandbox_fd, sysctls, network, endpoint)
         finally:
             os.close(sandbox_fd)
 
@@ -228,12 +227,12 @@ class BridgeDriver(Driver):
                 raise errors.KernelError("cannot create interface %s in sandbox %s: %s"
                                          % (endpoint["ifname"], endpoint["sandbox_key"], exc), param="ifname") from None
 
-    def _configure_sandbox_side(self, sandbox, sandbox_fd, network, endpoint):
+    def _configure_sandbox_side(self, sandbox, sandbox_fd, sysctls, network, endpoint):
         ifname = endpoint["ifname"]
         if not endpoint["address_ipv6"]:
             # Before it is up: an IPv4-only sandbox runs no IPv6 autoconf.
-            with netns.entered(sandbox_fd), links.ipv6_conf() as conf:
-                links.disable_ipv6(conf, ifname)
+            with netns.entered(sandbox_fd):
+                sysctls.write("net/ipv6/conf/%s/disable_ipv6" % ifname, 1)
         index = sandbox.link(ifname)["index"]
         if endpoint["address"]:
             sandbox.add_address(index, endpoint["address"])

@@ -1,8 +1,8 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bridges and MTUs through pyroute2, and sysctls, in the calling thread's namespace: work done
-about once per network. What runs for every endpoint (veths, addresses, links up, routes, port
-isolation, teardown) and the reads that check what stands are in kernel/rtnl.py.
+"""Bridges and MTUs through pyroute2, in the calling thread's namespace: work done about once per
+network. What runs for every endpoint (veths, addresses, links up, routes, port isolation,
+teardown) and the reads that check what stands are in kernel/rtnl.py; sysctls in kernel/sysctl.py.
 
 These helpers know names, addresses and file descriptors, nothing of networks or endpoints.
 Every lookup is by name (one kernel call); nothing here dumps all links.
@@ -17,7 +17,6 @@ import os
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
 IFF_UP = 0x1
-IPV6_CONF = "/proc/sys/net/ipv6/conf"
 
 
 @contextlib.contextmanager
@@ -113,32 +112,3 @@ def del_address(ipr, index, cidr):
     except OSError as exc:
         if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV):
             raise
-
-
-@contextlib.contextmanager
-def ipv6_conf():
-    """The calling thread's namespace's IPv6 sysctl directory, open, for disable_ipv6.
-
-    Every namespace that has read its IPv6 sysctls leaves a dentry of the same name under the same
-    parent, and a lookup that misses walks them all: a path from /proc/sys costs 25 us more per
-    100 such namespaces (sandboxes). A path from this directory does not pass there.
-    """
-    fd = os.open(IPV6_CONF, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def disable_ipv6(conf, ifname):
-    """Turn IPv6 off on a link (no DAD, MLD or router solicitations); `conf` from ipv6_conf()."""
-    knob = os.open(ifname + "/disable_ipv6", os.O_WRONLY | os.O_CLOEXEC, dir_fd=conf)
-    try:
-        os.write(knob, b"1")
-    finally:
-        os.close(knob)
-
-
-def set_sysctl(path, value):
-    with open("/proc/sys/" + path, "w") as knob:
-        knob.write(str(value))
