@@ -91,16 +91,12 @@ def destroy(path):
 @contextlib.contextmanager
 def entered(path_or_fd):
     """Run the body with the calling thread inside the namespace; always return to where it was."""
-    home = os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC)
     target = path_or_fd if isinstance(path_or_fd, int) else os.open(path_or_fd, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        _check(_libc.setns(target, CLONE_NEWNET), "setns into %s" % path_or_fd)
-        try:
+        with _returning():
+            _check(_libc.setns(target, CLONE_NEWNET), "setns into %s" % path_or_fd)
             yield
-        finally:
-            _check(_libc.setns(home, CLONE_NEWNET), "setns back to the caller's namespace")
     finally:
-        os.close(home)
         if target is not path_or_fd:
             os.close(target)
 
@@ -112,12 +108,19 @@ def open_fd(path):
 @contextlib.contextmanager
 def private():
     """Move the calling thread into a brand-new namespace for the body (tests use it); it vanishes after."""
+    with _returning():
+        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        yield
+
+
+@contextlib.contextmanager
+def _returning():
+    """The calling thread back in the namespace it is in now once the body is done, however it ends."""
     home = os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-        try:
-            yield
-        finally:
-            _check(_libc.setns(home, CLONE_NEWNET), "setns back to the caller's namespace")
+        yield
     finally:
-        os.close(home)
+        try:
+            _check(_libc.setns(home, CLONE_NEWNET), "setns back to the caller's namespace")
+        finally:
+            os.close(home)
