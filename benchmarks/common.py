@@ -14,8 +14,6 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLICES = 10  # first and last 10%: N is timed in ten slices
-SETTLE_SECONDS = 20
-_namespaces = {}  # the host's count of network namespaces when isolate() ran
 
 
 def collection_path():
@@ -41,31 +39,6 @@ def isolate():
     if libc.mount(b"pynet-bench", b"/run/netns", b"tmpfs", 0, None) != 0:
         raise OSError(ctypes.get_errno(), "tmpfs on /run/netns")
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    _namespaces["baseline"] = network_namespaces()
-
-
-def network_namespaces():
-    """How many network namespaces the kernel holds (the net_namespace slab), or None if not shown."""
-    with open("/proc/slabinfo") as slabinfo:
-        for line in slabinfo:
-            if line.startswith("net_namespace "):
-                return int(line.split()[1])
-    return None
-
-
-def settle():
-    """Wait until the kernel has freed the namespaces destroyed so far. It does that in the
-    background (1000 take about a second), on the same CPUs: without the wait, the start of
-    whatever is timed next pays for the teardown of what ran before it."""
-    baseline = _namespaces.get("baseline")
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while baseline is not None and time.monotonic() < deadline:
-        # Other users of the machine may hold a few more namespaces than at the start.
-        if network_namespaces() <= baseline + 16:
-            return
-        time.sleep(0.1)
-    if baseline is not None:
-        say("namespaces still being freed after %d s: the next figures include that work" % SETTLE_SECONDS)
 
 
 def say(message):

@@ -17,7 +17,6 @@ start-up included, as a user waits for it. First and last 10% show whether cost 
 floor, CNI and the library are timed in ten slices of N/10; the loop by the moments its items are
 reported (the mean interval between item results); the one-task form runs once, so it has none ("-"),
 as splitting it into ten tasks would add nine module start-ups. Deletion is timed as a whole.
-Each approach starts once the kernel has freed the namespaces of the one before (common.settle).
 
 For the one-task form, with N endpoints in place, it also times the same task again (it must
 report changed=0), and the process time (user + system CPU) of one module run that changes
@@ -311,7 +310,6 @@ def main():
         results = {}
         for key, label, bench in APPROACHES:
             if key not in args.skip:
-                common.settle()
                 common.say("N=%d %s" % (count, label))
                 results[label] = bench(count, os.path.join(work, str(count), key), ansible)
         report(count, results)

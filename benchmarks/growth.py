@@ -93,7 +93,6 @@ def main():
     common.isolate()
     sys.path.insert(0, common.collection_path())
     work = tempfile.mkdtemp(prefix="pynet-bench-growth-")
-    common.settle()
     common.say("N=%d: %d sandboxes and a network" % (count, count))
     controller, sandboxes = common.new_sandboxes(count, work)
     network = controller.new_network(controller.new_network_driver("bridge", {}), "growth",

@@ -61,7 +61,6 @@ def main():
     rows = []
     with sysctl.Sysctls() as sysctls:
         for label, write in (("/proc/sys", through_proc), ("pynet (kernel/sysctl.py)", sysctls.write)):
-            common.settle()
             common.say("N=%d: IPv6 off in each new sandbox through %s" % (count, label))
             rows.append((label, per_slice(count, write, netns)))
     print("\nN=%d sandboxes made one by one, IPv6 turned off in each: us per sandbox, in %d slices of %d"
