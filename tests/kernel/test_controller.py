@@ -11,7 +11,7 @@ from traffic import tcp_exchange, tcp_reachable
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, rtnl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.sandbox import new_sandbox
 
 
@@ -214,8 +214,8 @@ def test_failed_kernel_step_leaves_nothing(world):
     """A veth that the kernel refuses (the name is taken in the sandbox) releases the address."""
     controller, unused_driver, network, host = world
     sandbox = controller.new_sandbox(host.sandbox_key("busy"))
-    with netns.entered(sandbox.key), links.route_socket() as ipr:
-        ipr.link("add", ifname="eth0", kind="bridge")  # not pynet's: occupies the name
+    # Not pynet's: occupies the name.
+    subprocess.run(["nsenter", "--net=" + sandbox.key, "ip", "link", "add", "eth0", "type", "bridge"], check=True)
     links_before = ip_json("link", "show")
     with pytest.raises(errors.KernelError, match="eth0"):
         network.create_endpoint("blocked", sandbox.key)
@@ -262,9 +262,9 @@ def test_sandbox_with_endpoints_is_not_destroyed(world):
 
 def test_network_without_ipam_gets_a_free_default_subnet(host):
     controller = Controller(state_dir=host.state_dir)
-    with links.route_socket() as ipr, rtnl.connect() as connection:  # an address the default pool must avoid
-        ipr.link("add", ifname="pnt-hostlink", kind="bridge")
-        connection.add_address(connection.link("pnt-hostlink")["index"], "10.89.0.1/24")
+    subprocess.run(["ip", "link", "add", "pnt-hostlink", "type", "bridge"], check=True)
+    with rtnl.connect() as connection:  # an address the default pool must avoid
+        connection.add_address(connection.link("pnt-hostlink").index, "10.89.0.1/24")
     driver = controller.new_network_driver("bridge", {})
     first = controller.new_network(driver, "auto1")
     second = controller.new_network(driver, "auto2")
@@ -319,8 +319,8 @@ def test_teardown_leaves_nothing(world):
 def test_batch_create_reports_failures_and_keeps_the_others(world):
     controller, unused_driver, network, host = world
     keys = [controller.new_sandbox(host.sandbox_key("b%d" % i)).key for i in range(4)]
-    with netns.entered(keys[2]), links.route_socket() as ipr:
-        ipr.link("add", ifname="eth0", kind="bridge")  # the kernel will refuse this one's eth0
+    # The kernel will refuse this one's eth0.
+    subprocess.run(["nsenter", "--net=" + keys[2], "ip", "link", "add", "eth0", "type", "bridge"], check=True)
     made = network.create_endpoints([("b0", keys[0], {}), ("b1", keys[1], {"ip": "10.99.0.1"}),
                                      ("b2", keys[2], {}), ("b3", keys[3], {"mac": "nonsense"}),
                                      ("b4", host.sandbox_key("missing"), {})])

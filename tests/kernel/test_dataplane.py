@@ -30,11 +30,11 @@ class World:
         netns.create(self.outside)
         with rtnl.connect() as host_side:
             host_side.add_veth("pnt-up", "eth0", netns.open_fd(self.outside))
-            index = host_side.link("pnt-up")["index"]
+            index = host_side.link("pnt-up").index
             host_side.add_address(index, HOST_IP + "/24")
             host_side.add_address(index, HOST_IP6 + "/64", flags=rtnl.IFA_F_NODAD)
         with rtnl.connect(self.outside) as outside:
-            index = outside.link("eth0")["index"]
+            index = outside.link("eth0").index
             outside.add_address(index, OUTSIDE_IP + "/24")
             outside.add_address(index, OUTSIDE_IP6 + "/64", flags=rtnl.IFA_F_NODAD)
             outside.set_up(index)

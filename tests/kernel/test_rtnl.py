@@ -1,16 +1,116 @@
-"""kernel/rtnl.py against the kernel, checked with iproute2's view of the same objects."""
+"""kernel/rtnl.py, pynet's one netlink layer, against pyroute2's schema and the kernel.
+
+Its constants are pyroute2's; every kind of request it builds, as sent, is decoded with pyroute2's
+own message classes (ifinfmsg, ifaddrmsg, rtmsg) and must read field by field and attribute by
+attribute as meant; the kernel's view after each change is checked with iproute2 (`ip -j`), and
+what rtnl reads back (links, addresses, routes) must match that view. Modules run with pyroute2
+unimportable.
+"""
 
 import errno
 import os
+import struct
 import subprocess
 
+import pyroute2.netlink
+import pyroute2.netlink.rtnl
 import pytest
-from pynet_testing import ip_json
+from pynet_testing import ip_json, run_module
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 
+REQUEST, ACK, DUMP = pyroute2.netlink.NLM_F_REQUEST, pyroute2.netlink.NLM_F_ACK, pyroute2.netlink.NLM_F_DUMP
+CREATE, EXCL, REPLACE = pyroute2.netlink.NLM_F_CREATE, pyroute2.netlink.NLM_F_EXCL, pyroute2.netlink.NLM_F_REPLACE
+NEWLINK, DELLINK, GETLINK = pyroute2.netlink.rtnl.RTM_NEWLINK, pyroute2.netlink.rtnl.RTM_DELLINK, \
+    pyroute2.netlink.rtnl.RTM_GETLINK
+NEWADDR, DELADDR, GETADDR = pyroute2.netlink.rtnl.RTM_NEWADDR, pyroute2.netlink.rtnl.RTM_DELADDR, \
+    pyroute2.netlink.rtnl.RTM_GETADDR
+NEWROUTE, GETROUTE = pyroute2.netlink.rtnl.RTM_NEWROUTE, pyroute2.netlink.rtnl.RTM_GETROUTE
+PYROUTE2_CLASS = {NEWLINK: ifinfmsg, DELLINK: ifinfmsg, GETLINK: ifinfmsg, NEWADDR: ifaddrmsg, DELADDR: ifaddrmsg,
+                  GETADDR: ifaddrmsg, NEWROUTE: rtmsg, GETROUTE: rtmsg}
+# The attribute spaces rtnl names, as pyroute2 describes them.
+PYROUTE2_SPACES = (ifinfmsg, ifinfmsg.ifinfo, ifinfmsg.ifinfo.veth_data, ifinfmsg.ifinfo.bridge_data,
+                   ifinfmsg.ifinfo.bridge_slave_data, ifaddrmsg, rtmsg)
+ATTRIBUTE_PREFIXES = ("IFLA_", "IFA_", "RTA_", "VETH_INFO_")
 
-def test_veth_addresses_route_as_iproute2_sees_them(host):
+
+# --- the schema -------------------------------------------------------------------------------
+
+
+def test_constants_are_pyroute2s():
+    numbers = {}
+    for space in PYROUTE2_SPACES:
+        for position, entry in enumerate(space.nla_map):
+            number, name = (entry[0], entry[1]) if len(entry) == 3 else (position, entry[0])
+            numbers.setdefault(name, number)
+    ours = [name for name in dir(rtnl) if name.startswith(ATTRIBUTE_PREFIXES) and not name.startswith("IFA_F_")]
+    assert {name: getattr(rtnl, name) for name in ours} == {name: numbers.get(name) for name in ours}
+    messages = [name for name in dir(rtnl) if name.startswith(("RTM_", "NLM_F_", "NLMSG_"))]
+    assert {name: getattr(rtnl, name) for name in messages} == \
+        {name: getattr(pyroute2.netlink.rtnl, name, getattr(pyroute2.netlink, name, None)) for name in messages}
+    assert (rtnl.IFF_UP, rtnl.IFA_F_NODAD) == (IFF_UP, IFA_F_NODAD)
+    assert (rtnl.RTPROT_BOOT, rtnl.RTN_UNICAST, rtnl.RT_SCOPE_UNIVERSE) == \
+        (pyroute2.netlink.rtnl.rt_proto["boot"], pyroute2.netlink.rtnl.rt_type["unicast"],
+         pyroute2.netlink.rtnl.rt_scope["universe"])
+
+
+# --- requests as pyroute2 reads them ----------------------------------------------------------
+
+
+class RecordingSocket:
+    """A netlink socket that keeps a copy of every request sent on it."""
+
+    def __init__(self, sock, sent):
+        self._sock = sock
+        self._sent = sent
+
+    def send(self, data):
+        self._sent.append(bytes(data))
+        return self._sock.send(data)
+
+    def recv(self, size):
+        return self._sock.recv(size)
+
+    def close(self):
+        self._sock.close()
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Every request rtnl sends during the test, as bytes, oldest first."""
+    requests = []
+    plain_socket = rtnl._socket  # pylint: disable=protected-access
+    monkeypatch.setattr(rtnl, "_socket", lambda: RecordingSocket(plain_socket(), requests))
+    return requests
+
+
+def as_pyroute2_reads(request):
+    """(message type, flags, header fields that are not 0, attributes) of a request as pyroute2's
+    message class for its type decodes it; a nested attribute is its list of attributes."""
+    msg_type = struct.unpack_from("=H", request, 4)[0]
+    msg = PYROUTE2_CLASS[msg_type](request)
+    msg.decode()
+    return msg_type, msg["header"]["flags"], _fields(msg), _attributes(msg)
+
+
+def _fields(msg):
+    return {name: msg[name] for name, unused_format in msg.fields if not name.startswith("_") and msg[name]}
+
+
+def _attributes(msg):
+    found = []
+    for name, value in msg["attrs"]:
+        if isinstance(value, pyroute2.netlink.nlmsg_base):
+            assert _fields(value) == {}, (name, value)
+            value = _attributes(value)
+        found.append((name, value))
+    return found
+
+
+def test_veth_addresses_route_as_pyroute2_and_iproute2_see_them(host, sent):
     os.makedirs(host.netns_dir)
     key = host.sandbox_key("s")
     netns.create(key)
@@ -18,41 +118,71 @@ def test_veth_addresses_route_as_iproute2_sees_them(host):
     try:
         with rtnl.connect() as here:
             here.add_veth("pnt-a", "eth7", fd, peer_mac="02:00:00:00:00:07", mtu=1400, group=77)
+            assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK | CREATE | EXCL, {"flags": IFF_UP, "change": IFF_UP}, [
+                ("IFLA_IFNAME", "pnt-a"), ("IFLA_MTU", 1400), ("IFLA_GROUP", 77),
+                ("IFLA_LINKINFO", [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", [("VETH_INFO_PEER", [
+                    ("IFLA_IFNAME", "eth7"), ("IFLA_NET_NS_FD", fd), ("IFLA_ADDRESS", "02:00:00:00:00:07"),
+                    ("IFLA_MTU", 1400)])])])])
             with pytest.raises(OSError) as exists:
                 here.add_veth("pnt-a", "eth8", fd)
             assert exists.value.errno == errno.EEXIST
             assert here.link("pnt-missing") is None
+            assert as_pyroute2_reads(sent[-1]) == (GETLINK, REQUEST, {}, [("IFLA_IFNAME", "pnt-missing")])
             assert here.wait_oper_up("pnt-a", timeout=0.1) is False  # its peer is down: no carrier
+            host_end = here.link("pnt-a")
     finally:
         os.close(fd)
+    assert host_end == iproute2_link("pnt-a")
+    assert (host_end.kind, host_end.mtu, host_end.group, host_end.up, host_end.oper_up) == ("veth", 1400, 77, True, False)
     with rtnl.connect(key) as inside:
-        index = inside.link("eth7")["index"]
+        index = inside.link("eth7").index
         inside.add_address(index, "10.89.99.2/24")
+        assert as_pyroute2_reads(sent[-1]) == (NEWADDR, REQUEST | ACK | CREATE | EXCL, {
+            "family": 2, "prefixlen": 24, "index": index}, [("IFA_LOCAL", "10.89.99.2"), ("IFA_ADDRESS", "10.89.99.2")])
         inside.add_address(index, "10.89.99.2/24")  # already there: fine
         inside.add_address(index, "fd00:89:99::2/64", flags=rtnl.IFA_F_NODAD)
+        assert as_pyroute2_reads(sent[-1]) == (NEWADDR, REQUEST | ACK | CREATE | EXCL, {
+            "family": 10, "prefixlen": 64, "flags": IFA_F_NODAD, "index": index},
+            [("IFA_LOCAL", "fd00:89:99::2"), ("IFA_ADDRESS", "fd00:89:99::2")])
         inside.set_up(index)
+        assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK, {"index": index, "flags": IFF_UP,
+                                                                        "change": IFF_UP}, [])
         inside.set_default_route("10.89.99.1", index)
+        route = {"table": 254, "proto": pyroute2.netlink.rtnl.rt_proto["boot"],
+                 "type": pyroute2.netlink.rtnl.rt_type["unicast"]}
+        assert as_pyroute2_reads(sent[-1]) == (NEWROUTE, REQUEST | ACK | CREATE | REPLACE, dict(route, family=2),
+                                               [("RTA_GATEWAY", "10.89.99.1"), ("RTA_OIF", index)])
         inside.set_default_route("fd00:89:99::1", index)
+        assert as_pyroute2_reads(sent[-1]) == (NEWROUTE, REQUEST | ACK | CREATE | REPLACE, dict(route, family=10),
+                                               [("RTA_GATEWAY", "fd00:89:99::1"), ("RTA_OIF", index)])
         assert inside.addresses()[index] >= {"10.89.99.2/24", "fd00:89:99::2/64"}
+        assert as_pyroute2_reads(sent[-1]) == (GETADDR, REQUEST | DUMP, {}, [])
+        assert inside.addresses() == iproute2_addresses(key)
         assert inside.default_gateways() == {4: "10.89.99.1", 6: "fd00:89:99::1"}
+        assert as_pyroute2_reads(sent[-1]) == (GETROUTE, REQUEST | DUMP, {}, [])
         # Addresses and the routes with a destination (the kernel's prefix routes), not the default routes.
         assert inside.networks_in_use() >= {"10.89.99.2/24", "fd00:89:99::2/64", "10.89.99.0/24", "fd00:89:99::/64"}
         assert not [cidr for cidr in inside.networks_in_use() if cidr.endswith("/0")]
-        assert inside.link("eth7")["up"] and inside.link("eth7")["mtu"] == 1400
-    seen = ip_json("-d", "link", "show", "eth7", key=key)[0]
-    assert (seen["address"], seen["mtu"]) == ("02:00:00:00:00:07", 1400)
+        peer = inside.link("eth7")
+        loopback = inside.link("lo")
+    assert peer == iproute2_link("eth7", key=key)
+    assert (peer.up, peer.mtu, peer.mac) == (True, 1400, "02:00:00:00:00:07")
+    assert loopback == iproute2_link("lo", key=key) == rtnl.Link(
+        rtnl.LOOPBACK_INDEX, "lo", None, False, False, 65536, "00:00:00:00:00:00", None, None, 0, None)
     host_end = ip_json("-d", "link", "show", "pnt-a")[0]
     assert host_end["group"] == "77" and host_end["mtu"] == 1400
     routes = ip_json("route", "show", "default", key=key)
     assert [(route["gateway"], route["dev"]) for route in routes] == [("10.89.99.1", "eth7")]
+    routes = ip_json("-6", "route", "show", "default", key=key)
+    assert [(route["gateway"], route["dev"]) for route in routes] == [("fd00:89:99::1", "eth7")]
 
 
-def test_port_isolation_groups_and_deletion_as_iproute2_sees_them(host):
+def test_port_isolation_groups_and_deletion_as_pyroute2_and_iproute2_see_them(host, sent):
     os.makedirs(host.netns_dir)
     keys = [host.sandbox_key(name) for name in ("s1", "s2", "s3")]
     subprocess.run(["ip", "link", "add", "pnt-br", "type", "bridge"], check=True)
     with rtnl.connect() as here:
-        bridge = here.link("pnt-br")["index"]
+        bridge = here.link("pnt-br").index
         for number, key in enumerate(keys, 1):
             netns.create(key)
             fd = netns.open_fd(key)
@@ -60,14 +190,108 @@ def test_port_isolation_groups_and_deletion_as_iproute2_sees_them(host):
                 here.add_veth("pnt-v%d" % number, "eth0", fd, master=bridge)
             finally:
                 os.close(fd)
+        assert ("IFLA_MASTER", bridge) in as_pyroute2_reads(sent[-1])[3]
         here.set_port_isolated("pnt-v1")
-        assert [here.link("pnt-v%d" % number)["isolated"] for number in (1, 2, 3)] == [True, False, False]
-        assert here.link("pnt-br")["isolated"] is None  # not a bridge port
+        assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK, {}, [
+            ("IFLA_IFNAME", "pnt-v1"), ("IFLA_LINKINFO", [("IFLA_INFO_SLAVE_KIND", "bridge"), (
+                "IFLA_INFO_SLAVE_DATA", [("IFLA_BRPORT_ISOLATED", 1)])])])
+        assert [here.link("pnt-v%d" % number).isolated for number in (1, 2, 3)] == [True, False, False]
+        assert here.link("pnt-br").isolated is None  # not a bridge port
+        assert [here.link(name) for name in ("pnt-v1", "pnt-v2", "pnt-br")] == \
+            [iproute2_link(name) for name in ("pnt-v1", "pnt-v2", "pnt-br")]
         seen = ip_json("-d", "link", "show", "pnt-v1")[0]
         assert seen["linkinfo"]["info_slave_data"]["isolated"] is True
         assert here.set_group("pnt-v1", 4242) and here.set_group("pnt-v2", 4242)
+        assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK, {}, [("IFLA_IFNAME", "pnt-v2"),
+                                                                           ("IFLA_GROUP", 4242)])
         assert here.set_group("pnt-missing", 4242) is False
+        assert [link["ifname"] for link in ip_json("link", "show") if link["group"] == "4242"] == ["pnt-v1", "pnt-v2"]
         here.delete_group(4242)
+        assert as_pyroute2_reads(sent[-1]) == (DELLINK, REQUEST | ACK, {}, [("IFLA_GROUP", 4242)])
         assert here.delete_link("pnt-v3") is True
+        assert as_pyroute2_reads(sent[-1]) == (DELLINK, REQUEST | ACK, {}, [("IFLA_IFNAME", "pnt-v3")])
         assert here.delete_link("pnt-v3") is False
     assert [link["ifname"] for link in ip_json("link", "show")] == ["lo", "pnt-br"]
+
+
+def test_bridge_mtu_alias_and_address_removal_as_pyroute2_and_iproute2_see_them(host, sent):
+    with rtnl.connect() as here:
+        bridge = here.add_bridge("pnt-bridge", "02:70:6e:00:00:01", mtu=1450, alias="pynet:test")
+        created, aliased = sent[-3:-1]
+        assert as_pyroute2_reads(created) == (NEWLINK, REQUEST | ACK | CREATE | EXCL, {}, [
+            ("IFLA_IFNAME", "pnt-bridge"), ("IFLA_ADDRESS", "02:70:6e:00:00:01"), ("IFLA_MTU", 1450),
+            ("IFLA_LINKINFO", [("IFLA_INFO_KIND", "bridge"), ("IFLA_INFO_DATA", [("IFLA_BR_MCAST_SNOOPING", 0)])])])
+        assert as_pyroute2_reads(aliased) == (NEWLINK, REQUEST | ACK, {}, [("IFLA_IFNAME", "pnt-bridge"),
+                                                                          ("IFLA_IFALIAS", "pynet:test")])
+        assert bridge == iproute2_link("pnt-bridge") == here.link("pnt-bridge")
+        assert (bridge.kind, bridge.mac, bridge.mtu, bridge.alias, bridge.up) == \
+            ("bridge", "02:70:6e:00:00:01", 1450, "pynet:test", False)
+        assert ip_json("-d", "link", "show", "pnt-bridge")[0]["linkinfo"]["info_data"]["mcast_snooping"] == 0
+        with pytest.raises(OSError) as exists:
+            here.add_bridge("pnt-bridge", "02:70:6e:00:00:02")
+        assert exists.value.errno == errno.EEXIST
+        here.set_mtu(bridge.index, 1400)
+        assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK, {"index": bridge.index}, [("IFLA_MTU", 1400)])
+        assert ip_json("link", "show", "pnt-bridge")[0]["mtu"] == 1400
+        here.add_address(bridge.index, "10.89.98.1/24")
+        here.add_address(bridge.index, "fd00:89:98::1/64", flags=rtnl.IFA_F_NODAD)
+        here.delete_address(bridge.index, "10.89.98.1/24")
+        assert as_pyroute2_reads(sent[-1]) == (DELADDR, REQUEST | ACK, {"family": 2, "prefixlen": 24,
+                                                                        "index": bridge.index},
+                                               [("IFA_LOCAL", "10.89.98.1"), ("IFA_ADDRESS", "10.89.98.1")])
+        here.delete_address(bridge.index, "10.89.98.1/24")  # already gone: fine
+        assert iproute2_addresses() == here.addresses()
+        assert here.addresses()[bridge.index] == {"fd00:89:98::1/64"}
+        here.delete_address(bridge.index, "fd00:89:98::1/64")
+        assert bridge.index not in iproute2_addresses()
+        assert here.delete_link("pnt-bridge") is True
+        here.delete_address(bridge.index, "10.89.98.1/24")  # the link is gone too: fine
+    assert [link["ifname"] for link in ip_json("link", "show")] == ["lo"]
+
+
+# --- what iproute2 sees, in rtnl's shapes ----------------------------------------------------
+
+
+def iproute2_link(name, key=None):
+    """The link as `ip -j -d link show` reports it, as an rtnl.Link."""
+    seen = ip_json("-d", "link", "show", name, key=key)[0]
+    info = seen.get("linkinfo", {})
+    master = ip_json("link", "show", seen["master"], key=key)[0]["ifindex"] if "master" in seen else None
+    return rtnl.Link(index=seen["ifindex"], name=seen["ifname"], kind=info.get("info_kind"), up="UP" in seen["flags"],
+                     oper_up=seen["operstate"] == "UP", mtu=seen["mtu"], mac=seen.get("address"), master=master,
+                     alias=seen.get("ifalias"), group=0 if seen["group"] == "default" else int(seen["group"]),
+                     isolated=info["info_slave_data"]["isolated"] if info.get("info_slave_kind") == "bridge" else None)
+
+
+def iproute2_addresses(key=None):
+    """Every address as `ip -j addr show` reports it, as {link index: {"address/prefixlen", ...}}."""
+    found = {}
+    for link in ip_json("addr", "show", key=key):
+        for address in link["addr_info"]:
+            found.setdefault(link["ifindex"], set()).add("%s/%d" % (address["local"], address["prefixlen"]))
+    return found
+
+
+# --- no pyroute2 on targets -------------------------------------------------------------------
+
+
+def test_modules_run_without_pyroute2(host, tmp_path):
+    """A target without pyroute2: a package of that name that fails to import comes first on the path."""
+    stub = tmp_path / "no-pyroute2" / "pyroute2"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('pyroute2 is not installed on this target')\n")
+    key = host.sandbox_key("c1")
+    tasks = [("pynet_network", {"name": "web", "ipam": [{"subnet": "10.89.97.0/24"}], "mtu": 1400}),
+             ("pynet_sandbox", {"key": key}),
+             ("pynet_endpoint", {"network": "web", "name": "c1", "sandbox": key}),
+             ("pynet_endpoint", {"network": "web", "name": "c1", "sandbox": key, "state": "absent"}),
+             ("pynet_sandbox", {"key": key, "state": "absent"}),
+             ("pynet_network", {"name": "web", "state": "absent"})]
+    results = []
+    for name, args in tasks:
+        results.append(run_module(name, dict(args, state_dir=host.state_dir), python_path=[str(stub.parent)]))
+        assert results[-1]["rc"] == 0 and results[-1]["changed"], (name, args, results[-1])
+        if len(results) == 3:  # the endpoint's veth is on the network's bridge
+            ports = ip_json("link", "show", "master", results[0]["network"]["options"]["bridge_name"])
+            assert [(port["ifname"][:3], port["mtu"]) for port in ports] == [("pnv", 1400)]
+    assert [link["ifname"] for link in ip_json("link", "show")] == ["lo"]

@@ -110,13 +110,14 @@ def store_snapshot(state_dir):
     return snap
 
 
-def run_module(name, args, check=False, diff=True, timeout=300):
+def run_module(name, args, check=False, diff=True, timeout=300, python_path=()):
     """Run a pynet module the way Ansible does (its arguments as JSON on stdin) and return its
-    result, with 'rc' and 'stderr' added."""
+    result, with 'rc' and 'stderr' added. `python_path`: directories searched before the collection."""
     payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
     proc = subprocess.run([sys.executable, "-m", "ansible_collections.pynet.libnetwork.plugins.modules." + name],
                           input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}), capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, PYTHONPATH=COLLECTIONS), check=False)
+                          timeout=timeout, env=dict(os.environ, PYTHONPATH=os.pathsep.join([*python_path, COLLECTIONS])),
+                          check=False)
     try:
         result = json.loads(proc.stdout)
     except ValueError:

@@ -1,6 +1,6 @@
 """A fork server for the crash tests: it imports pynet once and never touches the kernel itself,
 then for each job (a JSON line on stdin) forks a child that carries out a declared state and
-kills itself with SIGKILL at one step boundary: before its n-th kernel change (pyroute2 request,
+kills itself with SIGKILL at one step boundary: before its n-th kernel change (netlink request,
 namespace syscall, nftables transaction) or store transaction, or once all are done. Replies
 one JSON line per job: whether the child was killed, and how many boundaries it passed.
 
@@ -14,13 +14,13 @@ import sys
 
 import declared
 from ansible_collections.pynet.libnetwork.plugins.module_utils import store
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, nftables, rtnl, sysctl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, nftables, rtnl, sysctl
 
 KERNEL_CHANGES = {
-    links: ("add_bridge", "set_mtu", "del_address"),
     sysctl.Sysctls: ("write",),
-    rtnl.Connection: ("add_veth", "set_port_isolated", "delete_link", "set_group", "delete_group", "set_up",
-                      "add_address", "set_default_route"),
+    # add_bridge is one boundary, as it was through pyroute2: the bridge and then its alias.
+    rtnl.Connection: ("add_bridge", "set_mtu", "add_veth", "set_port_isolated", "delete_link", "set_group",
+                      "delete_group", "set_up", "add_address", "delete_address", "set_default_route"),
     netns: ("_check", "destroy"),  # _check follows each namespace syscall: unshare, mount, setns
     nftables: ("apply",),
 }

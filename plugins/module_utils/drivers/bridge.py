@@ -16,7 +16,7 @@ import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import links, netns, rtnl, sysctl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
 
 try:
     import netaddr
@@ -95,8 +95,8 @@ class BridgeDriver(Driver):
             raise errors.InvalidParameterError("mtu", "%d is below %d, the least MTU of a network with an IPv6 subnet"
                                                % (network_options["mtu"], IPV6_MIN_MTU))
         if network_options.get("bridge_name"):
-            with links.route_socket() as ipr:
-                found = links.link(ipr, network_options["bridge_name"])
+            with rtnl.connect() as host:
+                found = host.link(network_options["bridge_name"])
             if found is not None:
                 _check_is_bridge(found)
 
@@ -108,68 +108,67 @@ class BridgeDriver(Driver):
     # --- networks -----------------------------------------------------------------------------
 
     def create_network(self, network):
-        with links.route_socket() as ipr, rtnl.connect() as connection, sysctl.Sysctls() as sysctls:
-            self._ensure_bridge(ipr, connection, sysctls, network)
+        with rtnl.connect() as host, sysctl.Sysctls() as sysctls:
+            self._ensure_bridge(host, sysctls, network)
             if not network["options"]["internal"]:
                 sysctls.write("net/ipv4/ip_forward", 1)
                 if any(pool["version"] == 6 for pool in network["pools"]):
                     sysctls.write("net/ipv6/conf/all/forwarding", 1)
 
-    def _ensure_bridge(self, ipr, connection, sysctls, network):
+    def _ensure_bridge(self, host, sysctls, network):
         opts = network["options"]
         name = opts["bridge_name"]
-        bridge = links.link(ipr, name)
+        bridge = host.link(name)
         if bridge is None:
             try:
-                bridge = links.add_bridge(ipr, name, ipam.mac_from_id(network["id"]), mtu=opts["mtu"],
-                                          alias=bridge_alias(network["id"]))
+                bridge = host.add_bridge(name, ipam.mac_from_id(network["id"]), mtu=opts["mtu"],
+                                         alias=bridge_alias(network["id"]))
             except OSError as exc:
-                bridge = links.link(ipr, name)  # another process on the host made it first
+                bridge = host.link(name)  # another process on the host made it first
                 if exc.errno != errno.EEXIST or bridge is None:
                     raise errors.KernelError("cannot create bridge %s: %s" % (name, exc),
                                              param="bridge_name") from None
         else:
             _check_is_bridge(bridge)
-        if bridge["mtu"] != opts["mtu"]:
-            links.set_mtu(ipr, bridge["index"], opts["mtu"])
+        if bridge.mtu != opts["mtu"]:
+            host.set_mtu(bridge.index, opts["mtu"])
         if not any(pool["version"] == 6 for pool in network["pools"]):
             sysctls.write("net/ipv6/conf/%s/disable_ipv6" % name, 1)
         if not opts["internal"]:
             # Published ports answer on 127.0.0.1: such packets leave through the bridge.
             sysctls.write("net/ipv4/conf/%s/route_localnet" % name, 1)
-        present = connection.addresses().get(bridge["index"], set())
+        present = host.addresses().get(bridge.index, set())
         for gateway in _gateways(network):
             if gateway not in present:
-                connection.add_address(bridge["index"], gateway, flags=rtnl.IFA_F_NODAD)
-        if not bridge["up"]:
-            connection.set_up(bridge["index"])
+                host.add_address(bridge.index, gateway, flags=rtnl.IFA_F_NODAD)
+        if not bridge.up:
+            host.set_up(bridge.index)
         return bridge
 
     def delete_network(self, network):
         name = network["options"]["bridge_name"]
-        with links.route_socket() as ipr:
-            bridge = links.link(ipr, name)
+        with rtnl.connect() as host:
+            bridge = host.link(name)
             if bridge is None:
                 return
-            if bridge["alias"] == bridge_alias(network["id"]):
-                with rtnl.connect() as connection:
-                    connection.delete_link(name)
+            if bridge.alias == bridge_alias(network["id"]):
+                host.delete_link(name)
             else:  # a bridge pynet adopted: take back only the addresses pynet put on it
                 for gateway in _gateways(network):
-                    links.del_address(ipr, bridge["index"], gateway)
+                    host.delete_address(bridge.index, gateway)
 
     def network_drift(self, network):
         name = network["options"]["bridge_name"]
-        with rtnl.connect() as connection:
-            bridge = connection.link(name)
+        with rtnl.connect() as host:
+            bridge = host.link(name)
             if bridge is None:
                 return ["bridge %s is missing" % name]
             drift = []
-            if not bridge["up"]:
+            if not bridge.up:
                 drift.append("bridge %s is down" % name)
-            if bridge["mtu"] != network["options"]["mtu"]:
-                drift.append("bridge %s has MTU %s, not %s" % (name, bridge["mtu"], network["options"]["mtu"]))
-            present = connection.addresses().get(bridge["index"], set())
+            if bridge.mtu != network["options"]["mtu"]:
+                drift.append("bridge %s has MTU %s, not %s" % (name, bridge.mtu, network["options"]["mtu"]))
+            present = host.addresses().get(bridge.index, set())
             drift.extend("bridge %s lacks address %s" % (name, gateway)
                          for gateway in _gateways(network) if gateway not in present)
             return drift
@@ -181,9 +180,8 @@ class BridgeDriver(Driver):
         outcome = [None] * len(endpoints)
         with rtnl.connect() as host, sysctl.Sysctls() as sysctls:
             bridge = host.link(opts["bridge_name"])
-            if bridge is None or not bridge["up"]:
-                with links.route_socket() as ipr:
-                    bridge = self._ensure_bridge(ipr, host, sysctls, network)
+            if bridge is None or not bridge.up:
+                bridge = self._ensure_bridge(host, sysctls, network)
             for index, endpoint in enumerate(endpoints):
                 try:
                     self._make_endpoint(host, sysctls, bridge, network, endpoint)
@@ -218,7 +216,7 @@ class BridgeDriver(Driver):
         """The veth pair, host end up on the bridge; a pair left by a run that was cut off is replaced."""
         for attempt in (1, 2):
             try:
-                host.add_veth(endpoint["host_ifname"], endpoint["ifname"], sandbox_fd, master=bridge["index"],
+                host.add_veth(endpoint["host_ifname"], endpoint["ifname"], sandbox_fd, master=bridge.index,
                               peer_mac=endpoint["mac"], mtu=mtu, group=PYNET_LINK_GROUP)
                 return
             except OSError as exc:
@@ -233,7 +231,7 @@ class BridgeDriver(Driver):
             # Before it is up: an IPv4-only sandbox runs no IPv6 autoconf.
             with netns.entered(sandbox_fd):
                 sysctls.write("net/ipv6/conf/%s/disable_ipv6" % ifname, 1)
-        index = sandbox.link(ifname)["index"]
+        index = sandbox.link(ifname).index
         if endpoint["address"]:
             sandbox.add_address(index, endpoint["address"])
         if endpoint["address_ipv6"]:
@@ -255,7 +253,7 @@ class BridgeDriver(Driver):
         with rtnl.connect(endpoint["sandbox_key"]) as sandbox:
             found = sandbox.link(endpoint["ifname"])
             if found is not None:
-                self._set_default_routes(sandbox, network, endpoint, found["index"])
+                self._set_default_routes(sandbox, network, endpoint, found.index)
 
     def delete_endpoints(self, network, endpoints):
         """Delete the host veths (their peers go with them) in one request: each deletion waits for an
@@ -280,14 +278,14 @@ class BridgeDriver(Driver):
         link = host.link(veth)
         if link is None:
             return ["veth %s of endpoint %s is missing" % (veth, endpoint["name"])]
-        if bridge is None or link["master"] != bridge["index"]:
+        if bridge is None or link.master != bridge.index:
             drift.append("veth %s is not on bridge %s" % (veth, bridge_name))
         else:
-            if not link["up"]:
+            if not link.up:
                 drift.append("veth %s is down" % veth)
-            if link["isolated"] == network["options"]["enable_icc"]:  # enable_icc: false isolates the ports
+            if link.isolated == network["options"]["enable_icc"]:  # enable_icc: false isolates the ports
                 drift.append("veth %s is %s on bridge %s, though enable_icc is %s"
-                             % (veth, "isolated" if link["isolated"] else "not isolated", bridge_name,
+                             % (veth, "isolated" if link.isolated else "not isolated", bridge_name,
                                 str(network["options"]["enable_icc"]).lower()))
         if not netns.is_netns(endpoint["sandbox_key"]):
             return drift + ["sandbox %s is missing" % endpoint["sandbox_key"]]
@@ -295,11 +293,11 @@ class BridgeDriver(Driver):
             peer = sandbox.link(endpoint["ifname"])
             if peer is None:
                 return drift + ["interface %s is missing in sandbox %s" % (endpoint["ifname"], endpoint["sandbox_key"])]
-            present = sandbox.addresses().get(peer["index"], set())
+            present = sandbox.addresses().get(peer.index, set())
             for address in (endpoint["address"], endpoint["address_ipv6"]):
                 if address and address not in present:
                     drift.append("interface %s lacks address %s" % (endpoint["ifname"], address))
-            if not peer["up"]:
+            if not peer.up:
                 drift.append("interface %s is down" % endpoint["ifname"])
             gateways = sandbox.default_gateways() if endpoint["default_route"] else {}
             for pool in network["pools"]:
@@ -312,9 +310,9 @@ class BridgeDriver(Driver):
 
 
 def _check_is_bridge(link):
-    if link["kind"] != "bridge":
+    if link.kind != "bridge":
         raise errors.InvalidParameterError("bridge_name", "%s is already a %s device on this host, not a bridge; "
-                                           "choose another name" % (link["name"], link["kind"] or "non-bridge"))
+                                           "choose another name" % (link.name, link.kind or "non-bridge"))
 
 
 def _gateways(network):
