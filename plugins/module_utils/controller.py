@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, firewall, ipam, options
@@ -211,12 +212,14 @@ class Controller:
         """Render pynet's nftables table from the store and apply it in one transaction
         (nothing at all when the bridge driver's enable_firewall is false)."""
         if self._firewall_enabled():
-            firewall.apply(self.firewall_table, firewall.rules_from_store(self.store.read()))
+            with _firewall_refusals():
+                firewall.apply(self.firewall_table, firewall.rules_from_store(self.store.read()))
 
     def firewall_drift(self):
         if not self._firewall_enabled():
             return []
-        return firewall.drift(self.firewall_table, firewall.rules_from_store(self.store.read()))
+        with _firewall_refusals():
+            return firewall.drift(self.firewall_table, firewall.rules_from_store(self.store.read()))
 
     def refresh_default_routes(self, sandbox_key):
         """Give the sandbox its default routes through the endpoints that own them now."""
@@ -242,3 +245,13 @@ class Controller:
 
     def sandboxes(self):
         return sandboxes.all_sandboxes(self.store)
+
+
+@contextlib.contextmanager
+def _firewall_refusals():
+    """nftables' refusals (OSError from kernel/nftables.py, nft missing included) as the user's error:
+    the firewall is there because the bridge driver's enable_firewall asks for it."""
+    try:
+        yield
+    except OSError as exc:
+        raise errors.KernelError(exc.strerror, param="enable_firewall") from None

@@ -5,6 +5,7 @@ Each test builds its own small world inside its private 'host' namespace: an 'ou
 namespace joined to the host by a veth (198.18.0.0/24, fd00:198::/64), networks, sandboxes.
 """
 
+import errno
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from traffic import tcp_connect_from, tcp_reachable, udp_roundtrip
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, nftables, rtnl
 
 HOST_IP, OUTSIDE_IP = "198.18.0.1", "198.18.0.2"
 HOST_IP6, OUTSIDE_IP6 = "fd00:198::1", "fd00:198::2"
@@ -241,6 +242,22 @@ def test_firewall_off_touches_no_table(world):
     net = world.network("web", "10.89.58.0/24")
     net.delete()
     assert pynet_tables() == [("inet", world.controller.firewall_table)]
+
+
+def test_nftables_refusals_are_oserrors_and_the_user_is_told_enable_firewall(world, tmp_path, monkeypatch):
+    """kernel/nftables.py raises OSError with the errno; the controller names the option that asks for a firewall."""
+    with pytest.raises(OSError) as refused:  # a chain in a table that is not there
+        nftables.apply([{"add": {"chain": {"family": "inet", "table": "pnt-missing", "name": "c"}}}])
+    assert refused.value.errno == errno.ENOENT and "Error: No such file or directory" in str(refused.value)
+    monkeypatch.setattr(nftables, "NFT_SEARCH_PATH", str(tmp_path))  # no nft there
+    with pytest.raises(OSError) as missing:
+        nftables.apply([])
+    assert missing.value.errno == errno.ENOENT
+    with pytest.raises(errors.KernelError) as told:
+        world.network("web", "10.89.60.0/24")
+    assert told.value.param == "enable_firewall"
+    assert str(told.value) == "nft (the nftables package) is not installed; pynet programs its firewall with it"
+    assert pynet_tables() == []
 
 
 def test_forwarding_forbidden_by_the_driver(world):

@@ -4,15 +4,16 @@
 
 Commands are JSON documents given to `nft -j -f -` on standard input: nothing is ever
 interpolated into a command line. A document is applied by the kernel as one transaction.
+Refusals are raised as OSError with an errno, as the kernel's others are.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import subprocess
-
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 
 NFT_SEARCH_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
 
@@ -20,9 +21,14 @@ NFT_SEARCH_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
 def _nft():
     binary = shutil.which("nft", path=NFT_SEARCH_PATH)
     if binary is None:
-        raise errors.KernelError("nft (the nftables package) is not installed; pynet programs its firewall with it",
-                                 param="enable_firewall")
+        raise OSError(errno.ENOENT, "nft (the nftables package) is not installed; pynet programs its firewall with it")
     return binary
+
+
+def _errno(message):
+    """The errno of a refusal nft reports as text ("Error: Could not process rule: File exists");
+    EINVAL for a document nft itself rejects."""
+    return next((code for code in errno.errorcode if os.strerror(code) in message), errno.EINVAL)
 
 
 def apply(commands):
@@ -30,7 +36,7 @@ def apply(commands):
     document = json.dumps({"nftables": [{"metainfo": {"json_schema_version": 1}}] + list(commands)})
     done = subprocess.run([_nft(), "-j", "-f", "-"], input=document, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise errors.KernelError("nftables refused pynet's ruleset: %s" % done.stderr.strip(), param="enable_firewall")
+        raise OSError(_errno(done.stderr), "nftables refused pynet's ruleset: %s" % done.stderr.strip())
 
 
 def list_table(family, name):
