@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Ensure the project's virtualenv and print its path: ansible-core 2.19, pyroute2, netaddr, pytest.
+# Ensure the project's virtualenv and print its path: ansible-core 2.19, netaddr, pytest, and pyroute2
+# (the tests decode pynet's netlink requests with it; targets do not need it).
 # Quick when already done (a stamp records what was installed, so pip is skipped).
 #
 # Environment: PYNET_VENV (default <repo>/.venv), PYNET_PYTHON (interpreter for a new venv,

@@ -15,7 +15,6 @@ options:
     default: /var/lib/pynet
 requirements:
   - python >= 3.9
-  - pyroute2 (0.7 or later)
   - netaddr
   - Linux with network namespaces; run as root
 notes:

@@ -4,15 +4,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
-
-# Looked for, not imported: kernel/links.py imports pyroute2 when a run first changes a bridge.
-PYROUTE2_ERROR = None if importlib.util.find_spec("pyroute2") else "No module named 'pyroute2'"
 
 try:
     import netaddr  # noqa: F401 pylint: disable=unused-import
@@ -38,9 +34,8 @@ def run(module, converge, read_only=False):
     A PynetError is a user's mistake or a refusal: it fails the task with its message (naming
     the parameter), never with a traceback.
     """
-    for lib, error in (("pyroute2", PYROUTE2_ERROR), ("netaddr", NETADDR_ERROR)):
-        if error is not None:
-            module.fail_json(msg=missing_required_lib(lib), exception=error)
+    if NETADDR_ERROR is not None:
+        module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_ERROR)
     from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
     try:
         controller = Controller(state_dir=module.params["state_dir"], create=not (read_only or module.check_mode))

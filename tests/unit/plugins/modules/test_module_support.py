@@ -59,12 +59,12 @@ def test_user_mistake_fails_with_message_and_param_no_traceback(tmp_path):
 
 
 def test_missing_library_reported_with_missing_required_lib(tmp_path, monkeypatch):
-    monkeypatch.setattr(module_support, "PYROUTE2_ERROR", "Traceback: No module named 'pyroute2'")
+    monkeypatch.setattr(module_support, "NETADDR_ERROR", "Traceback: No module named 'netaddr'")
     module = FakeModule(str(tmp_path / "state"))
     with pytest.raises(Exited) as exited:
         module_support.run(module, lambda controller: pytest.fail("must not run"))
     assert exited.value.kind == "fail"
-    assert "Failed to import the required Python library (pyroute2)" in exited.value.result["msg"]
+    assert "Failed to import the required Python library (netaddr)" in exited.value.result["msg"]
     assert not (tmp_path / "state").exists()
 
 
