@@ -210,16 +210,17 @@ def _encode(space, attrs):
 def _decode(space, data, offset=0):
     """The attributes of `space` in data[offset:] as {attribute: value}; the others are skipped."""
     found = {}
-    while offset + _NLATTR.size <= len(data):
+    end = len(data) - _NLATTR.size
+    while offset <= end:
         length, kind = _NLATTR.unpack_from(data, offset)
         if length < _NLATTR.size:
             break
-        kind &= NLA_TYPE_MASK
-        codec = space.get(kind)
-        if isinstance(codec, _ByKind):
-            codec = codec.pick(found)
+        codec = space.get(kind & NLA_TYPE_MASK)
         if codec is not None:
-            found[kind] = codec.decode(data[offset + _NLATTR.size:offset + length])
+            if isinstance(codec, _ByKind):
+                codec = codec.pick(found)
+            if codec is not None:
+                found[kind & NLA_TYPE_MASK] = codec.decode(data[offset + _NLATTR.size:offset + length])
         offset += (length + 3) & ~3
     return found
 
@@ -231,13 +232,16 @@ class _Message:
     def __init__(self, fields, layout, space):
         self.fields = fields
         self._header = struct.Struct(layout)
+        self._zeros = bytes(self._header.size)
         self._space = space
 
     def encode(self, attrs=(), **header):
-        packed = self._header.pack(*[header.pop(field, 0) for field in self.fields])
+        packed = self._zeros
         if header:
-            raise TypeError("no header fields %s in %s" % (sorted(header), self.fields))
-        return packed + _encode(self._space, attrs)
+            packed = self._header.pack(*[header.pop(field, 0) for field in self.fields])
+            if header:
+                raise TypeError("no header fields %s in %s" % (sorted(header), self.fields))
+        return packed + _encode(self._space, attrs) if attrs else packed
 
     def header(self, body):
         return dict(zip(self.fields, self._header.unpack_from(body)))
