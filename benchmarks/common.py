@@ -1,5 +1,5 @@
-"""What the benchmarks share: the collection importable from this checkout, private namespaces,
-progress messages."""
+"""What the benchmarks share: the collection importable from this checkout (or another source),
+private namespaces, progress messages, pynet's library timed per endpoint."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLICES = 10  # first and last 10%: N is timed in ten slices
+NETWORK = "bench"
+SUBNET = "10.91.0.0/16"
 
 
-def collection_path():
-    """A directory holding ansible_collections/pynet/libnetwork -> this checkout, for sys.path;
+def collection_path(source=REPO):
+    """A directory holding ansible_collections/pynet/libnetwork -> source (this checkout), for sys.path;
     removed when the process exits."""
     root = tempfile.mkdtemp(prefix="pynet-bench-")
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     os.makedirs(os.path.join(root, "ansible_collections", "pynet"))
-    os.symlink(REPO, os.path.join(root, "ansible_collections", "pynet", "libnetwork"))
+    os.symlink(source, os.path.join(root, "ansible_collections", "pynet", "libnetwork"))
     return root
 
 
@@ -63,3 +65,43 @@ def destroy_sandboxes(controller, sandboxes):
     for sandbox in sandboxes:
         sandbox.destroy()
     controller.close()
+
+
+def figures(count, create, deleted, first=None, last=None):
+    """Milliseconds per endpoint; first/last: seconds per endpoint of the first and last 10%, if measured."""
+    return {"create_ms": 1000 * create / count, "delete_ms": 1000 * deleted / count,
+            "first10_ms": None if first is None else 1000 * first, "last10_ms": None if last is None else 1000 * last}
+
+
+def sliced(count, timings, deleted):
+    """Figures from ten timed slices of N/10 endpoints."""
+    step = max(1, count // SLICES)
+    return figures(count, sum(timings), deleted, timings[0] / step, timings[-1] / step)
+
+
+def bench_library(count, where, batch):
+    """pynet's library: one call per endpoint, or the batch API (one create_endpoints per slice,
+    one delete_endpoints for all)."""
+    controller, sandboxes = new_sandboxes(count, where)
+    network = controller.new_network(controller.new_network_driver("bridge", {}), NETWORK,
+                                     {"ipam": [{"subnet": SUBNET}]})
+    endpoints = []
+    timings = []
+    for part in slices(count):
+        start = time.perf_counter()
+        if batch:
+            endpoints.extend(network.create_endpoints([("e%d" % i, sandboxes[i].key, {}) for i in part]))
+        else:
+            endpoints.extend(network.create_endpoint("e%d" % i, sandboxes[i].key) for i in part)
+        timings.append(time.perf_counter() - start)
+    assert all(not isinstance(endpoint, Exception) for endpoint in endpoints)
+    start = time.perf_counter()
+    if batch:
+        network.delete_endpoints(endpoints)
+    else:
+        for endpoint in endpoints:
+            endpoint.delete()
+    deleted = time.perf_counter() - start
+    network.delete()
+    destroy_sandboxes(controller, sandboxes)
+    return sliced(count, timings, deleted)

@@ -47,8 +47,6 @@ except ImportError as missing:  # matplotlib: benchmarks/run.sh installs it
 
 CNI_PATH = "/usr/lib/cni"
 CNI = "CNI bridge+host-local"
-NETWORK = "bench"
-SUBNET = "10.91.0.0/16"
 
 
 def ip_batch(lines, netns=None):
@@ -64,18 +62,6 @@ def make_netns(names):
 def drop_netns(names):
     for name in names:
         subprocess.run(["ip", "netns", "del", name], check=True)
-
-
-def figures(count, create, deleted, first=None, last=None):
-    """Milliseconds per endpoint; first/last: seconds per endpoint of the first and last 10%, if measured."""
-    return {"create_ms": 1000 * create / count, "delete_ms": 1000 * deleted / count,
-            "first10_ms": None if first is None else 1000 * first, "last10_ms": None if last is None else 1000 * last}
-
-
-def sliced(count, timings, deleted):
-    """Figures from ten timed slices of N/10 endpoints."""
-    step = max(1, count // common.SLICES)
-    return figures(count, sum(timings), deleted, timings[0] / step, timings[-1] / step)
 
 
 def bench_ip_batch(count):
@@ -103,7 +89,7 @@ def bench_ip_batch(count):
     deleted = time.perf_counter() - start
     ip_batch(["link del pnbr0"])
     drop_netns(names)
-    return sliced(count, timings, deleted)
+    return common.sliced(count, timings, deleted)
 
 
 def cni(plugin, command, config, netns, container_id):
@@ -135,35 +121,7 @@ def bench_cni(count, where):
     deleted = time.perf_counter() - start
     ip_batch(["link del pncni0"])
     drop_netns(names)
-    return sliced(count, timings, deleted)
-
-
-def bench_library(count, where, batch):
-    """pynet's library: one call per endpoint, or the batch API (one create_endpoints per slice,
-    one delete_endpoints for all)."""
-    controller, sandboxes = common.new_sandboxes(count, where)
-    network = controller.new_network(controller.new_network_driver("bridge", {}), NETWORK,
-                                     {"ipam": [{"subnet": SUBNET}]})
-    endpoints = []
-    timings = []
-    for part in common.slices(count):
-        start = time.perf_counter()
-        if batch:
-            endpoints.extend(network.create_endpoints([("e%d" % i, sandboxes[i].key, {}) for i in part]))
-        else:
-            endpoints.extend(network.create_endpoint("e%d" % i, sandboxes[i].key) for i in part)
-        timings.append(time.perf_counter() - start)
-    assert all(not isinstance(endpoint, Exception) for endpoint in endpoints)
-    start = time.perf_counter()
-    if batch:
-        network.delete_endpoints(endpoints)
-    else:
-        for endpoint in endpoints:
-            endpoint.delete()
-    deleted = time.perf_counter() - start
-    network.delete()
-    common.destroy_sandboxes(controller, sandboxes)
-    return sliced(count, timings, deleted)
+    return common.sliced(count, timings, deleted)
 
 
 def bench_module(count, where, ansible, loop):
@@ -171,7 +129,7 @@ def bench_module(count, where, ansible, loop):
     per endpoint (loop). The network is made by pynet_network beforehand, and removed after, untimed."""
     label = "N=%d pynet module, %s" % (count, "loop" if loop else "one task")
     controller, sandboxes = common.new_sandboxes(count, where)
-    network_vars = {"state_dir": controller.state_dir, "network": NETWORK, "subnet": SUBNET}
+    network_vars = {"state_dir": controller.state_dir, "network": common.NETWORK, "subnet": common.SUBNET}
     ansible.playbook("network.yml", dict(network_vars, network_state="present"))
     endpoints = [{"name": "e%d" % i, "sandbox": sandbox.key} for i, sandbox in enumerate(sandboxes)]
     step = max(1, count // common.SLICES)
@@ -193,10 +151,10 @@ def bench_module(count, where, ansible, loop):
     common.destroy_sandboxes(controller, sandboxes)
     if loop:
         times = created.item_times
-        result = figures(count, created.wall, deleted.wall, (times[step] - times[0]) / step,
+        result = common.figures(count, created.wall, deleted.wall, (times[step] - times[0]) / step,
                          (times[-1] - times[-1 - step]) / step)
     else:
-        result = figures(count, created.wall, deleted.wall)
+        result = common.figures(count, created.wall, deleted.wall)
         result["unchanged"] = unchanged
     return result
 
@@ -209,9 +167,9 @@ def nothing_to_change(ansible, network_vars, endpoints, label):
     if again.changed != 0:
         raise RuntimeError("the same task again reported changed=%d" % again.changed)
     network_cpu, network_wall = ansible.module_process_time("pynet_network", {
-        "state_dir": network_vars["state_dir"], "name": NETWORK, "ipam": [{"subnet": SUBNET}]})
+        "state_dir": network_vars["state_dir"], "name": common.NETWORK, "ipam": [{"subnet": common.SUBNET}]})
     endpoint_cpu, endpoint_wall = ansible.module_process_time("pynet_endpoint", {
-        "state_dir": network_vars["state_dir"], "network": NETWORK, "name": endpoints[0]["name"],
+        "state_dir": network_vars["state_dir"], "network": common.NETWORK, "name": endpoints[0]["name"],
         "sandbox": endpoints[0]["sandbox"]})
     return {"same_task_again_s": again.wall, "same_task_again_changed": again.changed,
             "pynet_network_cpu_s": network_cpu, "pynet_network_wall_s": network_wall,
@@ -222,8 +180,8 @@ def nothing_to_change(ansible, network_vars, endpoints, label):
 APPROACHES = [
     ("floor", "ip -batch (floor)", lambda count, where, ansible: bench_ip_batch(count)),
     ("cni", CNI, lambda count, where, ansible: bench_cni(count, where)),
-    ("library", "pynet library, 1 by 1", lambda count, where, ansible: bench_library(count, where, batch=False)),
-    ("batch", "pynet library, batch", lambda count, where, ansible: bench_library(count, where, batch=True)),
+    ("library", "pynet library, 1 by 1", lambda count, where, ansible: common.bench_library(count, where, batch=False)),
+    ("batch", "pynet library, batch", lambda count, where, ansible: common.bench_library(count, where, batch=True)),
     ("task", "pynet module, one task", lambda count, where, ansible: bench_module(count, where, ansible, loop=False)),
     ("loop", "pynet module, loop", lambda count, where, ansible: bench_module(count, where, ansible, loop=True)),
 ]

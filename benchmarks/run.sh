@@ -10,9 +10,11 @@
 #   3. runs benchmarks/endpoints.py (endpoints: pynet's library and modules, CNI, the ip -batch floor;
 #      prints tables, writes benchmarks/output/endpoints.png and .json), benchmarks/growth.py (which
 #      step's cost grows with N), benchmarks/sysctl.py (a sandbox's sysctl through /proc/sys and through
-#      pynet's procfs instances) and benchmarks/ipam.py.
+#      pynet's procfs instances) and benchmarks/ipam.py;
+#   4. with PYNET_BENCH_BASE set to a git revision, benchmarks/revisions.py: the library batch at N=1000
+#      at that revision and in this checkout, alternating, side by side.
 #
-# Environment: PYNET_VENV, PYNET_PYTHON (as tests/venv.sh).
+# Environment: PYNET_VENV, PYNET_PYTHON (as tests/venv.sh), PYNET_BENCH_BASE (a git revision, e.g. main).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -24,3 +26,4 @@ venv="$("$repo_root/tests/venv.sh")"
 "$venv/bin/python" "$repo_root/benchmarks/growth.py"
 "$venv/bin/python" "$repo_root/benchmarks/sysctl.py"
 "$venv/bin/python" "$repo_root/benchmarks/ipam.py"
+[[ -z "${PYNET_BENCH_BASE:-}" ]] || "$venv/bin/python" "$repo_root/benchmarks/revisions.py" --base "$PYNET_BENCH_BASE"
