@@ -152,7 +152,7 @@ def bench_module(count, where, ansible, loop):
     if loop:
         times = created.item_times
         result = common.figures(count, created.wall, deleted.wall, (times[step] - times[0]) / step,
-                         (times[-1] - times[-1 - step]) / step)
+                                (times[-1] - times[-1 - step]) / step)
     else:
         result = common.figures(count, created.wall, deleted.wall)
         result["unchanged"] = unchanged

@@ -118,7 +118,8 @@ def test_veth_addresses_route_as_pyroute2_and_iproute2_see_them(host, sent):
     try:
         with rtnl.connect() as here:
             here.add_veth("pnt-a", "eth7", fd, peer_mac="02:00:00:00:00:07", mtu=1400, group=77)
-            assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK | CREATE | EXCL, {"flags": IFF_UP, "change": IFF_UP}, [
+            up = {"flags": IFF_UP, "change": IFF_UP}
+            assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK | CREATE | EXCL, up, [
                 ("IFLA_IFNAME", "pnt-a"), ("IFLA_MTU", 1400), ("IFLA_GROUP", 77),
                 ("IFLA_LINKINFO", [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", [("VETH_INFO_PEER", [
                     ("IFLA_IFNAME", "eth7"), ("IFLA_NET_NS_FD", fd), ("IFLA_ADDRESS", "02:00:00:00:00:07"),
@@ -133,7 +134,8 @@ def test_veth_addresses_route_as_pyroute2_and_iproute2_see_them(host, sent):
     finally:
         os.close(fd)
     assert host_end == iproute2_link("pnt-a")
-    assert (host_end.kind, host_end.mtu, host_end.group, host_end.up, host_end.oper_up) == ("veth", 1400, 77, True, False)
+    assert (host_end.kind, host_end.mtu, host_end.group, host_end.up, host_end.oper_up) == \
+        ("veth", 1400, 77, True, False)
     with rtnl.connect(key) as inside:
         index = inside.link("eth7").index
         inside.add_address(index, "10.89.99.2/24")
@@ -202,8 +204,8 @@ def test_port_isolation_groups_and_deletion_as_pyroute2_and_iproute2_see_them(ho
         seen = ip_json("-d", "link", "show", "pnt-v1")[0]
         assert seen["linkinfo"]["info_slave_data"]["isolated"] is True
         assert here.set_group("pnt-v1", 4242) and here.set_group("pnt-v2", 4242)
-        assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK, {}, [("IFLA_IFNAME", "pnt-v2"),
-                                                                           ("IFLA_GROUP", 4242)])
+        assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK, {},
+                                               [("IFLA_IFNAME", "pnt-v2"), ("IFLA_GROUP", 4242)])
         assert here.set_group("pnt-missing", 4242) is False
         assert [link["ifname"] for link in ip_json("link", "show") if link["group"] == "4242"] == ["pnt-v1", "pnt-v2"]
         here.delete_group(4242)
@@ -221,8 +223,8 @@ def test_bridge_mtu_alias_and_address_removal_as_pyroute2_and_iproute2_see_them(
         assert as_pyroute2_reads(created) == (NEWLINK, REQUEST | ACK | CREATE | EXCL, {}, [
             ("IFLA_IFNAME", "pnt-bridge"), ("IFLA_ADDRESS", "02:70:6e:00:00:01"), ("IFLA_MTU", 1450),
             ("IFLA_LINKINFO", [("IFLA_INFO_KIND", "bridge"), ("IFLA_INFO_DATA", [("IFLA_BR_MCAST_SNOOPING", 0)])])])
-        assert as_pyroute2_reads(aliased) == (NEWLINK, REQUEST | ACK, {}, [("IFLA_IFNAME", "pnt-bridge"),
-                                                                          ("IFLA_IFALIAS", "pynet:test")])
+        assert as_pyroute2_reads(aliased) == (NEWLINK, REQUEST | ACK, {},
+                                              [("IFLA_IFNAME", "pnt-bridge"), ("IFLA_IFALIAS", "pynet:test")])
         assert bridge == iproute2_link("pnt-bridge") == here.link("pnt-bridge")
         assert (bridge.kind, bridge.mac, bridge.mtu, bridge.alias, bridge.up) == \
             ("bridge", "02:70:6e:00:00:01", 1450, "pynet:test", False)

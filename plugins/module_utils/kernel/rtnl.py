@@ -151,8 +151,9 @@ ASCIIZ = _Codec(lambda text: text.encode() + b"\0", lambda raw: raw.rstrip(b"\0"
 L2ADDR = _Codec(lambda mac: bytes.fromhex(mac.replace(":", "")), lambda raw: ":".join("%02x" % byte for byte in raw))
 IPADDR = _Codec(lambda address: socket.inet_pton(_family(address), address),
                 lambda raw: socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw))
-# A veth's peer: a link message of its own inside the veth's IFLA_INFO_DATA.
-PEER = _Codec(lambda attrs: IFINFOMSG.encode(attrs), lambda raw: IFINFOMSG.attrs(raw))
+# A veth's peer: a link message of its own inside the veth's IFLA_INFO_DATA (IFINFOMSG is defined below).
+PEER = _Codec(lambda attrs: IFINFOMSG.encode(attrs),  # pylint: disable=unnecessary-lambda
+              lambda raw: IFINFOMSG.attrs(raw))  # pylint: disable=unnecessary-lambda
 
 VETH_DATA = {
     VETH_INFO_PEER: PEER,
