@@ -17,7 +17,7 @@ import pyroute2.netlink.rtnl
 import pytest
 from pynet_testing import ip_json, run_module
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
-from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg, state_by_name
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
@@ -51,7 +51,8 @@ def test_constants_are_pyroute2s():
     messages = [name for name in dir(rtnl) if name.startswith(("RTM_", "NLM_F_", "NLMSG_"))]
     assert {name: getattr(rtnl, name) for name in messages} == \
         {name: getattr(pyroute2.netlink.rtnl, name, getattr(pyroute2.netlink, name, None)) for name in messages}
-    assert (rtnl.IFF_UP, rtnl.IFA_F_NODAD) == (IFF_UP, IFA_F_NODAD)
+    assert (rtnl.IFF_UP, rtnl.IFA_F_NODAD, rtnl.IF_OPER_UP) == (IFF_UP, IFA_F_NODAD, state_by_name["UP"])
+    assert rtnl.NLA_TYPE_MASK == 0xFFFF & ~(pyroute2.netlink.NLA_F_NESTED | pyroute2.netlink.NLA_F_NET_BYTEORDER)
     assert (rtnl.RTPROT_BOOT, rtnl.RTN_UNICAST, rtnl.RT_SCOPE_UNIVERSE) == \
         (pyroute2.netlink.rtnl.rt_proto["boot"], pyroute2.netlink.rtnl.rt_type["unicast"],
          pyroute2.netlink.rtnl.rt_scope["universe"])
