@@ -333,11 +333,3 @@ def _decode(row):
 
 def encode_options(options):
     return json.dumps(options, sort_keys=True)
-
-
-def file_in_the_way(path):
-    """The nearest existing ancestor of `path` if it is not a directory (so `path` cannot be made), else None."""
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.lexists(parent):
-        parent = os.path.dirname(parent)
-    return None if os.path.isdir(parent) else parent
