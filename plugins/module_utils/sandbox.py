@@ -45,9 +45,12 @@ class Sandbox:
 
     @property
     def created(self):
-        """Whether the namespace at the key is the one pynet made (and so will remove)."""
-        own = _own_identity(self._row)
-        return own is not None and examine(self.key) == (netns.NETNS, own)
+        """Whether the sandbox is pynet's (and so removed by pynet): a namespace at the key must be the
+        one pynet made in this boot; with none there, pynet's own is gone and is made again."""
+        found, identity = examine(self.key)
+        if found == netns.NETNS:
+            return identity is not None and identity == _own_identity(self._row)
+        return bool(self._row["created"])
 
     def __repr__(self):
         return "Sandbox(%r)" % self.key

@@ -90,7 +90,8 @@ sandbox:
       sample: /run/pynet/netns/web1
     created:
       description:
-        - Whether the namespace at the key is the one pynet made in this boot (and so will remove it).
+        - Whether pynet made the sandbox (and so will remove it). A namespace at the key must be the one pynet
+          made, in this boot; one that someone else mounted there (after a reboot, say) is adopted.
       type: bool
     exists:
       description: Whether the namespace is mounted at the key.
