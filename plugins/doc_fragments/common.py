@@ -9,8 +9,13 @@ class ModuleDocFragment:
 options:
   state_dir:
     description:
-      - Directory of pynet's state on the target (a sqlite3 database, mode 0700).
+      - Directory of pynet's state on the target (a sqlite3 database, files mode 0600).
       - Every pynet task on a host must use the same directory to see the same drivers, networks, endpoints and sandboxes.
+      - It must be owned by root and writable by no one else, and so must every directory on its path (one writable
+        by all needs the sticky bit, as V(/tmp)); its path must not contain symbolic links. Anything else is refused
+        before it is read. A missing directory is made, mode 0700; an existing one is never changed.
+      - A C(pynet.db) that is empty or not a database is refused, never started afresh; restore it from a backup,
+        or move it aside to start over.
     type: path
     default: /var/lib/pynet
 requirements:

@@ -12,7 +12,6 @@ validated before the first change.
 from __future__ import annotations
 
 import contextlib
-import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
@@ -238,15 +237,12 @@ def ensure_sandbox(controller, params, check_mode):
         if not check_mode:
             sandbox.destroy()
         return Result(True, before, None, sandbox=None)
-    if before is not None and before["exists"]:
+    action = sandboxes.plan(controller.store, key)
+    if action == sandboxes.NOTHING:
         return Result(False, before, before, sandbox=before)
-    is_netns = netns.is_netns(key)
-    made_by_pynet = bool(before and before["created"])
-    if not is_netns and os.path.lexists(key) and not (made_by_pynet and sandboxes.is_placeholder(key)):
-        raise errors.SandboxKeyError(key, "exists and is not a network namespace; pynet never overwrites it")
     if check_mode:
         # A namespace that is not there is made by pynet (and so removed by pynet later).
-        after = {"key": key, "created": made_by_pynet or not is_netns, "exists": True,
+        after = {"key": key, "created": action == sandboxes.CREATE, "exists": True,
                  "interfaces": before["interfaces"] if before else []}
         return Result(True, before, after, sandbox=after)
     controller.new_sandbox(key)
@@ -358,6 +354,9 @@ def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prun
         result.diff["after"]["sandboxes"] = [sandbox.key for sandbox in known_sandboxes
                                              if sandbox not in stale_sandboxes]
         result.returned["pruned_sandboxes"] = [sandbox.key for sandbox in stale_sandboxes]
+        result.warnings += ["sandbox %s is not collected: a symlink is on its path, and pynet never acts through one"
+                            % sandbox.key for sandbox in known_sandboxes
+                            if sandboxes.examine(sandbox.key)[0] == netns.SYMLINK]
     for plan in plans:
         if check_mode and plan.network is None and plan.action == "create":
             result.warnings.append("network %s does not exist yet; a real run fails unless a task before it "
@@ -435,12 +434,13 @@ def _removal_plans(plans, networks, chosen):
             if (network.name, ep.name) not in named and chosen(ep)]
 
 
-def _stale_sandboxes(sandboxes, plans):
-    """Of `sandboxes`, those whose namespace is gone and that no endpoint will use once the plans are carried out."""
+def _stale_sandboxes(known, plans):
+    """Of the `known` sandboxes, those whose namespace is gone and that no endpoint will use once the plans are
+    carried out. One with a symlink on its path is not looked at through it, so never collected."""
     leaving = {plan.endpoint.id for plan in plans if plan.action == "delete"}
     wanted = {plan.item.get("sandbox") for plan in plans if plan.action != "delete"}
-    return [sandbox for sandbox in sandboxes
-            if sandbox.key not in wanted and not sandbox.exists()
+    return [sandbox for sandbox in known
+            if sandbox.key not in wanted and sandboxes.examine(sandbox.key)[0] not in (netns.NETNS, netns.SYMLINK)
             and all(ep["id"] in leaving for ep in sandbox.endpoints())]
 
 

@@ -143,3 +143,13 @@ class PoolOverlapError(PynetError):
 
 class KernelError(PynetError):
     """The kernel refused an operation (or lacks a feature pynet needs)."""
+
+
+class StateError(PynetError):
+    """The state database cannot be used as it is; nothing was changed."""
+
+    REMEDY = ("restore it from a backup, or move it aside to start over with an empty state (pynet then no "
+              "longer knows what it made on this host: remove that by hand)")
+
+    def __init__(self, path, reason, remedy=REMEDY):
+        super().__init__("state_dir: %s %s%s" % (path, reason, "; " + remedy if remedy else ""), param="state_dir")

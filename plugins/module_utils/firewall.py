@@ -11,9 +11,9 @@ pynet coexists with Docker, firewalld or netavark; with no network, the table is
 from __future__ import annotations
 
 import hashlib
-import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import nftables
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import state_directory
 
 TABLE = "pynet"
 # family, chain name, type, hook, priority
@@ -28,10 +28,12 @@ LOOPBACK_NET = "127.0.0.0/8"
 
 
 def table_name(state_dir, default_state_dir):
-    """`pynet` for the default state directory, `pynet_<8 hex of its path>` for another."""
-    if os.path.abspath(state_dir) == os.path.abspath(default_state_dir):
+    """`pynet` for the default state directory, `pynet_<8 hex of its path>` for another: the path as
+    the store resolves it (which refuses a symlink in it), so that one directory has one table."""
+    path = state_directory(state_dir)
+    if path == state_directory(default_state_dir):
         return TABLE
-    return "%s_%s" % (TABLE, hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:8])
+    return "%s_%s" % (TABLE, hashlib.sha256(path.encode()).hexdigest()[:8])
 
 
 def _match(left, right, op="=="):

@@ -3,119 +3,235 @@
 """Sandboxes: network namespaces identified by their key, a filesystem path.
 
 `new_sandbox(key)` makes a namespace bind-mounted at the key (as `ip netns add` does) or
-adopts the namespace already mounted there. The store remembers which ones pynet made:
-`destroy()` removes only those, and never a file that is not a network namespace.
+adopts the namespace already mounted there. The store remembers which ones pynet made, by the
+(st_dev, st_ino) of the namespace and the boot it was made in: `destroy()` removes only the
+namespace that is still that one, and never a file that is not a network namespace.
+
+A key is reached without following symlinks and acted on through the descriptors that were
+checked (kernel/netns.py). A key with a symlink in its path, under /proc, or holding the host's
+own network namespace is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
-from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR, Store, file_in_the_way
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, paths, rtnl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR, Store
 
 PATH_MAX = 4096
+PROC = "/proc"
+DIRECTORY_MODE = 0o755  # of the directories made on the way to a key
+
+# What new_sandbox() does at a key (see _action).
+NOTHING = "nothing"
+ADOPT = "adopt"
+CREATE = "create"
 
 
 class Sandbox:
     """A network namespace that endpoints join."""
 
-    def __init__(self, store, key, created):
+    def __init__(self, store, row):
         self._store = store
-        self._key = key
-        self.created = bool(created)
+        self._row = row
 
     @property
     def key(self):
-        return self._key
+        return self._row["key"]
+
+    @property
+    def created(self):
+        """Whether the sandbox is pynet's (and so removed by pynet): a namespace at the key must be the
+        one pynet made in this boot; with none there, pynet's own is gone and is made again."""
+        found, identity = examine(self.key)
+        if found == netns.NETNS:
+            return identity is not None and identity == _own_identity(self._row)
+        return bool(self._row["created"])
 
     def __repr__(self):
-        return "Sandbox(%r)" % self._key
+        return "Sandbox(%r)" % self.key
 
     def exists(self):
-        """Whether the namespace is mounted at the key (it may have been removed outside pynet)."""
-        return netns.is_netns(self._key)
+        """Whether a namespace is mounted at the key (it may have been removed outside pynet)."""
+        return examine(self.key)[0] == netns.NETNS
 
     def endpoints(self):
         """The endpoints in this sandbox as (network name, endpoint name, ifname) records."""
         return self._store.read().all(
             "SELECT networks.name AS network, endpoints.name AS name, endpoints.ifname AS ifname, "
             "endpoints.id AS id FROM endpoints JOIN networks ON networks.id = endpoints.network_id "
-            "WHERE endpoints.sandbox_key = ? ORDER BY endpoints.ifname", (self._key,))
+            "WHERE endpoints.sandbox_key = ? ORDER BY endpoints.ifname", (self.key,))
 
     def destroy(self):
-        """Remove the namespace if pynet made it, and forget the sandbox; refuses while endpoints use it."""
+        """Remove the namespace if pynet made it, and forget the sandbox; refuses while endpoints use it,
+        and (changing nothing) when a symlink is now on the key's path."""
         with self._store.write() as tx:
             names = [ep["network"] + "/" + ep["name"] for ep in self.endpoints()]
             if names:
-                raise errors.ActiveEndpointsError("sandbox", self._key, names)
-            # A file someone else put at the key since (after a reboot, say) is not pynet's to remove.
-            if self.created and (netns.is_netns(self._key) or is_placeholder(self._key)):
-                netns.destroy(self._key)
-            tx.execute("DELETE FROM sandboxes WHERE key = ?", (self._key,))
+                raise errors.ActiveEndpointsError("sandbox", self.key, names)
+            row = tx.one("SELECT * FROM sandboxes WHERE key = ?", (self.key,))
+            with _directory(self.key) as parent:
+                if parent is not None and row and row["created"]:
+                    # Only the namespace pynet mounted, and the empty file of its own under it; a
+                    # namespace someone else put at the key since (after a reboot, say) is left.
+                    netns.destroy_at(parent, os.path.basename(self.key), _own_identity(row))
+            tx.execute("DELETE FROM sandboxes WHERE key = ?", (self.key,))
+
+
+def _own_identity(row):
+    """The (st_dev, st_ino) of the namespace pynet made for this record in this boot, or None.
+
+    A record of schema 2 or before has none (pynet did not keep it): the namespace at its key is
+    then taken for adopted, since after a reboot it may be another tool's; its empty file (left
+    at the key by a reboot) is still pynet's to remove."""
+    if not row or not row["created"] or row["ns_ino"] is None or row["boot_id"] != netns.boot_id():
+        return None
+    return (row["ns_dev"], row["ns_ino"])
 
 
 def check_key(key, param="key"):
-    """A sandbox key is an absolute, normalised path; anything else is refused before any change."""
+    """A sandbox key is an absolute, normalised path with no symlink in it, outside /proc, and not
+    the host's own namespace; anything else is refused before any change."""
     if not isinstance(key, str) or not key:
         raise errors.InvalidParameterError(param, "%r is not a path: give the absolute path of a network "
                                            "namespace file, such as /run/pynet/netns/c1" % (key,))
     if not os.path.isabs(key):
         raise errors.SandboxKeyError(key, "is a relative path; give an absolute path such as /run/pynet/netns/c1",
                                      param)
-    if os.path.normpath(key) != key or "\0" in key or len(key) >= PATH_MAX:
+    if os.path.normpath(key) != key or "\0" in key or len(key) >= PATH_MAX or key == "/":
         raise errors.SandboxKeyError(key, "is not a normalised path (no '..', '//', trailing '/' or NUL); "
                                      "did you mean %s?" % os.path.normpath(key.replace("\0", "")), param)
-    blocking = file_in_the_way(key)
-    if blocking:
-        raise errors.SandboxKeyError(key, "cannot be made: %s is not a directory" % blocking, param)
+    if key == PROC or key.startswith(PROC + "/"):
+        raise errors.SandboxKeyError(key, "is under /proc: a sandbox is a namespace file of its own, such as "
+                                     "/run/pynet/netns/c1, never a process's namespace", param)
+    with _directory(key, param=param) as parent:
+        found = netns.examine_at(parent, os.path.basename(key)) if parent is not None else (netns.MISSING, None)
+    if found[0] == netns.SYMLINK:
+        raise _symlink_error(key, key, param)
+    if found[0] == netns.NETNS and found[1] in netns.host_identities():
+        raise errors.SandboxKeyError(key, "holds the host's own network namespace (that of pynet's caller or of "
+                                     "PID 1); a sandbox must be a namespace of its own", param)
     return key
+
+
+def _symlink_error(key, link, param):
+    return errors.SandboxKeyError(key, "must not contain symlinks: %s is a symbolic link; give the real path"
+                                  % link, param)
+
+
+@contextlib.contextmanager
+def _directory(key, make=False, param="key"):
+    """The O_PATH descriptor of the key's directory, reached without symlinks (and made, mode 0755,
+    with `make`); None when it does not exist."""
+    try:
+        parent = paths.open_directory(os.path.dirname(key), make_mode=DIRECTORY_MODE if make else None)
+    except FileNotFoundError:
+        parent = None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _symlink_error(key, exc.filename, param) from None
+        if exc.errno == errno.ENOTDIR:
+            raise errors.SandboxKeyError(key, "cannot be made: %s is not a directory" % exc.filename, param) from None
+        raise
+    try:
+        yield parent
+    finally:
+        if parent is not None:
+            os.close(parent)
+
+
+def examine(key):
+    """(what is at the key, the namespace's (st_dev, st_ino) if it is one), as netns.examine_at()
+    says; netns.SYMLINK for a symlink anywhere on its path, netns.OTHER under something not a directory."""
+    try:
+        parent = paths.open_directory(os.path.dirname(key))
+    except FileNotFoundError:
+        return netns.MISSING, None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return netns.SYMLINK, None
+        if exc.errno == errno.ENOTDIR:
+            return netns.OTHER, None
+        raise
+    try:
+        return netns.examine_at(parent, os.path.basename(key))
+    finally:
+        os.close(parent)
+
+
+def plan(store, key):
+    """What new_sandbox(key) would do at a key check_key() passed: NOTHING (the sandbox stands), ADOPT
+    or CREATE; raises if it would be refused."""
+    return _action(store.read().one("SELECT * FROM sandboxes WHERE key = ?", (key,)), examine(key)[0], key)
+
+
+def _action(row, found, key):
+    if found == netns.NETNS:
+        return NOTHING if row else ADOPT
+    # The empty file of pynet's own creation that was cut off, or left by a reboot, is made again.
+    if found == netns.MISSING or (found == netns.PLACEHOLDER and row and row["created"]):
+        return CREATE
+    raise errors.SandboxKeyError(key, "exists and is not a network namespace; pynet never overwrites it")
 
 
 def lookup(store, key):
     """The sandbox known at `key`, or None."""
-    row = store.read().one("SELECT key, created FROM sandboxes WHERE key = ?", (key,))
-    return Sandbox(store, row["key"], row["created"]) if row else None
+    row = store.read().one("SELECT * FROM sandboxes WHERE key = ?", (key,))
+    return Sandbox(store, row) if row else None
 
 
 def all_sandboxes(store):
-    return [Sandbox(store, row["key"], row["created"])
-            for row in store.read().all("SELECT key, created FROM sandboxes ORDER BY key")]
+    return [Sandbox(store, row) for row in store.read().all("SELECT * FROM sandboxes ORDER BY key")]
 
 
 def create(store, key):
     """Make or adopt the namespace at `key` and record it (the work of new_sandbox)."""
     check_key(key)
-    # Intent first, committed on its own: a process killed after the mount below still
-    # leaves the namespace known as pynet's.
     with store.write() as tx:
-        row = tx.one("SELECT created FROM sandboxes WHERE key = ?", (key,))
-        if not netns.is_netns(key):
-            if os.path.lexists(key) and not (row and row["created"] and is_placeholder(key)):
-                raise errors.SandboxKeyError(key, "exists and is not a network namespace; pynet never overwrites it")
-            tx.execute("INSERT OR REPLACE INTO sandboxes(key, created) VALUES (?, 1)", (key,))
-        elif row is None:
+        action = _action(tx.one("SELECT * FROM sandboxes WHERE key = ?", (key,)), examine(key)[0], key)
+        if action == ADOPT:
             tx.execute("INSERT INTO sandboxes(key, created) VALUES (?, 0)", (key,))
-    with store.write() as tx:
-        created = bool(tx.one("SELECT created FROM sandboxes WHERE key = ?", (key,))["created"])
-        if not netns.is_netns(key):
-            if is_placeholder(key):  # the empty file of a creation that was cut off
-                os.unlink(key)
-            os.makedirs(os.path.dirname(key), mode=0o755, exist_ok=True)
-            netns.create(key)
-            with rtnl.connect(key) as sandbox:
-                sandbox.set_up(rtnl.LOOPBACK_INDEX)
-    return Sandbox(store, key, created)
+    if action == CREATE:
+        _make(store, key)
+    return lookup(store, key)
 
 
-def is_placeholder(path):
-    """An empty regular file: what a creation cut off between making the file and mounting leaves."""
+def _make(store, key):
+    # The namespace is made first, its loopback up, and mounted at the key last: a process killed
+    # before the mount leaves nothing (the namespace dies with it) but a record, or an empty file.
+    ns_fd, identity = netns.new()
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    return os.path.isfile(path) and not os.path.islink(path) and st.st_size == 0
+        with rtnl.connect(ns_fd) as sandbox:
+            sandbox.set_up(rtnl.LOOPBACK_INDEX)
+        # Intent first, committed on its own: a process killed after the mount below leaves the
+        # namespace at the key known as pynet's, by its identity.
+        with store.write() as tx:
+            if _action(tx.one("SELECT * FROM sandboxes WHERE key = ?", (key,)), examine(key)[0], key) != CREATE:
+                return  # made or adopted by another process meanwhile
+            tx.execute("INSERT OR REPLACE INTO sandboxes(key, created, ns_dev, ns_ino, boot_id) VALUES (?, 1, ?, ?, ?)",
+                       (key, identity[0], identity[1], netns.boot_id()))
+        with store.write() as tx:
+            row = tx.one("SELECT * FROM sandboxes WHERE key = ?", (key,))
+            with _directory(key, make=True) as parent:
+                name = os.path.basename(key)
+                found = netns.examine_at(parent, name)[0]
+                if not row or not row["created"] or found == netns.NETNS:
+                    return  # forgotten, or made by another process meanwhile
+                if found == netns.PLACEHOLDER:  # what a creation cut off before its mount left
+                    netns.destroy_at(parent, name, None)
+                elif found != netns.MISSING:
+                    raise errors.SandboxKeyError(key, "exists and is not a network namespace; pynet never "
+                                                 "overwrites it")
+                # Another process may have recorded its own intent since: the namespace mounted is this one.
+                tx.execute("UPDATE sandboxes SET ns_dev = ?, ns_ino = ?, boot_id = ? WHERE key = ?",
+                           (identity[0], identity[1], netns.boot_id(), key))
+                netns.bind_at(ns_fd, parent, name)
+    finally:
+        os.close(ns_fd)
 
 
 def new_sandbox(key, state_dir=DEFAULT_STATE_DIR):

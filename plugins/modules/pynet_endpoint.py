@@ -31,7 +31,10 @@ options:
     description: Name of the network; with O(endpoints), the default for items that do not give one.
     type: str
   sandbox:
-    description: The sandbox key (a network namespace path); with O(endpoints), the default for items.
+    description:
+      - The sandbox key (a network namespace path); with O(endpoints), the default for items.
+      - As O(pynet.libnetwork.pynet_sandbox#module:key), refused with a symbolic link on its path, under V(/proc),
+        or when it holds the host's own network namespace.
     type: path
   ip:
     description: The IPv4 address to take (default the next free one of the network's pools).
@@ -132,7 +135,8 @@ options:
       - Garbage-collect stale endpoints, of every network in O(state_dir) - endpoints that this task does not
         declare and whose sandbox's network namespace no longer exists (after a reboot, or a container removed
         without pynet). Their addresses and published ports are released, their veths (if any) deleted.
-      - Sandboxes then left without a namespace and without endpoints are forgotten too (see RV(pruned_sandboxes)).
+      - Sandboxes then left without a namespace and without endpoints are forgotten too (see RV(pruned_sandboxes)),
+        except one with a symbolic link now on its key's path, which pynet never acts through (a warning names it).
       - Run it in the last endpoint task of a play, after the tasks that re-create the declared sandboxes and
         endpoints; an endpoint that only a later task declares would be removed and then made anew.
     type: bool

@@ -12,6 +12,10 @@ description:
   - A sandbox is a network namespace bind-mounted at its key, a path, as C(ip netns add) makes them.
   - If the path is already a network namespace, pynet adopts it and never removes it.
     A path that exists and is not a network namespace is never overwritten.
+  - pynet removes only the namespace it made, in this boot (it records the namespace's inode and the boot id);
+    after a reboot, a namespace another tool mounted at the key is adopted.
+  - The key is reached without following symbolic links, and pynet acts through what it checked, so a symlink
+    put on the path by someone who can write a directory there never redirects it.
   - A sandbox pynet made has its loopback up.
 author:
   - pynet developers (@pynet)
@@ -23,6 +27,9 @@ options:
   key:
     description:
       - Absolute, normalised path of the namespace file, such as V(/run/pynet/netns/web1).
+      - Refused with a symbolic link anywhere on the path (give the real path), under V(/proc), or when it
+        holds the host's own network namespace (that of pynet's caller or of PID 1).
+      - Keep keys in directories that only root can write.
       - Mutually exclusive with O(sandboxes).
     type: path
     aliases: [path]
@@ -82,7 +89,9 @@ sandbox:
       type: str
       sample: /run/pynet/netns/web1
     created:
-      description: Whether pynet made the namespace (and so will remove it).
+      description:
+        - Whether pynet made the sandbox (and so will remove it). A namespace at the key must be the one pynet
+          made, in this boot; one that someone else mounted there (after a reboot, say) is adopted.
       type: bool
     exists:
       description: Whether the namespace is mounted at the key.

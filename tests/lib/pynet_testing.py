@@ -110,11 +110,13 @@ def store_snapshot(state_dir):
     return snap
 
 
-def run_module(name, args, check=False, diff=True, timeout=300, python_path=()):
+def run_module(name, args, check=False, diff=True, timeout=300, python_path=(), prefix=()):
     """Run a pynet module the way Ansible does (its arguments as JSON on stdin) and return its
-    result, with 'rc' and 'stderr' added. `python_path`: directories searched before the collection."""
+    result, with 'rc' and 'stderr' added. `python_path`: directories searched before the collection;
+    `prefix`: an argv to run it under (such as unshare)."""
     payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.pynet.libnetwork.plugins.modules." + name],
+    proc = subprocess.run(list(prefix) + [sys.executable, "-m",
+                                          "ansible_collections.pynet.libnetwork.plugins.modules." + name],
                           input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}), capture_output=True, text=True,
                           timeout=timeout, env=dict(os.environ, PYTHONPATH=os.pathsep.join([*python_path, COLLECTIONS])),
                           check=False)

@@ -21,7 +21,9 @@ KERNEL_CHANGES = {
     # add_bridge is one boundary, as it was through pyroute2: the bridge and then its alias.
     rtnl.Connection: ("add_bridge", "set_mtu", "add_veth", "set_port_isolated", "delete_link", "set_group",
                       "delete_group", "set_up", "add_address", "delete_address", "set_default_route"),
-    netns: ("_check", "destroy"),  # _check follows each namespace syscall: unshare, mount, setns
+    # _check follows each namespace syscall (unshare, mount, umount, setns); the others come before
+    # each file-system step of a sandbox: its file made, mounted on, unmounted, removed.
+    netns: ("_check", "_make_placeholder", "_mount", "_unmount", "_remove_placeholder"),
     nftables: ("apply",),
 }
 

@@ -12,6 +12,7 @@ of their own, so that what they make does not change the outcome of the others.
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -50,6 +51,11 @@ class World:
         self.ordinary_file = os.path.join(paths.netns_dir, "ordinary-file")
         self.directory = os.path.join(paths.netns_dir, "a-directory")
         self.state_file = os.path.join(paths.root, "state-is-a-file")
+        self.symlinked_dir = os.path.join(paths.root, "symlinked-netns")  # -> netns_dir
+        self.symlink_to_a = os.path.join(paths.root, "symlink-to-a")  # -> the sandbox a
+        self.host_bound = os.path.join(paths.root, "host-bound")  # the world's own namespace, bind-mounted
+        self.writable_dir = os.path.join(paths.root, "writable-by-all")
+        self.users_dir = os.path.join(paths.root, "owned-by-uid-1000")
         self.kernel = None
 
     def key(self, name):
@@ -119,6 +125,15 @@ def world(tmp_path_factory):
         os.mkdir(made.directory)
         with open(made.state_file, "w") as handle:
             handle.write("not a state directory\n")
+        os.symlink(paths.netns_dir, made.symlinked_dir)
+        os.symlink(made.key("a"), made.symlink_to_a)
+        with open(made.host_bound, "w"):
+            pass
+        subprocess.run(["mount", "--bind", "/proc/self/ns/net", made.host_bound], check=True)
+        os.mkdir(made.writable_dir)
+        os.chmod(made.writable_dir, 0o777)
+        os.mkdir(made.users_dir, 0o700)
+        os.chown(made.users_dir, 1000, 1000)
         yield made
 
 
@@ -273,6 +288,19 @@ NETWORK_CASES = [
             "not a directory"),
     network("state-dir-inside-a-file", lambda world: dict(pool(), state_dir=world.state_file + "/state"),
             "state_dir", "not a directory"),
+    network("state-dir-writable-by-others", lambda world: dict(pool(), state_dir=world.writable_dir), "state_dir",
+            "writable by its group or others"),
+    network("state-dir-writable-by-others", lambda world: dict(pool(), state_dir=world.writable_dir), "state_dir",
+            "writable by its group or others", check_mode=True),
+    network("state-dir-of-another-user", lambda world: dict(pool(), state_dir=world.users_dir), "state_dir",
+            "owned by uid 1000"),
+    network("state-dir-under-a-directory-of-another-user",
+            lambda world: dict(pool(), state_dir=os.path.join(world.users_dir, "state")), "state_dir",
+            "another user could put their own state directory"),
+    network("state-dir-a-symlink", lambda world: dict(pool(), state_dir=world.symlinked_dir), "state_dir",
+            "symbolic link"),
+    network("state-dir-through-a-symlink", lambda world: dict(pool(), state_dir=world.symlinked_dir + "/state"),
+            "state_dir", "must not contain symlinks"),
 ]
 
 SANDBOX_CASES = [
@@ -290,6 +318,20 @@ SANDBOX_CASES = [
            "not a network namespace"),
     module("pynet_sandbox", "key-inside-an-ordinary-file", lambda world: {"key": world.ordinary_file + "/x"}, "key",
            "not a directory"),
+    module("pynet_sandbox", "key-through-a-symlinked-directory", lambda world: {"key": world.symlinked_dir + "/x"},
+           "key", "must not contain symlinks"),
+    module("pynet_sandbox", "key-through-a-symlinked-directory", lambda world: {"key": world.symlinked_dir + "/x"},
+           "key", "must not contain symlinks", check_mode=True),
+    module("pynet_sandbox", "key-a-symlink-to-a-sandbox", lambda world: {"key": world.symlink_to_a}, "key",
+           "must not contain symlinks"),
+    module("pynet_sandbox", "key-absent-through-a-symlink", lambda world: {"key": world.symlink_to_a,
+                                                                           "state": "absent"},
+           "key", "must not contain symlinks"),
+    module("pynet_sandbox", "key-under-proc", {"key": "/proc/self/ns/net"}, "key", "under /proc"),
+    module("pynet_sandbox", "key-is-the-hosts-namespace", lambda world: {"key": world.host_bound}, "key",
+           "the host's own network namespace"),
+    module("pynet_sandbox", "list-key-under-proc", {"sandboxes": [{"key": "/proc/thread-self/ns/net"}]},
+           "sandboxes[0].key", "under /proc"),
 ]
 
 ENDPOINT_CASES = [
@@ -297,6 +339,16 @@ ENDPOINT_CASES = [
     module("pynet_endpoint", "relative-sandbox", {"network": "front", "name": "e", "sandbox": "netns/c"},
            "sandbox", "absolute path"),
     endpoint("sandbox-not-made", "never-made", {}, "sandbox", "create the sandbox first"),
+    module("pynet_endpoint", "sandbox-under-proc", {"network": "front", "name": "e", "sandbox": "/proc/self/ns/net"},
+           "sandbox", "under /proc"),
+    module("pynet_endpoint", "sandbox-under-proc", {"network": "front", "name": "e", "sandbox": "/proc/self/ns/net"},
+           "sandbox", "under /proc", check_mode=True),
+    module("pynet_endpoint", "sandbox-is-the-hosts-namespace",
+           lambda world: {"network": "front", "name": "e", "sandbox": world.host_bound}, "sandbox",
+           "the host's own network namespace"),
+    module("pynet_endpoint", "sandbox-a-symlink-to-a-sandbox",
+           lambda world: {"network": "front", "name": "e", "sandbox": world.symlink_to_a}, "sandbox",
+           "must not contain symlinks"),
     module("pynet_endpoint", "sandbox-is-an-ordinary-file",
            lambda world: {"network": "front", "name": "e", "sandbox": world.ordinary_file},
            "sandbox", "create the sandbox first"),
@@ -474,6 +526,16 @@ LIBRARY_CASES = [
             "not a directory"),
     library("controller-state-dir-is-a-file", lambda c, w: Controller(state_dir=w.state_file), "state_dir",
             "not a directory"),
+    library("controller-state-dir-a-symlink", lambda c, w: Controller(state_dir=w.symlinked_dir), "state_dir",
+            "symbolic link"),
+    library("new-sandbox-key-through-a-symlink", lambda c, w: c.new_sandbox(w.symlinked_dir + "/x"), "key",
+            "must not contain symlinks"),
+    library("new-sandbox-the-hosts-namespace", lambda c, w: c.new_sandbox(w.host_bound), "key",
+            "the host's own network namespace"),
+    library("create-endpoint-sandbox-under-proc", lambda c, w: front(c).create_endpoint("e", "/proc/self/ns/net", {}),
+            "sandbox", "under /proc"),
+    library("create-endpoint-sandbox-the-hosts-namespace",
+            lambda c, w: front(c).create_endpoint("e", w.host_bound, {}), "sandbox", "the host's own network namespace"),
 ]
 
 CASES = DRIVER_CASES + NETWORK_CASES + SANDBOX_CASES + ENDPOINT_CASES + ENDPOINT_LIST_CASES + INFO_CASES + LIBRARY_CASES

@@ -4,6 +4,10 @@
 
 Python 3.11 has no os.setns/os.unshare, so they come from libc through ctypes. Only the
 calling thread changes namespace; /proc/thread-self is used for that reason.
+
+A namespace file is reached without following a symbolic link (kernel/paths.py) and acted on
+through the descriptor that was checked: a symlink at a path or on its way is never a namespace,
+a new one is mounted onto the very file made for it, and the one unmounted is the one looked at.
 """
 
 from __future__ import annotations
@@ -13,8 +17,12 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import functools
 import os
+import stat
 import threading
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import paths
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 0x1000
@@ -22,6 +30,16 @@ MNT_DETACH = 0x2
 NSFS_MAGIC = 0x6E736673
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
 THREAD_NETNS = "/proc/thread-self/ns/net"
+INIT_NETNS = "/proc/1/ns/net"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+ENTRY_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+
+# What examine_at() finds at a path.
+MISSING = "missing"
+NETNS = "netns"
+PLACEHOLDER = "placeholder"  # an empty file of root's: what a namespace is mounted on
+SYMLINK = "symlink"
+OTHER = "other"
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -37,61 +55,215 @@ def _check(result, what, path=""):
         raise OSError(code, "%s: %s" % (what, os.strerror(code)), path or None)
 
 
-def is_netns(path):
-    """True if `path` is a network namespace file (a bind mount of an nsfs inode)."""
+def _fd_path(fd):
+    return b"/proc/self/fd/%d" % fd
+
+
+# --- looking: without following a symlink ------------------------------------------------------
+
+
+def _parent(path):
+    """The O_PATH descriptor of the directory of `path` (absolute, no '..'), reached without symlinks."""
+    return paths.open_directory(os.path.dirname(path))
+
+
+def _netns_fd(entry):
+    """A descriptor for setns of the file of the O_PATH descriptor `entry`, or None if that is not a
+    network namespace. nsfs holds every kind of namespace: the kernel says which kind this one is."""
     buf = _Statfs()
-    if _libc.statfs(os.fsencode(path), ctypes.byref(buf)) != 0 or buf.f_type != NSFS_MAGIC:
-        return False
-    # nsfs holds every kind of namespace: ask the kernel which kind this one is.
+    if _libc.fstatfs(entry, ctypes.byref(buf)) != 0 or buf.f_type != NSFS_MAGIC:
+        return None
+    fd = paths.reopen(entry, os.O_RDONLY)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        if fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET:
+            return fd
     except OSError:
-        return False
-    try:
-        return fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def create(path):
-    """Make a new network namespace bind-mounted at `path` (the file must not exist), `lo` down."""
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        pass
     os.close(fd)
-    failure = []
+    return None
+
+
+def _identity(st):
+    return (st.st_dev, st.st_ino)
+
+
+def examine_at(parent_fd, name):
+    """(what is at `name` in the directory `parent_fd`, the namespace's (st_dev, st_ino) if it is one)."""
+    try:
+        entry = os.open(name, ENTRY_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        return MISSING, None
+    try:
+        st = os.fstat(entry)
+        if stat.S_ISLNK(st.st_mode):
+            return SYMLINK, None
+        netns_fd = _netns_fd(entry)
+        if netns_fd is not None:
+            os.close(netns_fd)
+            return NETNS, _identity(st)
+        if stat.S_ISREG(st.st_mode) and st.st_size == 0 and st.st_uid == os.geteuid():
+            return PLACEHOLDER, None
+        return OTHER, None
+    finally:
+        os.close(entry)
+
+
+def open_fd(path):
+    """A descriptor (for setns) of the network namespace file at `path`, reached without symlinks."""
+    entry = paths.open_entry(path)
+    try:
+        fd = _netns_fd(entry)
+    finally:
+        os.close(entry)
+    if fd is None:
+        raise OSError(errno.EINVAL, "not a network namespace", path)
+    return fd
+
+
+def is_netns(path):
+    """True if `path` is a network namespace file (a bind mount of an nsfs inode) reached without symlinks."""
+    try:
+        os.close(open_fd(path))
+    except OSError:
+        return False
+    return True
+
+
+def host_identities():
+    """(st_dev, st_ino) of the calling thread's network namespace and of PID 1's: no sandbox is either."""
+    found = {_identity(os.stat(THREAD_NETNS))}
+    with contextlib.suppress(OSError):  # PID 1's may be hidden (hidepid=): the thread's is still known
+        found.add(_identity(os.stat(INIT_NETNS)))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def boot_id():
+    """This boot's id: a namespace's (st_dev, st_ino) names it only until the next boot."""
+    with open(BOOT_ID) as handle:
+        return handle.read().strip()
+
+
+# --- making and removing ------------------------------------------------------------------------
+
+
+def new():
+    """A new network namespace (`lo` down), held by the descriptor returned with its (st_dev, st_ino).
+    It is mounted nowhere: it vanishes when the descriptor is closed, unless bind_at() mounted it."""
+    made = []
 
     def make():
         # A throwaway thread: it unshares, leaving every other thread where it was.
         try:
             _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-            _check(_libc.mount(os.fsencode(THREAD_NETNS), os.fsencode(path), None, MS_BIND, None),
-                   "bind mount of a new network namespace", path)
+            made.append(os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC))
         except OSError as exc:
-            failure.append(exc)
+            made.append(exc)
 
-    worker = threading.Thread(target=make, name="pynet-netns-create")
+    worker = threading.Thread(target=make, name="pynet-netns-new")
     worker.start()
     worker.join()
-    if failure:
-        os.unlink(path)
-        raise failure[0]
+    if isinstance(made[0], OSError):
+        raise made[0]
+    return made[0], _identity(os.fstat(made[0]))
+
+
+def bind_at(ns_fd, parent_fd, name):
+    """Mount the namespace of `ns_fd` at `name` in the directory `parent_fd`, as `ip netns add` does.
+
+    The file is made here (O_EXCL: never one that was there) and the namespace is mounted onto
+    that very file through its descriptor, wherever a writer of the directory may have moved it."""
+    placeholder = _make_placeholder(parent_fd, name)
+    try:
+        made = os.fstat(placeholder)
+        try:
+            _mount(ns_fd, placeholder, name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                if _identity(os.stat(name, dir_fd=parent_fd, follow_symlinks=False)) == _identity(made):
+                    _remove_placeholder(parent_fd, name)
+            raise
+    finally:
+        os.close(placeholder)
+
+
+def destroy_at(parent_fd, name, identity):
+    """Unmount the network namespace of (st_dev, st_ino) `identity` at `name` in the directory
+    `parent_fd` (None: unmount none), then remove the empty file it was mounted on. Anything else
+    found there is left alone; nothing there is not an error."""
+    try:
+        entry = os.open(name, ENTRY_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        return
+    try:
+        netns_fd = _netns_fd(entry)
+        if netns_fd is not None:
+            os.close(netns_fd)
+            if identity is not None and identity == _identity(os.fstat(entry)):
+                _unmount(entry, name)
+    finally:
+        os.close(entry)
+    if examine_at(parent_fd, name)[0] == PLACEHOLDER:
+        _remove_placeholder(parent_fd, name)
+
+
+def create(path):
+    """A new network namespace mounted at `path` (its directory exists), `lo` down; returns its (st_dev, st_ino)."""
+    parent = _parent(path)
+    try:
+        ns_fd, identity = new()
+        try:
+            bind_at(ns_fd, parent, os.path.basename(path))
+        finally:
+            os.close(ns_fd)
+    finally:
+        os.close(parent)
+    return identity
 
 
 def destroy(path):
-    """Unmount and remove a namespace file made by create(); a missing one is not an error."""
-    if _libc.umount2(os.fsencode(path), MNT_DETACH) != 0:
-        code = ctypes.get_errno()
-        if code not in (errno.EINVAL, errno.ENOENT):
-            raise OSError(code, "umount: %s" % os.strerror(code), path)
+    """Unmount whatever network namespace is at `path` and remove its file, as destroy_at() does."""
+    try:
+        parent = _parent(path)
+    except FileNotFoundError:
+        return
+    try:
+        name = os.path.basename(path)
+        destroy_at(parent, name, examine_at(parent, name)[1])
+    finally:
+        os.close(parent)
+
+
+# Each step that changes something is a function of its own: the crash tests kill a process before each.
+
+
+def _make_placeholder(parent_fd, name):
+    return os.open(name, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o444,
+                   dir_fd=parent_fd)
+
+
+def _mount(ns_fd, placeholder_fd, name):
+    _check(_libc.mount(_fd_path(ns_fd), _fd_path(placeholder_fd), None, MS_BIND, None),
+           "bind mount of a network namespace", name)
+
+
+def _unmount(entry_fd, name):
+    # Through the descriptor that was checked: the mount whose root it is, and no other.
+    _check(_libc.umount2(_fd_path(entry_fd), MNT_DETACH), "umount", name)
+
+
+def _remove_placeholder(parent_fd, name):
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+        os.unlink(name, dir_fd=parent_fd)
+
+
+# --- entering -----------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
 def entered(path_or_fd):
     """Run the body with the calling thread inside the namespace; always return to where it was."""
-    target = path_or_fd if isinstance(path_or_fd, int) else os.open(path_or_fd, os.O_RDONLY | os.O_CLOEXEC)
+    target = path_or_fd if isinstance(path_or_fd, int) else open_fd(path_or_fd)
     try:
         with _returning():
             _check(_libc.setns(target, CLONE_NEWNET), "setns into %s" % path_or_fd)
@@ -99,10 +271,6 @@ def entered(path_or_fd):
     finally:
         if target is not path_or_fd:
             os.close(target)
-
-
-def open_fd(path):
-    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
 @contextlib.contextmanager
