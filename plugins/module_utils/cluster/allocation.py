@@ -29,9 +29,9 @@ uses that one.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
-from typing import NamedTuple
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import etcd, layout
@@ -50,15 +50,10 @@ FIRST_VNI = 4096
 LAST_VNI = (1 << 24) - 1
 
 
-class Claim(NamedTuple):
-    block: str  # CIDR
-    conflicts: int  # races lost on the way
-
-
-class Allocation(NamedTuple):
-    addresses: list  # the addresses handed out
-    blocks: list  # every block the host holds in the network now
-    claims: list  # the Claims this allocation made
+# A block claimed (a CIDR), with the races lost on the way.
+Claim = collections.namedtuple("Claim", "block conflicts")
+# The addresses handed out, every block the host holds in the network now, the Claims made.
+Allocation = collections.namedtuple("Allocation", "addresses blocks claims")
 
 
 # Where to look: pure.
@@ -131,10 +126,10 @@ def _owner_value(host):
     return json.dumps({"host": host})
 
 
-class Try(NamedTuple):
-    held: bool  # the host holds the block now: by this try, or by an earlier one whose answer was lost
-    claimed: list  # when another host holds it: the network's blocks claimed after `since`
-    revision: int  # etcd's revision when the try was made
+# held: the host holds the block now (by this try, or an earlier one whose answer was lost);
+# claimed: when another host holds it, the network's blocks claimed after `since`;
+# revision: etcd's revision when the try was made.
+Try = collections.namedtuple("Try", "held claimed revision")
 
 
 def try_claim(client, network, block, host, since=0):

@@ -26,11 +26,11 @@ open and is not thread-safe: use one per thread.
 from __future__ import annotations
 
 import base64
+import collections
 import http.client
 import json
 import socket
 import ssl
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
@@ -48,33 +48,13 @@ _UNAVAILABLE = 14  # no leader, leader changed, request timed out, member stoppi
 _UNAUTHENTICATED = 16  # the token expired or was issued by another member
 
 
-class Endpoint(NamedTuple):
-    url: str  # as given, with the default port added
-    host: str
-    port: int
-    tls: bool
-
-
-class KeyValue(NamedTuple):
-    key: str
-    value: str
-    create_revision: int
-    mod_revision: int
-    version: int
-    lease: int
-
-
-class TxnResult(NamedTuple):
-    succeeded: bool
-    revision: int
-    # One per request of the branch that ran: a range gives [KeyValue], a delete the number of
-    # keys deleted, a put None.
-    responses: list
-
-
-class Lease(NamedTuple):
-    id: int
-    ttl: int
+# Records as named tuples (typing.NamedTuple would cost an import of typing). Endpoint.url is as
+# given, with the default port added; TxnResult.responses has one item per request of the branch
+# that ran: [KeyValue] for a range, the number of keys deleted for a delete, None for a put.
+Endpoint = collections.namedtuple("Endpoint", "url host port tls")
+KeyValue = collections.namedtuple("KeyValue", "key value create_revision mod_revision version lease")
+TxnResult = collections.namedtuple("TxnResult", "succeeded revision responses")
+Lease = collections.namedtuple("Lease", "id ttl")
 
 
 class _TryNext(Exception):

@@ -23,8 +23,8 @@ The rule:
 
 from __future__ import annotations
 
+import collections
 import json
-from typing import NamedTuple
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import etcd, layout
@@ -39,16 +39,11 @@ except ImportError:  # reported by the Ansible modules through missing_required_
 DEFAULT_LIVENESS_TTL = 600
 
 
-class Member(NamedTuple):
-    host: str
-    address: str
-    alive: bool  # ran within its liveness TTL
-
-
-class GCResult(NamedTuple):
-    forgotten: list  # hosts whose membership this GC deleted
-    spared: list  # hosts left out of the fleet that ran within their liveness TTL, kept
-    freed: list  # (network, block) of every block freed
+# A member: its name, underlay address, and whether it ran within its liveness TTL.
+Member = collections.namedtuple("Member", "host address alive")
+# What a GC did: the hosts whose membership it deleted; the hosts left out of the fleet that it
+# kept because they ran within their liveness TTL; the (network, block) of every block freed.
+GCResult = collections.namedtuple("GCResult", "forgotten spared freed")
 
 
 def join(client, host, address, liveness_ttl=DEFAULT_LIVENESS_TTL):
