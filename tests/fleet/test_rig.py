@@ -87,8 +87,8 @@ def test_ansible_reaches_five_hosts_each_with_namespaces_of_its_own(fleet, tmp_p
 
 
 def vxlan(host, peer, overlay_address):
-    """A vxlan device with a static peer, made with iproute2 in the host's namespace."""
-    subprocess.run(["nsenter", "--net=" + host.netns, "ip", "-batch", "-"], check=True, text=True, input=(
+    """A vxlan device with a static peer, made with iproute2 in the host's namespaces."""
+    subprocess.run(host.nsenter("ip", "-batch", "-"), check=True, text=True, input=(
         "link add pnvx0 type vxlan id 4242 local %s remote %s dstport 4789 dev eth0\n"
         "addr add %s/24 dev pnvx0\nlink set pnvx0 up\n" % (host.address, peer.address, overlay_address)))
 
@@ -99,13 +99,13 @@ def test_vxlan_carries_traffic_between_two_hosts(underlay, tmp_path):
         first, second = fleet.start().hosts
         vxlan(first, second, "10.251.0.1")
         vxlan(second, first, "10.251.0.2")
-        link = json.loads(subprocess.run(["nsenter", "--net=" + first.netns, "ip", "-j", "-d", "link", "show", "pnvx0"],
-                                         check=True, capture_output=True, text=True).stdout)[0]
+        link = json.loads(subprocess.run(first.nsenter("ip", "-j", "-d", "link", "show", "pnvx0"), check=True,
+                                         capture_output=True, text=True).stdout)[0]
         assert (link["mtu"], link["linkinfo"]["info_data"]["id"]) == (1450, 4242)  # the underlay's 1500 - 50
         assert traffic.tcp_exchange(second.netns, "10.251.0.2", first.netns) == (
             b"ping from client", b"pong from server", "10.251.0.1")
         # The overlay's traffic goes over the underlay: without it, nothing gets across.
-        subprocess.run(["nsenter", "--net=" + second.netns, "ip", "link", "set", "eth0", "down"], check=True)
+        subprocess.run(second.nsenter("ip", "link", "set", "eth0", "down"), check=True)
         assert not traffic.tcp_reachable(second.netns, "10.251.0.2", first.netns)
     finally:
         fleet.close()
