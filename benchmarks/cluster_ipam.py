@@ -40,6 +40,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -156,6 +157,7 @@ def main():
     finally:
         cluster.close()
         underlay.close()
+        shutil.rmtree(root, ignore_errors=True)
     report = {"hosts": args.hosts, "processes": args.processes, "join_ms": join_ms,
               "alone_ms": {"median": statistics.median(alone) * 1000, "p99": percentile(alone, 0.99) * 1000},
               "runs": []}
