@@ -6,6 +6,7 @@
 #   1. kernel: the library against the real kernel (pytest; each test in a private netns)
 #   2. reliability: concurrency, crashes, drift, reboot, bad input, safety (pytest, private netns);
 #      ends with the table of its figures beside their goals
+#   2b. fleet: etcd client, cluster IPAM, the simulated fleet (pytest; tests/fleet/README.md)
 #   3. ansible-test sanity
 #   4. ansible-test units
 #   5. ansible-test integration, in a privileged podman container (--docker-network none)
@@ -16,7 +17,7 @@ set -uo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 output="$repo_root/tests/output/run"
-readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables)
+readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables etcd-server etcd-client openssh-server openssl)
 
 log() { echo "run.sh: $*" >&2; }
 
@@ -71,6 +72,8 @@ main() {
 
     log "stage 2: reliability suite"
     pytest_stage reliability
+    log "stage 2b: fleet suite (etcd client, cluster IPAM, simulated fleet: tests/fleet/README.md)"
+    pytest_stage fleet
 
     log "stage 3: ansible-test sanity"
     rc=0
