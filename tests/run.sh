@@ -16,7 +16,7 @@ set -uo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 output="$repo_root/tests/output/run"
-readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables)
+readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables dnsmasq-base)  # dnsmasq: tests/kernel/test_dns.py
 
 log() { echo "run.sh: $*" >&2; }
 
