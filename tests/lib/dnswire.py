@@ -38,7 +38,7 @@ def reverse_name(address):
 def _read_name(message, offset):
     """(name, offset after it), following compression pointers."""
     labels, end = [], None
-    for _ in range(128):  # a loop of pointers ends here
+    for _hop in range(128):  # a loop of pointers ends here
         length = message[offset]
         if length & 0xC0 == 0xC0:
             end = offset + 2 if end is None else end
@@ -65,14 +65,15 @@ class Answer:
 
 
 def parse(message):
-    ident, flags, questions, answers, _, _ = _HEADER.unpack_from(message)
+    ident, flags, questions, answers = _HEADER.unpack_from(message)[:4]
     offset = _HEADER.size
-    for _ in range(questions):
+    for _question in range(questions):
         offset = _read_name(message, offset)[1] + 4
     records = []
-    for _ in range(answers):
+    for _answer in range(answers):
         offset = _read_name(message, offset)[1]
-        rtype, _, _, length = _RR.unpack_from(message, offset)
+        fields = _RR.unpack_from(message, offset)
+        rtype, length = fields[0], fields[3]
         offset += _RR.size
         data = message[offset:offset + length]
         if rtype == TYPES["A"]:
@@ -142,7 +143,7 @@ class StandInResolver:
                 message, peer = self._sock.recvfrom(4096)
             except socket.timeout:
                 continue
-            ident, _, _, _, _, _ = _HEADER.unpack_from(message)
+            ident = _HEADER.unpack_from(message)[0]
             name, end = _read_name(message, _HEADER.size)
             rtype = struct.unpack_from("!H", message, end)[0]
             self.asked.append(name)

@@ -68,15 +68,19 @@ def _run(directory, networks, act):
                  config.dnsmasq_hosts(network).encode()) for network in networks]
     if not act and not os.path.isdir(directory):
         return ["the DNS server of network %s is not running" % network.name for network in networks]
-    with files.directory(directory, create_mode=0o700) as directory_fd, \
-            (_locked(directory_fd) if act else contextlib.nullcontext()):
-        served = {match.group(1) for match in map(_SERVED.match, files.names(directory_fd)) if match}
-        found = []
-        for network_id in sorted(served - set(ids)):
-            found += _retire(_Server(directory, directory_fd, network_id), act)
-        for network, conf, hosts in rendered:
-            found += _serve(_Server(directory, directory_fd, network.id), network, conf, hosts, act)
-        return found
+    with files.directory(directory, create_mode=0o700) as directory_fd:
+        with _locked(directory_fd) if act else contextlib.nullcontext():
+            return _converge_in(directory, directory_fd, ids, rendered, act)
+
+
+def _converge_in(directory, directory_fd, ids, rendered, act):
+    served = {match.group(1) for match in map(_SERVED.match, files.names(directory_fd)) if match}
+    found = []
+    for network_id in sorted(served - set(ids)):
+        found += _retire(_Server(directory, directory_fd, network_id), act)
+    for network, conf, hosts in rendered:
+        found += _serve(_Server(directory, directory_fd, network.id), network, conf, hosts, act)
+    return found
 
 
 def _path(directory, network_id, suffix):
