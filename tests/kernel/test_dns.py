@@ -321,3 +321,13 @@ def test_servers_run_in_the_namespace_of_the_calling_thread(lan):
     server.converge(lan.directory, [front()])
     here = os.stat("/proc/thread-self/ns/net").st_ino
     assert os.stat("/proc/%d/ns/net" % lan.pid("f1")).st_ino == here  # the test's private namespace
+
+
+def test_a_server_started_before_its_gateway_exists_answers_once_it_appears(lan):
+    """After a reboot the servers may start before the bridges are rebuilt (bind-dynamic)."""
+    later = config.DnsNetwork(id="c3", name="later", gateways=("10.89.63.1",), internal=True,
+                              records=(config.Record("late", (), ("10.89.63.10",)),))
+    assert server.converge(lan.directory, [later]) == ["started the DNS server of network later"]
+    add_bridge("pndns-later", "10.89.63.1/24")
+    add_sandbox(lan.key("late"), "pndns-late", "pndns-later", ["10.89.63.10/24"], "10.89.63.1")
+    assert wait_for(lambda: lan.answered("late", "10.89.63.1", "late") == ["10.89.63.10"]) is not None
