@@ -6,10 +6,12 @@ the wiring of DNS into pynet's networks and endpoints comes later. Every server 
 stopped by its pid at the end, and the test fails if a dnsmasq is left in its namespace."""
 
 import contextlib
+import fcntl
 import os
 import signal
 import stat
 import subprocess
+import threading
 import time
 
 import pytest
@@ -331,3 +333,40 @@ def test_a_server_started_before_its_gateway_exists_answers_once_it_appears(lan)
     add_bridge("pndns-later", "10.89.63.1/24")
     add_sandbox(lan.key("late"), "pndns-late", "pndns-later", ["10.89.63.10/24"], "10.89.63.1")
     assert wait_for(lambda: lan.answered("late", "10.89.63.1", "late") == ["10.89.63.10"]) is not None
+
+
+def directory_unlocked(directory):
+    """Whether no run holds the directory's lock (a lock taken and let go at once)."""
+    fd = os.open(os.path.join(directory, server.LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_runs_at_the_same_time_end_with_the_last_view_of_the_store(lan):
+    """16 threads each add a name to a shared 'store' and converge, reading it once the directory is
+    locked: afterwards the server answers every name, and nothing is left to change."""
+    store, store_lock, read_unlocked = [], threading.Lock(), []
+
+    def read_store():
+        read_unlocked.append(directory_unlocked(lan.directory))
+        return [front(*store)]
+
+    def add(number):
+        with store_lock:
+            store.append(config.Record("ep%d" % number, (), ("10.89.61.%d" % (100 + number),)))
+        server.converge(lan.directory, read_store)
+
+    threads = [threading.Thread(target=add, args=(number,)) for number in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert read_unlocked == [False] * 16
+    assert server.drift(lan.directory, [front(*store)]) == []
+    assert [lan.answered("web", FRONT_GATEWAYS[0], "ep%d" % number) for number in range(16)] == [
+        ["10.89.61.%d" % (100 + number)] for number in range(16)]

@@ -47,7 +47,9 @@ _DONE = {"start": "started", "restart": "restarted", "reload": "reloaded"}
 
 def converge(directory, networks):
     """Make the servers in `directory` (an absolute path; made 0700 when missing, its parents must
-    exist) serve exactly `networks`, each at its gateways; returns what was changed, as sentences."""
+    exist) serve exactly `networks`, each at its gateways; returns what was changed, as sentences.
+    `networks` may be a function that returns them: it is called once the directory is locked, so
+    that runs at the same time, each reading the store when its turn comes, end with the last one's."""
     return _run(directory, networks, act=True)
 
 
@@ -57,30 +59,25 @@ def drift(directory, networks):
 
 
 def _run(directory, networks, act):
-    networks = list(networks)
     config.check_conf_path("directory", directory)
+    if not act and not os.path.isdir(directory):
+        return ["the DNS server of network %s is not running" % network.name
+                for network, _conf, _hosts in _rendered(directory, networks)]
+    with files.directory(directory, create_mode=0o700) as directory_fd:
+        with _locked(directory_fd) if act else contextlib.nullcontext():
+            return _converge_in(directory, directory_fd, _rendered(directory, networks), act)
+
+
+def _rendered(directory, networks):
+    """[(network, its dnsmasq configuration, its hosts file)]: every file rendered, so every value
+    checked, before anything changes."""
+    networks = list(networks() if callable(networks) else networks)
     ids = [network.id for network in networks]
     if len(set(ids)) != len(ids):
         raise ValueError("networks given twice: %s" % ", ".join(sorted({i for i in ids if ids.count(i) > 1})))
-    # Every file is rendered, so every value checked, before anything changes.
-    rendered = [(network, config.dnsmasq_conf(network, _path(directory, network.id, ".hosts"),
-                                              _path(directory, network.id, ".pid")).encode(),
-                 config.dnsmasq_hosts(network).encode()) for network in networks]
-    if not act and not os.path.isdir(directory):
-        return ["the DNS server of network %s is not running" % network.name for network in networks]
-    with files.directory(directory, create_mode=0o700) as directory_fd:
-        with _locked(directory_fd) if act else contextlib.nullcontext():
-            return _converge_in(directory, directory_fd, ids, rendered, act)
-
-
-def _converge_in(directory, directory_fd, ids, rendered, act):
-    served = {match.group(1) for match in map(_SERVED.match, files.names(directory_fd)) if match}
-    found = []
-    for network_id in sorted(served - set(ids)):
-        found += _retire(_Server(directory, directory_fd, network_id), act)
-    for network, conf, hosts in rendered:
-        found += _serve(_Server(directory, directory_fd, network.id), network, conf, hosts, act)
-    return found
+    return [(network, config.dnsmasq_conf(network, _path(directory, network.id, ".hosts"),
+                                          _path(directory, network.id, ".pid")).encode(),
+             config.dnsmasq_hosts(network).encode()) for network in networks]
 
 
 def _path(directory, network_id, suffix):
@@ -96,6 +93,16 @@ def _locked(directory_fd):
         yield
     finally:
         os.close(fd)
+
+
+def _converge_in(directory, directory_fd, rendered, act):
+    served = {match.group(1) for match in map(_SERVED.match, files.names(directory_fd)) if match}
+    found = []
+    for network_id in sorted(served - {network.id for network, _conf, _hosts in rendered}):
+        found += _retire(_Server(directory, directory_fd, network_id), act)
+    for network, conf, hosts in rendered:
+        found += _serve(_Server(directory, directory_fd, network.id), network, conf, hosts, act)
+    return found
 
 
 def _digest(data):
