@@ -3,14 +3,16 @@
 #
 #   bash benchmarks/run.sh [N ...] [--skip APPROACH]... [--plot PNG]    (arguments go to endpoints.py)
 #
-#   1. installs the CNI reference plugins (containernetworking-plugins, the comparison), nftables and
-#      iproute2 with apt-get when they are missing;
+#   1. installs the CNI reference plugins (containernetworking-plugins, the comparison), nftables,
+#      iproute2, and the DNS servers and load generator (dnsmasq-base, aardvark-dns, dnsperf) with
+#      apt-get when they are missing;
 #   2. ensures the project's virtualenv with tests/venv.sh and installs benchmarks/requirements.txt
 #      (matplotlib, for the plot) into it;
 #   3. runs benchmarks/endpoints.py (endpoints: pynet's library and modules, CNI, the ip -batch floor;
 #      prints tables, writes benchmarks/output/endpoints.png and .json), benchmarks/growth.py (which
 #      step's cost grows with N), benchmarks/sysctl.py (a sandbox's sysctl through /proc/sys and through
-#      pynet's procfs instances) and benchmarks/ipam.py;
+#      pynet's procfs instances), benchmarks/ipam.py and benchmarks/dns.py (dnsmasq as pynet runs it
+#      against aardvark-dns: queries/s, latency, reloads, memory, what each answers);
 #   4. with PYNET_BENCH_BASE set to a git revision, benchmarks/revisions.py: the library batch at N=1000
 #      at that revision and in this checkout, alternating, side by side.
 #
@@ -19,11 +21,12 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 [[ -x /usr/lib/cni/bridge ]] || "$repo_root/tests/debian-packages.sh" containernetworking-plugins
-"$repo_root/tests/debian-packages.sh" nftables iproute2
+"$repo_root/tests/debian-packages.sh" nftables iproute2 dnsmasq-base aardvark-dns dnsperf
 venv="$("$repo_root/tests/venv.sh")"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$repo_root/benchmarks/requirements.txt" >&2
 "$venv/bin/python" "$repo_root/benchmarks/endpoints.py" "$@"
 "$venv/bin/python" "$repo_root/benchmarks/growth.py"
 "$venv/bin/python" "$repo_root/benchmarks/sysctl.py"
 "$venv/bin/python" "$repo_root/benchmarks/ipam.py"
+"$venv/bin/python" "$repo_root/benchmarks/dns.py"
 [[ -z "${PYNET_BENCH_BASE:-}" ]] || "$venv/bin/python" "$repo_root/benchmarks/revisions.py" --base "$PYNET_BENCH_BASE"

@@ -17,7 +17,8 @@ set -uo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 output="$repo_root/tests/output/run"
-readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables etcd-server etcd-client openssh-server openssl)
+# dnsmasq-base: tests/kernel/test_dns.py; etcd, sshd and openssl: the fleet stage
+readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables dnsmasq-base etcd-server etcd-client openssh-server openssl)
 
 log() { echo "run.sh: $*" >&2; }
 

@@ -19,6 +19,8 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import net
 PART = "6 safety"
 NFTABLES_MODULE = "plugins/module_utils/kernel/nftables.py"
 NFT_BINARY_CALL = "_nft"  # nftables.py's lookup of the nft binary on a fixed search path
+DNS_SERVER_MODULE = "plugins/module_utils/dns/server.py"
+DNS_SERVER_BINARY = "DNSMASQ"  # server.py's constant: the absolute path of dnsmasq
 PROCESS_MODULES = ("subprocess", "pty", "asyncio.subprocess")
 SHELL_CALLS = ("os.system", "os.popen", "os.exec", "os.spawn", "os.posix_spawn", "asyncio.create_subprocess",
                "pty.spawn")  # and every function whose name starts so
@@ -60,14 +62,19 @@ def imported_modules(tree):
             yield node.module
 
 
+def literal_argv(call):
+    """The items of a process call's argv when it is a literal list, else None."""
+    argv = call.args[0] if call.args else next((kw.value for kw in call.keywords if kw.arg == "args"), None)
+    return argv.elts if isinstance(argv, ast.List) else None
+
+
 def argv_problems(call):
     """Why the argv of a process call in nftables.py is not fixed: it must be a literal list that starts
     with the nft binary, whose other items are string constants, or names that come after nft's command
     word (nft takes no option after its command, so a name there can never become one)."""
-    argv = call.args[0] if call.args else next((kw.value for kw in call.keywords if kw.arg == "args"), None)
-    if not isinstance(argv, ast.List):
+    items = literal_argv(call)
+    if items is None:
         return ["argv is not a literal list"]
-    items = argv.elts
     if not items or not (isinstance(items[0], ast.Call) and dotted_name(items[0].func, {}) == NFT_BINARY_CALL
                          and not items[0].args):
         return ["argv does not start with %s()" % NFT_BINARY_CALL]
@@ -80,13 +87,40 @@ def argv_problems(call):
     return problems
 
 
+def absolute_path_constants(tree):
+    """Module-level NAME = "/absolute/path" assignments: name -> path."""
+    return {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            and node.value.value.startswith("/") for target in node.targets if isinstance(target, ast.Name)}
+
+
+def dns_server_argv_problems(call, tree):
+    """Why the argv of a process call in dns/server.py is not fixed: it must be a literal list that starts
+    with the DNSMASQ constant (an absolute path assigned once in the module), whose other items are string
+    constants or an option constant ending in '=' joined with a name or attribute (the value glued to its
+    option, so it can never be read as another option)."""
+    items = literal_argv(call)
+    if items is None:
+        return ["argv is not a literal list"]
+    binary = absolute_path_constants(tree).get(DNS_SERVER_BINARY)
+    if not (binary and items and isinstance(items[0], ast.Name) and items[0].id == DNS_SERVER_BINARY):
+        return ["argv does not start with %s, an absolute path constant" % DNS_SERVER_BINARY]
+    return ["argv item %s is not a constant or a constant option=name" % ast.unparse(item) for item in items[1:]
+            if not (isinstance(item, ast.Constant) and isinstance(item.value, str))
+            and not (isinstance(item, ast.BinOp) and isinstance(item.op, ast.Add)
+                     and isinstance(item.left, ast.Constant) and isinstance(item.left.value, str)
+                     and item.left.value.startswith("--") and item.left.value.endswith("=")
+                     and isinstance(item.right, (ast.Name, ast.Attribute)))]
+
+
 def shell_problems(source, path):
     """Every shell command, process start, eval or exec in one file's source, as sentences."""
     tree = ast.parse(source, path)
     aliases = import_aliases(tree)
     may_start_nft = path.endswith(NFTABLES_MODULE)
+    may_start_dns_server = path.endswith(DNS_SERVER_MODULE)
     found = ["%s imports %s" % (path, module) for module in imported_modules(tree)
-             if module in PROCESS_MODULES and not (may_start_nft and module == "subprocess")]
+             if module in PROCESS_MODULES and not ((may_start_nft or may_start_dns_server) and module == "subprocess")]
     for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
         name = dotted_name(call.func, aliases) or ""
         where = "%s:%d %s" % (path, call.lineno, ast.unparse(call.func))
@@ -96,10 +130,12 @@ def shell_problems(source, path):
             if keyword.arg == "shell" and ast.unparse(keyword.value) != "False":
                 found.append(where + " has shell=" + ast.unparse(keyword.value))
         if name.startswith("subprocess."):
-            if not may_start_nft:
-                found.append(where + " starts a process")
-            else:
+            if may_start_nft:
                 found += ["%s: %s" % (where, problem) for problem in argv_problems(call)]
+            elif may_start_dns_server:
+                found += ["%s: %s" % (where, problem) for problem in dns_server_argv_problems(call, tree)]
+            else:
+                found.append(where + " starts a process")
     return found
 
 
@@ -123,17 +159,36 @@ def test_the_scan_finds_shell_commands():
         assert len(shell_problems(source, "plugins/module_utils/example.py")) == count, source
     nft = "import subprocess\nsubprocess.run([_nft(), '-j', name, 'list'])\nsubprocess.run(argv)"
     assert len(shell_problems(nft, NFTABLES_MODULE)) == 2
+    dns = {
+        "DNSMASQ = '/usr/sbin/dnsmasq'\nsubprocess.run([DNSMASQ, '--conf-file=' + path, '--keep-in-foreground'])": 0,
+        "DNSMASQ = '/usr/sbin/dnsmasq'\nsubprocess.run(['/bin/sh', '-c', 'dnsmasq ' + options])": 1,
+        "DNSMASQ = '/usr/sbin/dnsmasq'\nsubprocess.run([DNSMASQ, options])": 1,  # a name could be any option
+        "DNSMASQ = '/usr/sbin/dnsmasq'\nsubprocess.run([DNSMASQ, '--conf-file', path])": 1,
+        "DNSMASQ = '/usr/sbin/dnsmasq'\nsubprocess.run([DNSMASQ, '--conf-file=%s' % path])": 1,
+        "DNSMASQ = '/usr/sbin/dnsmasq'\nsubprocess.run([DNSMASQ] + options)": 1,
+        "DNSMASQ = '/usr/sbin/dnsmasq'\nsubprocess.run(' '.join([DNSMASQ, path]), shell=True)": 2,
+        "DNSMASQ = shutil.which('dnsmasq')\nsubprocess.run([DNSMASQ, '--test'])": 1,
+        "subprocess.run([binary, '--conf-file=' + path])": 1,
+        "DNSMASQ = '/usr/sbin/dnsmasq'\nsubprocess.run([DNSMASQ, '--conf-file=' + self.conf_path])": 0,
+        "DNSMASQ = '/usr/sbin/dnsmasq'\nsubprocess.run([DNSMASQ, '--conf-file=' + conf(path)])": 1,
+    }
+    for source, count in dns.items():
+        assert len(shell_problems("import subprocess, shutil\n" + source, DNS_SERVER_MODULE)) == count, source
+    # Only dns/server.py may start dnsmasq.
+    assert len(shell_problems("import subprocess\nDNSMASQ = '/usr/sbin/dnsmasq'\n"
+                              "subprocess.run([DNSMASQ, '--conf-file=' + path])", "plugins/module_utils/dns/config.py")) == 2
 
 
 def test_no_shell_command_is_built_from_input(figures):
     sources = dict(plugin_sources())
     found = [problem for path, source in sources.items() for problem in shell_problems(source, path)]
-    nft_calls = sum(1 for node in ast.walk(ast.parse(sources[NFTABLES_MODULE]))
-                    if isinstance(node, ast.Call) and ast.unparse(node.func).startswith("subprocess."))
-    figures.record(PART, "shell commands built from input (%d files; %d nft calls, argv checked)"
-                   % (len(sources), nft_calls), len(found), 0, not found)
+    nft_calls, dns_server_calls = ([node for node in ast.walk(ast.parse(sources[module])) if isinstance(node, ast.Call)
+                                    and ast.unparse(node.func).startswith("subprocess.")]
+                                   for module in (NFTABLES_MODULE, DNS_SERVER_MODULE))
+    figures.record(PART, "shell commands built from input (%d files; %d nft and %d dnsmasq calls, argv checked)"
+                   % (len(sources), len(nft_calls), len(dns_server_calls)), len(found), 0, not found)
     assert found == []
-    assert nft_calls > 0  # the argv check above looked at something
+    assert nft_calls and dns_server_calls  # the argv checks above looked at something
 
 
 # --- the state directory is private ------------------------------------------------------------------

@@ -1,0 +1,250 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The DNS servers of the networks in one directory: a dnsmasq per DNS network, made to match a
+list of networks (config.DnsNetwork) as the firewall is made to match the store, whole.
+
+`converge(directory, networks)` writes each network's files (config.dnsmasq_conf, .hosts), starts
+the servers that are missing, restarts those whose listen addresses or upstream servers changed,
+reloads (SIGHUP: dnsmasq re-reads its hosts file, keeping its sockets) those whose names changed,
+once per call however many names changed, and stops the servers of networks no longer given.
+`drift(directory, networks)` says what converge would change, as sentences, and changes nothing.
+
+A server runs in the network namespace of the thread that starts it (the child forked from that
+thread inherits it). Its pid file lives in the directory; a pid is taken to be that network's server
+only when it is /usr/sbin/dnsmasq, started with exactly that network's configuration file, in the
+caller's network namespace, so a pid reused after a crash or a reboot is never signalled, and it is
+signalled through a pidfd opened before those checks. What the running server was last given is
+recorded (`<id>.loaded`: hashes of its configuration and names), so a run cut off between writing
+the files and the reload is finished by the next one.
+
+Files per network, named by its id: <id>.conf, <id>.hosts, <id>.pid (dnsmasq's), <id>.loaded.
+Failures of dnsmasq or of the files raise OSError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import config, files
+
+DNSMASQ = "/usr/sbin/dnsmasq"
+START_TIMEOUT = 10.0  # seconds for dnsmasq to bind its sockets and write its pid file
+STOP_TIMEOUT = 2.0  # seconds for dnsmasq to exit on SIGTERM before it gets SIGKILL
+LOCK_NAME = "lock"
+_SERVED = re.compile(r"^([0-9a-f]{1,64})\.conf$")
+_SUFFIXES = (".conf", ".hosts", ".pid", ".loaded")
+_DONE = {"start": "started", "restart": "restarted", "reload": "reloaded"}
+
+
+def converge(directory, networks):
+    """Make the servers in `directory` (an absolute path; made 0700 when missing, its parents must
+    exist) serve exactly `networks`, each at its gateways; returns what was changed, as sentences.
+    `networks` may be a function that returns them: it is called once the directory is locked, so
+    that runs at the same time, each reading the store when its turn comes, end with the last one's."""
+    return _run(directory, networks, act=True)
+
+
+def drift(directory, networks):
+    """What converge(directory, networks) would change, as sentences (empty: nothing)."""
+    return _run(directory, networks, act=False)
+
+
+def _run(directory, networks, act):
+    config.check_conf_path("directory", directory)
+    if not act and not os.path.isdir(directory):
+        return ["the DNS server of network %s is not running" % network.name
+                for network, _conf, _hosts in _rendered(directory, networks)]
+    with files.directory(directory, create_mode=0o700) as directory_fd:
+        with _locked(directory_fd) if act else contextlib.nullcontext():
+            return _converge_in(directory, directory_fd, _rendered(directory, networks), act)
+
+
+def _rendered(directory, networks):
+    """[(network, its dnsmasq configuration, its hosts file)]: every file rendered, so every value
+    checked, before anything changes."""
+    networks = list(networks() if callable(networks) else networks)
+    ids = [network.id for network in networks]
+    if len(set(ids)) != len(ids):
+        raise ValueError("networks given twice: %s" % ", ".join(sorted({i for i in ids if ids.count(i) > 1})))
+    return [(network, config.dnsmasq_conf(network, _path(directory, network.id, ".hosts"),
+                                          _path(directory, network.id, ".pid")).encode(),
+             config.dnsmasq_hosts(network).encode()) for network in networks]
+
+
+def _path(directory, network_id, suffix):
+    return os.path.join(directory, network_id + suffix)
+
+
+@contextlib.contextmanager
+def _locked(directory_fd):
+    """One process at a time changes the servers of a directory (concurrent runs on one host)."""
+    fd = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory_fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _converge_in(directory, directory_fd, rendered, act):
+    served = {match.group(1) for match in map(_SERVED.match, files.names(directory_fd)) if match}
+    found = []
+    for network_id in sorted(served - {network.id for network, _conf, _hosts in rendered}):
+        found += _retire(_Server(directory, directory_fd, network_id), act)
+    for network, conf, hosts in rendered:
+        found += _serve(_Server(directory, directory_fd, network.id), network, conf, hosts, act)
+    return found
+
+
+def _digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Server:
+    """The files and the process of one network's dnsmasq."""
+
+    def __init__(self, directory, directory_fd, network_id):
+        self.id = network_id
+        self.directory_fd = directory_fd
+        self.conf_path = _path(directory, network_id, ".conf")
+        self.pid_path = _path(directory, network_id, ".pid")
+
+    def read(self, suffix):
+        return files.read(self.directory_fd, self.id + suffix)
+
+    def write(self, suffix, data):
+        files.write_atomically(self.directory_fd, self.id + suffix, data)
+
+    def loaded(self):
+        """{"conf": digest, "hosts": digest} last given to the running server, or {}."""
+        try:
+            return json.loads(self.read(".loaded") or b"{}")
+        except ValueError:
+            return {}
+
+    def record_loaded(self, conf, hosts):
+        self.write(".loaded", json.dumps({"conf": _digest(conf), "hosts": _digest(hosts)}).encode())
+
+    def pidfd(self):
+        """A pidfd of this network's running dnsmasq, or None when it is not running."""
+        raw = self.read(".pid") or b""
+        if not raw.strip().isdigit():
+            return None
+        pid = int(raw)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return None
+        if self._is_ours(pid):
+            return pidfd
+        os.close(pidfd)
+        return None
+
+    def _is_ours(self, pid):
+        proc = "/proc/%d/" % pid
+        try:
+            exe = os.readlink(proc + "exe")
+            with open(proc + "cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")[:-1]
+            namespace = os.stat(proc + "ns/net")
+        except OSError:  # gone meanwhile, or a zombie (no exe)
+            return False
+        here = os.stat("/proc/thread-self/ns/net")
+        return (exe in (DNSMASQ, DNSMASQ + " (deleted)")  # deleted: upgraded since it started
+                and argv == [os.fsencode(DNSMASQ), os.fsencode("--conf-file=" + self.conf_path)]
+                and (namespace.st_dev, namespace.st_ino) == (here.st_dev, here.st_ino))
+
+    def start(self):
+        if not os.access(DNSMASQ, os.X_OK):
+            raise OSError(errno.ENOENT, "%s (Debian's dnsmasq-base) is not installed; pynet serves the names of "
+                                        "its networks with it" % DNSMASQ)
+        # dnsmasq forks into the background once its sockets are bound and its pid file is written,
+        # and its first process exits then, with a message and a non-zero status if that failed.
+        done = subprocess.run([DNSMASQ, "--conf-file=" + self.conf_path], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, env={}, timeout=START_TIMEOUT, check=False)
+        if done.returncode != 0:
+            raise OSError(errno.EIO, "dnsmasq for network %s did not start: %s"
+                          % (self.id, (done.stderr or done.stdout).strip()))
+        files.set_mode(self.directory_fd, self.id + ".pid", 0o600)
+        pidfd = self.pidfd()
+        if pidfd is None:
+            raise OSError(errno.ESRCH, "dnsmasq for network %s started but %s does not name it"
+                          % (self.id, self.pid_path))
+        os.close(pidfd)
+
+    @staticmethod
+    def stop(pidfd):
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns once the process is gone."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            signal.pidfd_send_signal(pidfd, sig)
+            if select.select([pidfd], [], [], STOP_TIMEOUT)[0]:  # a pidfd is readable once its process exits
+                return
+
+    def remove_files(self):
+        for suffix in _SUFFIXES:
+            files.remove(self.directory_fd, self.id + suffix)
+
+
+def _serve(server, network, conf, hosts, act):
+    """Sentences of what is wrong with (act=False) or was done to (act=True) the network's server,
+    given its rendered configuration and hosts file."""
+    conf_written = server.read(".conf") != conf
+    hosts_written = server.read(".hosts") != hosts
+    loaded = server.loaded()
+    pidfd = server.pidfd()
+    try:
+        if pidfd is None:
+            found = ["the DNS server of network %s is not running" % network.name]
+            step = "start"
+        elif conf_written or loaded.get("conf") != _digest(conf):
+            found = ["the DNS server of network %s runs with other addresses or upstream servers than pynet's "
+                     "store has" % network.name]
+            step = "restart"
+        elif hosts_written or loaded.get("hosts") != _digest(hosts):
+            found = ["the DNS server of network %s answers other names than pynet's store has" % network.name]
+            step = "reload"
+        else:
+            return []
+        if not act:
+            return found
+        if conf_written:
+            server.write(".conf", conf)
+        if hosts_written:
+            server.write(".hosts", hosts)
+        if step == "restart":
+            server.stop(pidfd)
+        if step == "reload":
+            signal.pidfd_send_signal(pidfd, signal.SIGHUP)
+        else:
+            server.start()
+        server.record_loaded(conf, hosts)
+        return ["%s the DNS server of network %s" % (_DONE[step], network.name)]
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _retire(server, act):
+    """The server and files of a network that is no longer served."""
+    pidfd = server.pidfd()
+    if not act:
+        if pidfd is None:
+            return ["DNS files of network %s are left over" % server.id]
+        os.close(pidfd)
+        return ["the DNS server of network %s runs but pynet serves no such network" % server.id]
+    if pidfd is not None:
+        try:
+            server.stop(pidfd)
+        finally:
+            os.close(pidfd)
+    server.remove_files()
+    return ["%s the DNS server of network %s" % ("stopped" if pidfd is not None else "removed the files of", server.id)]
