@@ -9,6 +9,7 @@ process on the host); readers use WAL snapshots and are never blocked by a write
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -17,7 +18,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 
 DEFAULT_STATE_DIR = "/var/lib/pynet"
 DATABASE_NAME = "pynet.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 60000
 
 # Life of a network or endpoint record: intent is recorded before the kernel is changed,
@@ -85,6 +86,12 @@ CREATE TABLE IF NOT EXISTS ports (
     PRIMARY KEY (protocol, host_ip, host_port)
 );
 CREATE INDEX IF NOT EXISTS ports_endpoint ON ports(endpoint_id);
+CREATE TABLE IF NOT EXISTS host_changes (
+    setting TEXT PRIMARY KEY,
+    original TEXT NOT NULL,
+    value TEXT NOT NULL,
+    parent TEXT NOT NULL DEFAULT ''
+);
 """
 
 
@@ -156,6 +163,19 @@ class Store:
     def read(self):
         """A reader over the last committed state."""
         return Transaction(self._db)
+
+    @contextlib.contextmanager
+    def host_lock(self):
+        """Held by one process at a time: for work that reads the store and then changes the host in
+        several steps (host settings, the firewall), so that two processes never act on different
+        readings. Never taken inside a transaction (a writer may be waiting for it). A flock of the
+        state directory: no file of its own, and apart from sqlite's own (POSIX) locks."""
+        lock = os.open(self.state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(lock)  # releases the lock, as the death of the process does
 
 
 class Transaction:

@@ -24,7 +24,7 @@ NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 16, 17, 18, 20, 22, 24, 26
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x100, 0x200, 0x400, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_OPERSTATE = 1, 3, 4, 10, 16
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_OPERSTATE, IFLA_IFALIAS = 1, 3, 4, 10, 16, 20
 IFLA_LINKINFO, IFLA_GROUP, IFLA_NET_NS_FD = 18, 27, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA, VETH_INFO_PEER = 1, 2, 4, 5, 1
 IFLA_BRPORT_ISOLATED = 33
@@ -132,6 +132,9 @@ class Connection:
     def set_up(self, index):
         self._change(RTM_NEWLINK, 0, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, IFF_UP, IFF_UP), b"")
 
+    def set_down(self, index):
+        self._change(RTM_NEWLINK, 0, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, IFF_UP), b"")
+
     def add_address(self, index, cidr, flags=0):
         """Add an address; one that is already there is fine."""
         address, prefixlen = cidr.split("/")
@@ -176,6 +179,23 @@ class Connection:
                 return None
             raise
         return _link(messages[0]) if messages else None
+
+    def links(self):
+        """Every link of the namespace (a dump: its cost grows with the links; never per endpoint)."""
+        return [_link(message) for message in
+                self._request(RTM_GETLINK, NLM_F_DUMP, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))]
+
+    def local_addresses(self):
+        """The addresses assigned to the namespace's interfaces, without prefix length (IFA_LOCAL: on a
+        point-to-point link IFA_ADDRESS is the peer's)."""
+        found = set()
+        for message in self._request(RTM_GETADDR, NLM_F_DUMP, _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+            family = _IFADDRMSG.unpack_from(message)[0]
+            attrs = _attrs(message, _IFADDRMSG.size)
+            raw = attrs.get(IFA_LOCAL, attrs.get(IFA_ADDRESS))
+            if raw is not None:
+                found.add(socket.inet_ntop(family, raw))
+        return found
 
     def addresses(self):
         """Every address of the namespace as {link index: {"address/prefixlen", ...}}."""
@@ -263,6 +283,7 @@ def _link(message):
     unused_family, unused_type, index, flags, unused_change = _IFINFOMSG.unpack_from(message)
     attrs = _attrs(message, _IFINFOMSG.size)
     master = attrs.get(IFLA_MASTER)
+    group = attrs.get(IFLA_GROUP)
     operstate = attrs.get(IFLA_OPERSTATE)
     linkinfo = _attrs(attrs.get(IFLA_LINKINFO, b""), 0)
     on_bridge = linkinfo.get(IFLA_INFO_SLAVE_KIND, b"").rstrip(b"\0") == b"bridge"
@@ -271,4 +292,6 @@ def _link(message):
             "oper_up": bool(operstate) and operstate[0] == IF_OPER_UP,
             "master": struct.unpack("=I", master)[0] if master else None,
             "mtu": struct.unpack("=I", attrs[IFLA_MTU])[0] if IFLA_MTU in attrs else None,
-            "isolated": bool(isolated[0]) if isolated else None}
+            "isolated": bool(isolated[0]) if isolated else None,
+            "alias": attrs[IFLA_IFALIAS].rstrip(b"\0").decode(errors="replace") if IFLA_IFALIAS in attrs else None,
+            "group": struct.unpack("=I", group)[0] if group else 0}
