@@ -90,14 +90,18 @@ def add_bridge(ipr, name, mac, mtu=None, alias=None):
     a multicast querier is seen on the bridge (the kernel's own is off); without one it only costs
     timers on every port, reset each time a port joins.
     """
-    spec = {"ifname": name, "kind": "bridge", "address": mac, "br_mcast_snooping": 0}
-    if mtu:
-        spec["mtu"] = mtu
-    ipr.link("add", **spec)
+    ipr.link("add", ifname=name, kind="bridge", address=mac, br_mcast_snooping=0)
     created = link(ipr, name)
-    if alias:  # the kernel takes IFLA_IFALIAS only on an existing link
-        ipr.link("set", index=created["index"], ifalias=alias)
-        created["alias"] = alias
+    # Both only on an existing link: the kernel takes IFLA_IFALIAS no other way, and an MTU given
+    # when the bridge is made follows its ports (back to 1500 once the last one leaves).
+    changes = {}
+    if alias:
+        changes["ifalias"] = alias
+    if mtu and mtu != created["mtu"]:
+        changes["mtu"] = mtu
+    if changes:
+        ipr.link("set", index=created["index"], **changes)
+        created.update(alias=alias or created["alias"], mtu=mtu or created["mtu"])
     return created
 
 
