@@ -14,7 +14,8 @@ ICMPV6_ROUTER_ADVERTISEMENT = 134
 ALL_NODES = "ff02::1"
 
 
-def _checksum(data):
+def checksum(data):
+    """The internet checksum (RFC 1071)."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
@@ -23,14 +24,28 @@ def _checksum(data):
     return ~total & 0xFFFF
 
 
+def answered(sock, timeout, is_answer):
+    """Whether a packet for which is_answer(data) holds arrives on sock within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(deadline - time.monotonic(), 0.01))
+        try:
+            data = sock.recv(2048)
+        except socket.timeout:
+            return False
+        if is_answer(data):
+            return True
+    return False
+
+
 def _syn_frame(src_mac, dst_mac, src_ip, dst_ip, src_port, dst_port):
     src, dst = socket.inet_aton(src_ip), socket.inet_aton(dst_ip)
     tcp = struct.pack("!HHIIBBHHH", src_port, dst_port, random.getrandbits(32), 0, 5 << 4, TCP_SYN, 64240, 0, 0)
-    tcp_sum = _checksum(src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp)) + tcp)
+    tcp_sum = checksum(src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp)) + tcp)
     tcp = tcp[:16] + struct.pack("!H", tcp_sum) + tcp[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0x4000, 64,
                      socket.IPPROTO_TCP, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
     return dst_mac + src_mac + struct.pack("!H", ETH_P_IP) + ip + tcp
 
 
@@ -40,26 +55,20 @@ def syn_answered(netns_path, ifname, dst_mac, src_ip, dst_ip, dst_port, timeout=
     TCP answer (SYN-ACK or RST) from dst_ip:dst_port comes back to it."""
     with netns.entered(netns_path):
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    src_port = random.randint(20000, 40000)
+
+    def is_answer(frame):
+        ip = frame[14:]
+        if len(ip) < 40 or ip[9] != socket.IPPROTO_TCP or socket.inet_ntoa(ip[12:16]) != dst_ip:
+            return False
+        tcp = ip[(ip[0] & 0x0F) * 4:]
+        return struct.unpack("!HH", tcp[:4]) == (dst_port, src_port) and bool(tcp[13] & (TCP_SYN | TCP_RST))
+
     with sock:
         sock.bind((ifname, ETH_P_IP))
-        src_port = random.randint(20000, 40000)
         sock.send(_syn_frame(sock.getsockname()[4], bytes.fromhex(dst_mac.replace(":", "")), src_ip, dst_ip,
                              src_port, dst_port))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            sock.settimeout(max(deadline - time.monotonic(), 0.01))
-            try:
-                frame = sock.recv(2048)
-            except socket.timeout:
-                break
-            ip = frame[14:]
-            if len(ip) < 40 or ip[9] != socket.IPPROTO_TCP or socket.inet_ntoa(ip[12:16]) != dst_ip:
-                continue
-            tcp = ip[(ip[0] & 0x0F) * 4:]
-            sport, dport = struct.unpack("!HH", tcp[:4])
-            if (sport, dport) == (dst_port, src_port) and tcp[13] & (TCP_SYN | TCP_RST):
-                return True
-    return False
+        return answered(sock, timeout, is_answer)
 
 
 def send_router_advertisement(netns_path, ifname, lifetime=1800):
