@@ -56,6 +56,8 @@ def sync(store, wanted, faces_tenants, others_on_host):
     host-wide settings they may rely on are left as they are).
     """
     changes = {row["setting"]: row for row in recorded(store.read())}
+    if not wanted and not changes:
+        return
     # What goes with a wanted setting stays as long as it does.
     needed = dict(wanted)
     needed.update((name, row["value"]) for name, row in changes.items() if row["parent"] in wanted)
