@@ -7,13 +7,13 @@ from __future__ import annotations
 import contextlib
 import secrets
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, firewall, ipam, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, firewall, host_changes, ipam, options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network, default_route_owners
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import (
-    DEFAULT_STATE_DIR, STATE_CREATING, STATE_READY, Store, encode_options)
+    DEFAULT_STATE_DIR, STATE_CREATING, STATE_DELETING, STATE_READY, Store, encode_options)
 
 try:
     import netaddr
@@ -103,12 +103,16 @@ class Controller:
                                  "state": STATE_CREATING})
         try:
             driver.impl.create_network(network.record())
+            self.sync_host()
         except BaseException:
+            # Undone whole, so that what the next sync renders is what stands.
+            with self.store.write() as tx:
+                tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_DELETING, network_id))
+            self.undo_sync()
             driver.impl.delete_network(network.record())
             with self.store.write() as tx:
                 tx.execute("DELETE FROM networks WHERE id = ?", (network_id,))
             raise
-        self.sync_firewall()
         with self.store.write() as tx:
             tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_READY, network_id))
         return self.network_by_id(network_id)
@@ -203,17 +207,58 @@ class Controller:
             raise errors.UnknownNetworkError(network_id)
         return Network(self, row)
 
-    # --- the firewall and default routes: functions of the store ----------------------------
+    # --- the host's settings, the firewall and default routes: functions of the store ----------
 
     def _firewall_enabled(self):
         return self.driver("bridge").options["enable_firewall"]
 
-    def sync_firewall(self):
-        """Render pynet's nftables table from the store and apply it in one transaction
-        (nothing at all when the bridge driver's enable_firewall is false)."""
-        if self._firewall_enabled():
-            with _firewall_refusals():
-                firewall.apply(self.firewall_table, firewall.rules_from_store(self.store.read()))
+    def sync_host(self):
+        """Make the host's settings (recorded, see host_changes.py) and pynet's nftables table (applied
+        in one transaction; none when the bridge driver's enable_firewall is false) match the store:
+        one process at a time."""
+        with self.store.host_lock():
+            self._sync_host_settings()
+            if self._firewall_enabled():
+                with _firewall_refusals():
+                    firewall.apply(self.firewall_table, firewall.rules_from_store(self.store.read()))
+
+    def undo_sync(self):
+        """sync_host() for a creation being undone after a failure, which is the error to report: the
+        firewall's own failure (often the same one again) is left for the next sync to correct."""
+        with self.store.host_lock():
+            self._sync_host_settings()
+            if self._firewall_enabled():
+                with contextlib.suppress(OSError):
+                    firewall.apply(self.firewall_table, firewall.rules_from_store(self.store.read()))
+
+    def _sync_host_settings(self):
+        reader = self.store.read()
+        published = {row["network_id"] for row in reader.all(
+            "SELECT DISTINCT endpoints.network_id FROM ports JOIN endpoints ON endpoints.id = ports.endpoint_id "
+            "WHERE endpoints.state != ?", (STATE_DELETING,))}
+        networks = self.networks()
+        wanted = {}
+        for network in networks:
+            if network.state != STATE_DELETING:
+                wanted.update(network.driver_impl.host_settings(network.record(), network.id in published))
+        bridges = {network.options.get("bridge_name") for network in networks}
+
+        def faces_tenants(link):
+            return link.name in bridges or any(driver.owns_link(link) for driver in registry.DRIVERS.values())
+
+        def others_on_host():
+            ours = {network.id for network in networks}
+            with rtnl.connect() as connection:
+                found = {driver.network_of_link(link) for link in connection.links()
+                         for driver in registry.DRIVERS.values()}
+            return bool(found - ours - {None})
+
+        host_changes.sync(self.store, wanted, faces_tenants, others_on_host)
+
+    def host_changes(self):
+        """What pynet changed on the host and will put back, as dicts of setting, original and value."""
+        return [{key: row[key] for key in ("setting", "original", "value")}
+                for row in host_changes.recorded(self.store.read())]
 
     def firewall_drift(self):
         if not self._firewall_enabled():

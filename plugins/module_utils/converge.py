@@ -323,7 +323,8 @@ def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prun
     from every network, the endpoints not listed whose sandbox namespace is gone (after a reboot,
     or a container removed without pynet), and forgets sandboxes left with no namespace and no endpoint.
     """
-    plans = [_plan_endpoint(controller, "endpoints[%d]." % index if as_list else "", item, check_mode)
+    host_addresses = ports.HostAddresses()  # read once for the task, if a port gives host_ip
+    plans = [_plan_endpoint(controller, "endpoints[%d]." % index if as_list else "", item, check_mode, host_addresses)
              for index, item in enumerate(items)]
     if purge:
         named = [_lookup_network(controller, name) for name in purge]
@@ -337,7 +338,7 @@ def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prun
     olds = [endpoint_view(plan.endpoint) if plan.endpoint else None for plan in plans]
     changed = any(plan.action != "none" for plan in plans) or bool(stale_sandboxes)
     if changed and not check_mode:
-        _apply(plans)
+        _apply(plans, host_addresses)
         for sandbox in stale_sandboxes:
             sandbox.destroy()
     results, before, after = [], [], []
@@ -367,7 +368,7 @@ def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prun
     return result
 
 
-def _plan_endpoint(controller, where, item, check_mode):
+def _plan_endpoint(controller, where, item, check_mode, host_addresses):
     for key in ("network", "name"):
         if not item.get(key):
             raise errors.InvalidParameterError(where + key, "is required")
@@ -392,7 +393,7 @@ def _plan_endpoint(controller, where, item, check_mode):
     if not item.get("sandbox"):
         raise errors.InvalidParameterError(where + "sandbox", "is required with state=present")
     with _located(where):
-        opts = network.check_endpoint(item["name"], item["sandbox"], _given(item, ENDPOINT_PARAMS))
+        opts = network.check_endpoint(item["name"], item["sandbox"], _given(item, ENDPOINT_PARAMS), host_addresses)
         if not check_mode and not netns.is_netns(item["sandbox"]):
             raise errors.SandboxKeyError(item["sandbox"], "is not a network namespace: create the sandbox first "
                                          "(pynet.libnetwork.pynet_sandbox)", param="sandbox")
@@ -460,7 +461,7 @@ def _predict(controller, plans):
                 plan.predicted_ports = ports.published(tx, record["id"])
 
 
-def _apply(plans):
+def _apply(plans, host_addresses):
     """Deletions first (in one request per network), then creations (one batch per network),
     then repairs. An endpoint the kernel refuses is reported after the others are made."""
     for network, batch in _by_network(plans, ("delete", "recreate")):
@@ -468,7 +469,7 @@ def _apply(plans):
     failed = []
     for network, batch in _by_network(plans, ("create", "recreate")):
         made = network.create_endpoints([(plan.item["name"], plan.item["sandbox"], _given(plan.item, ENDPOINT_PARAMS))
-                                         for plan in batch])
+                                         for plan in batch], host_addresses)
         for plan, endpoint in zip(batch, made):
             if isinstance(endpoint, Exception):
                 failed.append("%s%s: %s" % (plan.where, plan.item["name"], endpoint))
@@ -507,7 +508,8 @@ def _result_view(plan, check_mode):
 
 
 def gather_info(controller, networks=None, sandboxes_wanted=None):
-    """Drivers, networks (with endpoints) and sandboxes, optionally filtered by names and keys."""
+    """Drivers, networks (with endpoints) and sandboxes, optionally filtered by names and keys, and what
+    pynet changed on the host."""
     all_networks = controller.networks()
     chosen = [net for net in all_networks if not networks or net.name in networks]
     keys = [sb.key for sb in controller.sandboxes()]
@@ -516,4 +518,5 @@ def gather_info(controller, networks=None, sandboxes_wanted=None):
         networks=[net.info() for net in chosen],
         sandboxes=[sandbox_view(controller, key) for key in keys if not sandboxes_wanted or key in sandboxes_wanted],
         exists=bool(networks) and len(chosen) == len(set(networks)),
+        host_changes=controller.host_changes(),
     )

@@ -90,7 +90,7 @@ class Endpoint:
                 tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_READY, self.id))
             self._record["state"] = STATE_READY
         if self.options.get("ports"):
-            self._network.controller.sync_firewall()
+            self._network.controller.sync_host()
 
     def delete(self):
         """Remove the endpoint from the kernel, then from the store, releasing its addresses."""

@@ -2,10 +2,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The firewall as a function of the store: pynet's own nftables tables, rendered whole.
 
-`inet pynet` holds masquerading, published ports (DNAT) and isolation between networks
-(isolation inside one bridge, enable_icc: false, is the bridge's port isolation instead).
-Each render replaces the table's rules in one transaction and touches no other table, so
-pynet coexists with Docker, firewalld or netavark; with no network, the table is gone.
+`inet pynet` holds masquerading, published ports (DNAT), isolation between networks, the
+forward drop of enable_icc: false (traffic routed back to its bridge through the gateway; the
+bridge's port isolation stops the rest), and what protects the host from its tenants: nothing
+addressed to 127.0.0.0/8 comes in through a bridge, and internal networks reach none of the
+host's addresses. Each render replaces the table's rules in one transaction and touches no other
+table, so pynet coexists with Docker, firewalld or netavark; with no network, the table is gone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.store import stat
 TABLE = "pynet"
 # family, chain name, type, hook, priority
 CHAINS = (
+    # At raw priority: it sees a packet's destination before any NAT does.
+    ("inet", "prerouting_raw", "filter", "prerouting", -300),
+    ("inet", "input", "filter", "input", 0),
     ("inet", "forward", "filter", "forward", 0),
     ("inet", "prerouting", "nat", "prerouting", -100),
     ("inet", "output", "nat", "output", -100),
@@ -53,17 +58,36 @@ def _saddr(cidr):
     return {"payload": {"protocol": "ip6" if ":" in cidr else "ip", "field": "saddr"}}
 
 
+def _daddr(cidr):
+    return {"payload": {"protocol": "ip6" if ":" in cidr else "ip", "field": "daddr"}}
+
+
+def _one_or_set(names):
+    return names[0] if len(names) == 1 else {"set": names}
+
+
 def render_rules(networks, ports):
     """The rules, as (family, chain, [expressions]), for these networks and published ports.
 
-    networks: dicts of bridge, subnets (CIDRs), internal, masquerade.
+    networks: dicts of bridge, subnets (CIDRs), internal, masquerade, icc.
     ports: dicts of bridge, protocol, host_ip ('' for every address), host_port, address
     (the container's, no prefix), container_port.
     """
     rules = []
     bridges = [net["bridge"] for net in networks]
+    if bridges:
+        # The host's loopback services are not the tenants' (CVE-2020-8558): route_localnet, which
+        # published ports on 127.0.0.1 need, would otherwise let such packets in.
+        rules.append(("inet", "prerouting_raw", [_match(_meta("iifname"), _one_or_set(bridges)),
+                                                 _match(_daddr(LOOPBACK_NET), _prefix(LOOPBACK_NET)),
+                                                 {"drop": None}]))
+    rules.extend(_input_rules([net["bridge"] for net in networks if net["internal"]]))
     for net in networks:
         bridge = net["bridge"]
+        if not net["icc"]:
+            # Port isolation stops traffic between the bridge's ports; this stops it routed through the gateway.
+            rules.append(("inet", "forward", [_match(_meta("iifname"), bridge), _match(_meta("oifname"), bridge),
+                                              {"drop": None}]))
         if net["internal"]:
             rules.append(("inet", "forward", [_match(_meta("iifname"), bridge),
                                               _match(_meta("oifname"), bridge, "!="), {"drop": None}]))
@@ -90,6 +114,22 @@ def render_rules(networks, ports):
     return rules
 
 
+def _input_rules(internal_bridges):
+    """Internal networks reach none of the host's addresses, their gateways included, but for the
+    replies to connections the host opened and the neighbour discovery those need."""
+    if not internal_bridges:
+        return []
+    bridges = _one_or_set(internal_bridges)
+    rules = [("inet", "input", [_match(_meta("iifname"), bridges),
+                                _match({"ct": {"key": "state"}}, ["established", "related"], "in"), {"accept": None}]),
+             ("inet", "input", [_match(_meta("iifname"), bridges),
+                                _match({"payload": {"protocol": "icmpv6", "field": "type"}},
+                                       {"set": ["nd-neighbor-solicit", "nd-neighbor-advert"]}), {"accept": None}])]
+    # What pynet itself serves on an internal network's gateway (DNS, when it lands) is accepted here.
+    rules.append(("inet", "input", [_match(_meta("iifname"), bridges), {"drop": None}]))
+    return rules
+
+
 def rules_from_store(reader):
     """The rules for every bridge network and published port recorded in the store, but those
     being deleted: their rules go first, so a deletion cut off leaves none behind."""
@@ -98,7 +138,8 @@ def rules_from_store(reader):
                           "ORDER BY name"):
         opts = row["options"]
         networks.append({"bridge": opts["bridge_name"], "subnets": [pool["subnet"] for pool in opts["ipam"]],
-                         "internal": opts["internal"], "masquerade": opts.get("enable_ip_masquerade", True)})
+                         "internal": opts["internal"], "masquerade": opts.get("enable_ip_masquerade", True),
+                         "icc": opts.get("enable_icc", True)})
     published = []
     for row in reader.all("SELECT ports.*, endpoints.address, endpoints.address_ipv6, networks.options "
                           "FROM ports JOIN endpoints ON endpoints.id = ports.endpoint_id "
@@ -116,12 +157,13 @@ def rules_from_store(reader):
 
 def _dnat(port):
     family = "ip6" if ":" in port["address"] else "ip"
-    expr = []
     if port["host_ip"]:
-        expr.append(_match({"payload": {"protocol": family, "field": "daddr"}}, port["host_ip"]))
+        expr = [_match({"payload": {"protocol": family, "field": "daddr"}}, port["host_ip"])]
     else:
-        expr.append(_match({"meta": {"key": "nfproto"}}, "ipv6" if family == "ip6" else "ipv4"))
-        expr.append(_match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"))
+        expr = [_match({"meta": {"key": "nfproto"}}, "ipv6" if family == "ip6" else "ipv4")]
+    # Only the host's own addresses: a host_ip that has left the host never takes traffic to
+    # whichever machine holds it now.
+    expr.append(_match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"))
     expr.append(_match({"payload": {"protocol": port["protocol"], "field": "dport"}}, port["host_port"]))
     expr.append({"dnat": {"family": family, "addr": port["address"], "port": port["container_port"]}})
     return expr
@@ -151,7 +193,8 @@ def apply(table, rules):
 
 
 def drift(table, rules):
-    """How the kernel's tables differ from `rules`, as sentences (empty: they match)."""
+    """How the kernel's tables differ from `rules`, as sentences (empty: they match): a chain
+    missing, or holding another number of rules."""
     found = []
     for family in FAMILIES:
         listed = nftables.list_table(family, table)
@@ -162,8 +205,16 @@ def drift(table, rules):
         if listed is None:
             found.append("nftables table %s %s is missing" % (family, table))
             continue
-        wanted = sum(1 for rule_family, _chain, _expr in rules if rule_family == family)
-        have = sum(1 for item in listed if "rule" in item)
-        if have != wanted:
-            found.append("nftables table %s %s has %d rules, not %d" % (family, table, have, wanted))
+        chains = {item["chain"]["name"] for item in listed if "chain" in item}
+        for chain_family, chain, _kind, _hook, _priority in CHAINS:
+            if chain_family != family:
+                continue
+            if chain not in chains:
+                found.append("nftables table %s %s has no chain %s" % (family, table, chain))
+                continue
+            wanted = sum(1 for rule_family, rule_chain, _expr in rules if (rule_family, rule_chain) == (family, chain))
+            have = sum(1 for item in listed if "rule" in item and item["rule"]["chain"] == chain)
+            if have != wanted:
+                found.append("nftables table %s %s has %d rules in chain %s, not %d"
+                             % (family, table, have, chain, wanted))
     return found

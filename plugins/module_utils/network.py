@@ -100,19 +100,21 @@ class Network:
             return created
         raise created  # pylint: disable=raising-bad-type  # an exception: the batch gives Endpoint or error
 
-    def create_endpoints(self, specs):
+    def create_endpoints(self, specs, host_addresses=None):
         """Create many endpoints with two store transactions and one netlink socket on the host.
 
         specs: (name, sandbox_key, options) tuples. Returns, in order, an Endpoint or the error
         that stopped that one: a failed endpoint leaves nothing behind, the others stand.
         Intent is recorded first (state 'creating'), then the kernel is changed, then the
         endpoints are marked ready; a record whose kernel step failed goes with its addresses.
+        host_addresses: a ports.HostAddresses already read, if the caller has one.
         """
         results = [None] * len(specs)
         checked = []
+        host_addresses = host_addresses or ports.HostAddresses()
         for index, (name, sandbox_key, endpoint_options) in enumerate(specs):
             try:
-                opts = self.check_endpoint(name, sandbox_key, endpoint_options)
+                opts = self.check_endpoint(name, sandbox_key, endpoint_options, host_addresses)
                 if not netns.is_netns(sandbox_key):
                     raise errors.SandboxKeyError(sandbox_key, "is not a network namespace: create it with "
                                                  "new_sandbox() first", param="sandbox")
@@ -132,16 +134,20 @@ class Network:
                 tx.execute("RELEASE endpoint")
         if not records:
             return results
+        publishing = any(record["options"].get("ports") for _i, record in records)
         try:
             failures = self.driver_impl.create_endpoints(self.record(),
                                                          [self.driver_record(record) for _i, record in records])
-            if any(record["options"].get("ports") for _i, record in records):
-                self._controller.sync_firewall()
+            self._forget([record for (_i, record), failure in zip(records, failures) if failure is not None])
+            if publishing:
+                self._controller.sync_host()
         except BaseException:
+            # Undone whole, so that what the next sync renders is what stands.
             self.driver_impl.delete_endpoints(self.record(), [record for _i, record in records])
             self._forget([record for _i, record in records])
+            if publishing:
+                self._controller.undo_sync()
             raise
-        self._forget([record for (_i, record), failure in zip(records, failures) if failure is not None])
         with self.store.write() as tx:
             for (index, record), failure in zip(records, failures):
                 if failure is None:
@@ -162,7 +168,7 @@ class Network:
             for record in records:
                 tx.execute("UPDATE endpoints SET state = ? WHERE id = ?", (STATE_DELETING, record["id"]))
         if any(record["options"].get("ports") for record in records):
-            self._controller.sync_firewall()
+            self._controller.sync_host()
         self.driver_impl.delete_endpoints(self.record(), records)
         self._forget(records)
         for sandbox_key in sorted({record["sandbox_key"] for record in records}):
@@ -183,11 +189,17 @@ class Network:
                 ipam.release(tx, record["id"])
                 tx.execute("DELETE FROM endpoints WHERE id = ?", (record["id"],))
 
-    def check_endpoint(self, name, sandbox_key, endpoint_options):
-        """The endpoint options normalised, or an error naming the one at fault; no store or kernel."""
+    def check_endpoint(self, name, sandbox_key, endpoint_options, host_addresses=None):
+        """The endpoint options normalised, or an error naming the one at fault; no store, and no
+        kernel but the host's addresses (host_addresses, a ports.HostAddresses) when a port gives host_ip."""
         options.check_name("name", name)
         sandboxes.check_key(sandbox_key, "sandbox")
-        return self.driver_impl.validate_endpoint_options(endpoint_options)
+        opts = self.driver_impl.validate_endpoint_options(endpoint_options)
+        for index, mapping in enumerate(opts.get("ports") or []):
+            if mapping["host_ip"]:
+                host_addresses = host_addresses or ports.HostAddresses()
+                host_addresses.check("ports[%d].host_ip" % index, mapping["host_ip"])
+        return opts
 
     def prepare_endpoint(self, tx, name, sandbox_key, opts):
         """Record a new endpoint in `tx` (state 'creating') with its addresses and host ports."""
@@ -262,7 +274,7 @@ class Network:
             with self.store.write() as tx:
                 tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_READY, self.id))
             self._record["state"] = STATE_READY
-        self._controller.sync_firewall()
+        self._controller.sync_host()
 
     def set_labels(self, labels):
         """Labels are the one option changed in place: they live only in the store."""
@@ -278,7 +290,7 @@ class Network:
             if names:
                 raise errors.ActiveEndpointsError("network", self.name, names)
             tx.execute("UPDATE networks SET state = ? WHERE id = ?", (STATE_DELETING, self.id))
-        self._controller.sync_firewall()
+        self._controller.sync_host()
         self.driver_impl.delete_network(self.record())
         with self.store.write() as tx:
             tx.execute("DELETE FROM networks WHERE id = ?", (self.id,))

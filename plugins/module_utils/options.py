@@ -10,8 +10,12 @@ import socket
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 
 # The kernel's dev_valid_name(): 1-15 bytes, no '/', ':' or white space (its isspace() also takes
-# byte 0xa0, which UTF-8 uses inside characters such as 'à'), not '.' or '..'.
-_IFNAME_REFUSED = frozenset(b"/: \t\n\v\f\r\xa0")
+# byte 0xa0, which UTF-8 uses inside characters such as 'à'), not '.' or '..'; NUL would end the
+# name the kernel reads early.
+_IFNAME_REFUSED = frozenset(b"/: \t\n\v\f\r\xa0\0")
+# What nftables reads literally in an interface name: it takes '*' as a wildcard, '\\' as an escape
+# and a leading '@' as the name of a set.
+_NFT_LITERAL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -69,8 +73,18 @@ def check_ifname(param, value):
     encoded = value.encode() if isinstance(value, str) else b""
     if not 1 <= len(encoded) <= 15 or _IFNAME_REFUSED.intersection(encoded) or value in (".", ".."):
         raise errors.InvalidParameterError(param, "%r is not a valid interface name: 1 to 15 bytes (ASCII letters, "
-                                           "digits, '-', '_' and '.' are safe), without '/', ':' or white space"
+                                           "digits, '-', '_' and '.' are safe), without '/', ':', NUL or white space"
                                            % (value,))
+    return value
+
+
+def check_literal_ifname(param, value):
+    """An interface name that goes into firewall rules, where it must match itself only."""
+    value = check_ifname(param, value)
+    if not _NFT_LITERAL_NAME.match(value):
+        raise errors.InvalidParameterError(param, "%r is not allowed: this name goes into firewall rules, so it may "
+                                           "hold only ASCII letters, digits, '-', '_' and '.' (nftables would read "
+                                           "'*', '\\', '@' and quotes as patterns)" % (value,))
     return value
 
 

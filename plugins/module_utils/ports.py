@@ -11,8 +11,10 @@ from __future__ import annotations
 import socket
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 
 PORT_KEYS = ("host_ip", "host_port", "container_port", "protocol")
+LISTED_ADDRESSES = 8  # how many of the host's addresses an error names
 PROTOCOLS = ("tcp", "udp")
 # Where host_port 0 (or none) picks a free port: the usual ephemeral range.
 DYNAMIC_PORTS = range(49152, 61000)
@@ -67,6 +69,36 @@ def check_ports(param, value):
         result.append({"protocol": protocol, "host_ip": host_ip, "host_port": _text(host),
                        "container_port": _text(container)})
     return result
+
+
+class HostAddresses:
+    """The addresses assigned to the host's interfaces, read in one dump the first time one is checked
+    (one per batch of endpoints, not one per port)."""
+
+    def __init__(self):
+        self._found = None
+
+    def check(self, param, address):
+        """Refuse an address to publish on that is not the host's: its DNAT would take the host's
+        own and its sandboxes' connections to that address, another machine's, to the container."""
+        if not address:
+            return
+        if self._found is None:
+            with rtnl.connect() as connection:
+                self._found = {_packed(found) for found in connection.local_addresses()}
+        if _packed(address) in self._found:
+            return
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        same = sorted(socket.inet_ntop(family, packed) for packed in self._found if len(packed) == len(_packed(address)))
+        listed = ", ".join(same[:LISTED_ADDRESSES]) + (", ..." if len(same) > LISTED_ADDRESSES else "")
+        raise errors.InvalidParameterError(param, "%s is not an address of this host, and a published port takes the "
+                                           "traffic to its address; allowed: an address assigned to one of the "
+                                           "host's interfaces (here: %s), or none for every address"
+                                           % (address, listed or "none of this version"))
+
+
+def _packed(address):
+    return socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
 
 
 def _text(pair):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import secrets
@@ -96,6 +97,12 @@ CREATE TABLE IF NOT EXISTS ports (
     PRIMARY KEY (protocol, host_ip, host_port)
 );
 CREATE INDEX IF NOT EXISTS ports_endpoint ON ports(endpoint_id);
+CREATE TABLE IF NOT EXISTS host_changes (
+    setting TEXT PRIMARY KEY,
+    original TEXT NOT NULL,
+    value TEXT NOT NULL,
+    parent TEXT NOT NULL DEFAULT ''
+);
 """
 
 
@@ -140,6 +147,19 @@ class Store:
     def read(self):
         """A reader over the last committed state."""
         return Transaction(self._db)
+
+    @contextlib.contextmanager
+    def host_lock(self):
+        """Held by one process at a time: for work that reads the store and then changes the host in
+        several steps (host settings, the firewall), so that two processes never act on different
+        readings. Never taken inside a transaction (a writer may be waiting for it). A flock of the
+        state directory: no file of its own, and apart from sqlite's own (POSIX) locks."""
+        lock = os.open(self.state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(lock)  # releases the lock, as the death of the process does
 
 
 def state_directory(state_dir):

@@ -29,9 +29,12 @@ options:
       - When omitted, a configured driver keeps its options and a new one gets the defaults.
       - "V(bridge): C(default_address_pool) (IPv4 CIDR, default V(10.89.0.0/16)), where networks without O(ignore:ipam)
         get their subnet; C(default_subnet_size) (prefix length, default V(24)); C(enable_ip_forward) (default V(true)):
-        turn IP forwarding on when a network needs it, V(false) refuses networks that are not internal;
-        C(enable_firewall) (default V(true)): program pynet's nftables table, C(inet pynet) for the default
-        O(state_dir) and C(inet pynet_<8 hex digits of the sha256 of the state_dir path>) for another one;
+        turn IP forwarding on when a network needs it (IPv6 forwarding for dual-stack networks, after giving the
+        host's interfaces that accept router advertisements C(accept_ra=2)), recorded and put back when the last
+        such network goes (see RV(pynet.libnetwork.pynet_info#module:host_changes)), V(false) refuses networks that
+        are not internal; C(enable_firewall) (default V(true)): program pynet's nftables table, C(inet pynet) for
+        the default O(state_dir) and C(inet pynet_<8 hex digits of the sha256 of the state_dir path>) for another
+        one, which also keeps tenants from the host's 127.0.0.1 and internal networks from the host's addresses;
         V(false) leaves nftables alone."
       - V(null) takes no options.
     type: dict

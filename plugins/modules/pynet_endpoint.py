@@ -51,6 +51,8 @@ options:
   ports:
     description:
       - Published ports of a bridge endpoint, reachable through the host's addresses (and 127.0.0.1) by DNAT.
+      - The DNAT comes before the host's input hook, so input rules of the host's firewall (ufw, firewalld) for the
+        host port do not apply, as with Docker; publish on one O(ports[].host_ip) to limit who reaches it.
       - One host port, protocol and address belongs to one endpoint; a conflict fails before any change.
       - Not on an internal network (nothing beyond its subnets reaches it), as with Docker.
     type: list
@@ -66,7 +68,10 @@ options:
             49152-60999, returned in RV(endpoints[].ports).
         type: raw
       host_ip:
-        description: The host address to publish on (default the network's C(host_binding_ipv4), else every address).
+        description:
+          - The host address to publish on (default the network's C(host_binding_ipv4), else every address).
+          - It must be assigned to one of the host's interfaces; another address is refused, since publishing on it
+            would take the host's own connections to that address to the container.
         type: str
       protocol:
         description: The protocol.

@@ -9,7 +9,8 @@ module: pynet_info
 short_description: Read pynet's drivers, networks (with endpoints) and sandboxes
 version_added: 0.1.0
 description:
-  - Returns what pynet has recorded on the host, with each network's endpoints and their sandbox_info.
+  - Returns what pynet has recorded on the host, with each network's endpoints and their sandbox_info, and the
+    host settings pynet changed and will put back.
   - Changes nothing.
 author:
   - pynet developers (@pynet)
@@ -67,6 +68,27 @@ sandboxes:
   returned: always
   type: list
   elements: dict
+host_changes:
+  description:
+    - The settings of the host that pynet changed for its networks, with the value each had before. pynet puts
+      each back when the last network that needs it is removed, unless it no longer holds the value pynet wrote.
+    - A setting is C(sysctl:<path under /proc/sys>), C(mtu:<link>) or C(up:<link>) (V(1) up, V(0) down).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    setting:
+      description: What was changed.
+      type: str
+      sample: sysctl:net/ipv4/ip_forward
+    original:
+      description: Its value before pynet changed it.
+      type: str
+      sample: "0"
+    value:
+      description: The value pynet wrote.
+      type: str
+      sample: "1"
 """
 
 from ansible.module_utils.basic import AnsibleModule

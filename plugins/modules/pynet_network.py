@@ -15,7 +15,13 @@ description:
   - pynet makes the bridge with a MAC address derived from the network id, so it does not change as
     endpoints come and go (nor when the bridge is made again after a reboot), and with IGMP/MLD snooping off,
     which constrains forwarding only where a multicast querier runs and otherwise only costs each new port time
-    in proportion to the ports already there. A bridge that exists already (O(bridge_name)) is used as it is.
+    in proportion to the ports already there.
+  - A bridge that exists already (O(bridge_name)) is adopted and used as it is (its MTU, its IPv6 settings);
+    what pynet must change on it (an O(mtu) given, the link brought up) is recorded and put back, with the
+    gateway addresses taken off, when the network is removed (see RV(pynet.libnetwork.pynet_info#module:host_changes)).
+  - Host settings pynet changes for networks (IP forwarding, IPv6 forwarding and C(accept_ra=2) on the host's
+    interfaces that had 1, C(route_localnet) on bridges with published ports) are recorded and put back when the
+    last network that needs them goes; the collection's README lists them.
   - Only the options given are compared with the network as recorded (after normalising addresses).
     O(labels) change in place; any other difference recreates the network, which needs O(force=true)
     while the network has endpoints.
@@ -65,14 +71,22 @@ options:
         description: Addresses of the subnet never handed out, by name.
         type: dict
   bridge_name:
-    description: Name of the Linux bridge, at most 15 characters. Default C(pn-) and 12 hex digits of the network id.
+    description:
+      - Name of the Linux bridge, at most 15 characters of ASCII letters, digits, C(-), C(_) and C(.) (it goes into
+        firewall rules, where nftables reads C(*), C(@), backslashes and quotes as patterns).
+        Default C(pn-) and 12 hex digits of the network id.
+      - A bridge of that name that pynet did not make is adopted (see above).
     type: str
   mtu:
-    description: MTU of the bridge and of the endpoints' veths (at least V(1280) with an IPv6 subnet).
+    description:
+      - MTU of the bridge and of the endpoints' veths (at least V(1280) with an IPv6 subnet).
+      - Default V(1500), or the MTU of an adopted bridge (O(bridge_name)) as it is.
     type: int
   internal:
     description:
       - The network reaches nothing beyond its subnets and nothing beyond reaches it; no default route, no masquerade.
+        Its sandboxes reach none of the host's addresses either, its gateway included (the host still gets the
+        replies to connections it opens to them).
       - Networks that are not internal turn on IP forwarding on the host, unless the driver forbids it
         (O(pynet.libnetwork.pynet_driver#module:options.enable_ip_forward=false)), in which case they are refused.
     type: bool
@@ -91,12 +105,15 @@ options:
   enable_icc:
     description:
       - Whether endpoints of this network reach each other (default V(true)); V(false) isolates the bridge ports,
-        which still reach the gateway and, through it, the outside.
+        which still reach the gateway and, through it, the outside, and drops traffic routed back to the bridge
+        through the gateway (IPv4 and IPv6).
     type: bool
   host_binding_ipv4:
     description:
       - The host IPv4 address on which endpoints' published ports listen when a mapping gives no C(host_ip)
         (default every address).
+      - It must be assigned to one of the host's interfaces; another address is refused, since publishing on it
+        would take the host's own connections to that address to the containers.
     type: str
   force:
     description:
@@ -132,7 +149,7 @@ EXAMPLES = r"""
   pynet.libnetwork.pynet_network:
     name: tenants
     enable_icc: false
-    host_binding_ipv4: 192.0.2.10
+    host_binding_ipv4: 192.0.2.10  # an address of the host's
 
 - name: Remove a network and the endpoints still on it
   pynet.libnetwork.pynet_network:

@@ -12,15 +12,17 @@ VETH_PREFIX = "pnv"
 BRIDGE_ALIAS = "pynet:"
 
 
+TABLES = ("networks", "endpoints", "sandboxes", "allocations", "ports", "host_changes")
+
+
 def store_rows(state_dir):
     path = os.path.join(state_dir, "pynet.db")
     if not os.path.exists(path):
-        return {"networks": [], "endpoints": [], "sandboxes": [], "allocations": [], "ports": []}
+        return {table: [] for table in TABLES}
     db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
     db.row_factory = sqlite3.Row
     try:
-        return {table: [dict(row) for row in db.execute("SELECT * FROM " + table)]
-                for table in ("networks", "endpoints", "sandboxes", "allocations", "ports")}
+        return {table: [dict(row) for row in db.execute("SELECT * FROM " + table)] for table in TABLES}
     finally:
         db.close()
 
@@ -33,12 +35,15 @@ def problems(paths):
     found += ["%s %s is left '%s'" % (kind, row["name"], row["state"])
               for kind in ("networks", "endpoints") for row in rows[kind] if row["state"] != "ready"]
     host_links = {link["ifname"]: link for link in pynet_testing.ip_json("-d", "link", "show")}
-    bridges = {link.get("ifalias", "")[len(BRIDGE_ALIAS):]: name for name, link in host_links.items()
-               if link.get("ifalias", "").startswith(BRIDGE_ALIAS)}
-    found += ["bridge %s has no network in the store" % name for net_id, name in bridges.items()
+    made = {link.get("ifalias", "")[len(BRIDGE_ALIAS):]: name for name, link in host_links.items()
+            if link.get("ifalias", "").startswith(BRIDGE_ALIAS)}
+    found += ["bridge %s has no network in the store" % name for net_id, name in made.items()
               if net_id not in networks]
-    found += ["network %s has no bridge" % net["name"] for net_id, net in networks.items()
-              if net["type"] == "bridge" and net_id not in bridges]
+    # A network's bridge is the one pynet made for it, or the one of that name it adopted.
+    bridges = {net_id: json.loads(net["options"])["bridge_name"] for net_id, net in networks.items()
+               if net["type"] == "bridge"}
+    found += ["network %s has no bridge" % networks[net_id]["name"] for net_id, name in bridges.items()
+              if host_links.get(name, {}).get("linkinfo", {}).get("info_kind") != "bridge"]
     endpoints = {ep["host_ifname"]: ep for ep in rows["endpoints"]}
     found += ["veth %s has no endpoint in the store" % name for name in host_links
               if name.startswith(VETH_PREFIX) and name not in endpoints]

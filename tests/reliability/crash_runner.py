@@ -1,7 +1,8 @@
 """A fork server for the crash tests: it imports pynet once and never touches the kernel itself,
 then for each job (a JSON line on stdin) forks a child that carries out a declared state and
 kills itself with SIGKILL at one step boundary: before its n-th kernel change (netlink request,
-namespace syscall, nftables transaction) or store transaction, or once all are done. Replies
+namespace syscall, sysctl write, nftables transaction) or store transaction (among them the records
+of host settings, made before each change), or once all are done. Replies
 one JSON line per job: whether the child was killed, and how many boundaries it passed.
 
     python crash_runner.py      (in the test's namespace; PYTHONPATH holds the collection)
@@ -20,7 +21,7 @@ KERNEL_CHANGES = {
     sysctl.Sysctls: ("write",),
     # add_bridge is one boundary, as it was through pyroute2: the bridge and then its alias.
     rtnl.Connection: ("add_bridge", "set_mtu", "add_veth", "set_port_isolated", "delete_link", "set_group",
-                      "delete_group", "set_up", "add_address", "delete_address", "set_default_route"),
+                      "delete_group", "set_up", "set_down", "add_address", "delete_address", "set_default_route"),
     # _check follows each namespace syscall (unshare, mount, umount, setns); the others come before
     # each file-system step of a sandbox: its file made, mounted on, unmounted, removed.
     netns: ("_check", "_make_placeholder", "_mount", "_unmount", "_remove_placeholder"),

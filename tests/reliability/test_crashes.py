@@ -1,7 +1,9 @@
 """Part 2: kill -9 at every step boundary of every create and delete. For each operation and each
 boundary n, a child process is killed before its n-th kernel change or store transaction; then
 the next normal run must complete the declared state, agree with the kernel, change nothing on a
-second run, and leave nothing behind once everything is removed."""
+second run, and leave nothing behind once everything is removed: the host settings pynet changed
+(forwarding, accept_ra of an interface that takes router advertisements, an adopted bridge's MTU
+and route_localnet) are back as they were, and none is left recorded."""
 
 import json
 import os
@@ -16,6 +18,8 @@ import pytest
 PART = "2 crashes"
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crash_runner.py")
 GOAL_KILL_POINTS = 200
+ADOPTED = "pnt-adopt"  # a bridge of the host's, made by the test, that a network adopts
+RA_LINK = "pnt-ra"  # an interface of the host's that takes router advertisements
 
 
 def scenarios(paths):
@@ -37,6 +41,13 @@ def scenarios(paths):
     on_back = ("endpoints", dict(state, network="back", endpoints=[
         {"name": "web-back", "sandbox": paths.sandbox_key("a"), "ifname": "eth1", "gw_priority": 10},
         {"name": "b-back", "sandbox": paths.sandbox_key("b"), "ifname": "eth1"}]))
+    adopted = ("network", dict(state, name="adopted", bridge_name=ADOPTED, mtu=1400,
+                               ipam=[{"subnet": "10.89.53.0/24"}]))
+    on_adopted = ("endpoints", dict(state, network="adopted", endpoints=[
+        {"name": "web-adopted", "sandbox": paths.sandbox_key("a"), "ifname": "eth3",
+         "ports": [{"host_port": 8090, "container_port": 80}]}]))
+    adopted_endpoint_gone = ("endpoints", dict(on_adopted[1], endpoints=[], purge=True))
+    adopted_gone = ("network", dict(adopted[1], state="absent"))
     second = ("network", dict(state, name="side", ipam=[{"subnet": "10.89.52.0/24"}]))
     on_side = ("endpoints", dict(state, network="side", endpoints=[
         {"name": "web-side", "sandbox": paths.sandbox_key("a"), "ifname": "eth2", "gw_priority": 10}]))
@@ -68,6 +79,11 @@ def scenarios(paths):
         "endpoint delete handing the default route back": (
             world + [endpoints(web), second, on_side],
             world + [endpoints(web), second, ("endpoints", dict(on_side[1], endpoints=[], purge=True))]),
+        "network on an adopted bridge with another MTU create": ([driver], [driver, adopted]),
+        "endpoint with a published port on an adopted bridge create": (world + [adopted], world + [adopted, on_adopted]),
+        "endpoint with a published port on an adopted bridge delete": (
+            world + [adopted, on_adopted], world + [adopted, adopted_endpoint_gone]),
+        "network on an adopted bridge delete": ([driver, adopted], [driver, adopted_gone]),
     }
 
 
@@ -96,16 +112,40 @@ def runner(host):
     started.close()
 
 
+def host_of_its_own(paths):
+    """What pynet finds on the test's host and must give back: forwarding off, an interface (a veth
+    pair) that takes router advertisements, a bridge of MTU 9000."""
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as knob:
+        knob.write("0")
+    subprocess.run(["ip", "link", "add", RA_LINK, "type", "veth", "peer", "name", RA_LINK + "-peer"], check=True)
+    subprocess.run(["ip", "link", "add", ADOPTED, "mtu", "9000", "type", "bridge"], check=True)
+    subprocess.run(["ip", "link", "set", ADOPTED, "up"], check=True)
+    return host_settings(paths)
+
+
+def host_settings(paths):
+    """The host's settings that pynet may change, as the kernel reports them."""
+    def sysctl(path):
+        with open(os.path.join("/proc/sys", path)) as knob:
+            return knob.read().strip()
+    adopted = pynet_testing.ip_json("addr", "show", "dev", ADOPTED)[0]
+    return {"ip_forward": sysctl("net/ipv4/ip_forward"), "ipv6 forwarding": sysctl("net/ipv6/conf/all/forwarding"),
+            "accept_ra": sysctl("net/ipv6/conf/%s/accept_ra" % RA_LINK),
+            "adopted": (adopted["mtu"], "UP" in adopted["flags"], sysctl("net/ipv4/conf/%s/route_localnet" % ADOPTED),
+                        sorted(entry["local"] for entry in adopted["addr_info"] if entry["scope"] == "global"))}
+
+
 def test_kill_at_every_step_boundary(host, runner, figures):
     kill_points = 0
     failures = []
+    found_on_host = host_of_its_own(host)
     for name, (before, after) in scenarios(host).items():
         for kill_at in range(1, 1000):
             declared.apply(host.state_dir, before)
             report = runner.run(host.state_dir, after, kill_at)
             assert "error" not in report, (name, kill_at, report)
             failures += ["%s, killed at %d: %s" % (name, kill_at, problem)
-                         for problem in recovered_problems(host, after)]
+                         for problem in recovered_problems(host, after, found_on_host)]
             if not report["killed"]:
                 break
             kill_points += 1
@@ -116,7 +156,7 @@ def test_kill_at_every_step_boundary(host, runner, figures):
     assert kill_points >= GOAL_KILL_POINTS
 
 
-def recovered_problems(paths, after):
+def recovered_problems(paths, after, found_on_host):
     """Run the declared state again as the next normal run would, then check it."""
     found = []
     try:
@@ -132,7 +172,10 @@ def recovered_problems(paths, after):
         rows = consistency.store_rows(paths.state_dir)
         found += ["after removal: " + left for left in consistency.kernel_leftovers(paths)]
         found += ["after removal: %s rows left in %s" % (len(rows[table]), table)
-                  for table in ("networks", "endpoints", "sandboxes", "allocations", "ports") if rows[table]]
+                  for table in consistency.TABLES if rows[table]]
+        left = host_settings(paths)
+        found += ["after removal: %s is %s, not %s as found" % (setting, left[setting], found_on_host[setting])
+                  for setting in sorted(found_on_host) if left[setting] != found_on_host[setting]]
     except Exception as exc:  # pylint: disable=broad-exception-caught
         found.append("the removal failed: %r" % exc)
     return found

@@ -14,6 +14,7 @@ import time
 
 import consistency
 import pytest
+from packets import answered, checksum
 from pynet_testing import kernel_snapshot, run_module, store_snapshot
 from traffic import tcp_connect_from, tcp_reachable
 
@@ -234,30 +235,17 @@ def icmp_echo(source_key, address, timeout=1.0):
     ident = os.getpid() & 0xFFFF
     message = struct.pack("!BBHHH", request, 0, 0, ident, 1) + b"pynet drift!"
     if not v6:  # the kernel computes ICMPv6 checksums itself
-        message = message[:2] + struct.pack("!H", _checksum(message)) + message[4:]
+        message = message[:2] + struct.pack("!H", checksum(message)) + message[4:]
+
+    def is_reply(data):
+        icmp = data if v6 else data[(data[0] & 0x0F) * 4:]  # raw IPv4 sockets get the IP header too
+        return icmp[0] == reply and struct.unpack("!H", icmp[4:6])[0] == ident
+
     with netns.entered(source_key):
         sock = socket.socket(family, socket.SOCK_RAW, proto)
     with sock:
         sock.sendto(message, (address, 0))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            sock.settimeout(max(deadline - time.monotonic(), 0.01))
-            try:
-                data = sock.recv(2048)
-            except socket.timeout:
-                return False
-            icmp = data if v6 else data[(data[0] & 0x0F) * 4:]  # raw IPv4 sockets get the IP header too
-            if icmp[0] == reply and struct.unpack("!H", icmp[4:6])[0] == ident:
-                return True
-    return False
-
-
-def _checksum(data):
-    """The internet checksum of an even number of bytes."""
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+        return answered(sock, timeout, is_reply)
 
 
 def traffic_failures(d):

@@ -29,7 +29,8 @@ class Driver:
         return options.validate(given, cls.DRIVER_OPTIONS, "options.")
 
     def check_network(self, network_options):
-        """Refuse network options that this driver's host-wide options forbid."""
+        """Refuse network options that this driver's host-wide options or the host forbid, and fill in
+        those whose default comes from the host."""
 
     def complete_network_options(self, network_options, network_id):
         """Fill in the defaults that derive from the network id."""
@@ -54,6 +55,22 @@ class Driver:
 
     def delete_endpoints(self, network, endpoints):
         """Remove the endpoints' kernel objects; ones already gone are fine."""
+
+    def host_settings(self, network, published):
+        """What the host needs for this network, beyond the network's own objects, as {setting: value}
+        (settings named as host_changes.py names them); `published` tells whether its endpoints publish ports.
+        The controller records each change and puts it back once no network needs it."""
+        return {}
+
+    @staticmethod
+    def owns_link(link):
+        """Whether a host link (an rtnl link dict) is one this driver made for tenants' traffic."""
+        return False
+
+    @staticmethod
+    def network_of_link(link):
+        """The id of the network a host link was made for (a network's bridge), or None."""
+        return None
 
     def network_drift(self, network):
         """What differs between the kernel and the declared network, as sentences (empty: none)."""

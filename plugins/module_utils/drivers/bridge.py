@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
+import socket
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options, ports
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, host_changes, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
 
@@ -24,8 +26,10 @@ except ImportError:  # reported by the Ansible modules through missing_required_
     netaddr = None
 
 IPV6_MIN_MTU = 1280  # the kernel takes IPv6 off a link with a smaller MTU
+DEFAULT_MTU = 1500
 PYNET_LINK_GROUP = 0x706E  # "pn": host-side veths of pynet
-TEARDOWN_GROUP_BASE = 0x70000000  # | pid: the veths one process is deleting
+TEARDOWN_GROUP_BASE = 0x70000000  # | 24 random bits: the veths one process is deleting
+TEARDOWN_CLAIM = "\0pynet-teardown-%08x"  # an abstract socket name: who holds a teardown group
 BRIDGE_PREFIX = "pn-"
 VETH_PREFIX = "pnv"
 ALIAS_PREFIX = "pynet:"
@@ -53,8 +57,9 @@ class BridgeDriver(Driver):
         "enable_firewall": options.Option(options.check_bool, True, "program pynet's nftables tables"),
     }
     NETWORK_OPTIONS = {
-        "bridge_name": options.Option(options.check_ifname, None, "default pn- and 12 hex digits of the id"),
-        "mtu": options.Option(options.int_between(68, 65535), 1500),
+        "bridge_name": options.Option(options.check_literal_ifname, None, "default pn- and 12 hex digits of the id"),
+        "mtu": options.Option(options.int_between(68, 65535), None,
+                              "default 1500, or the MTU of an existing bridge_name, which pynet adopts as it is"),
         "enable_ip_masquerade": options.Option(options.check_bool, True),
         "enable_icc": options.Option(options.check_bool, True),
         "host_binding_ipv4": options.Option(options.check_ipv4, ""),
@@ -91,14 +96,19 @@ class BridgeDriver(Driver):
             raise errors.InvalidParameterError(
                 "internal", "the bridge driver's option enable_ip_forward is false, so only internal networks can "
                 "be created: set internal: true, or enable_ip_forward: true with pynet_driver")
-        if network_options["enable_ipv6"] and network_options["mtu"] < IPV6_MIN_MTU:
-            raise errors.InvalidParameterError("mtu", "%d is below %d, the least MTU of a network with an IPv6 subnet"
-                                               % (network_options["mtu"], IPV6_MIN_MTU))
+        ports.HostAddresses().check("host_binding_ipv4", network_options["host_binding_ipv4"])
         if network_options.get("bridge_name"):
             with rtnl.connect() as host:
                 found = host.link(network_options["bridge_name"])
             if found is not None:
                 _check_is_bridge(found)
+                if network_options["mtu"] is None:  # an adopted bridge is used as it is
+                    network_options["mtu"] = found.mtu
+        if network_options["mtu"] is None:
+            network_options["mtu"] = DEFAULT_MTU
+        if network_options["enable_ipv6"] and network_options["mtu"] < IPV6_MIN_MTU:
+            raise errors.InvalidParameterError("mtu", "%d is below %d, the least MTU of a network with an IPv6 subnet"
+                                               % (network_options["mtu"], IPV6_MIN_MTU))
 
     def complete_network_options(self, network_options, network_id):
         if not network_options.get("bridge_name"):
@@ -110,12 +120,10 @@ class BridgeDriver(Driver):
     def create_network(self, network):
         with rtnl.connect() as host, sysctl.Sysctls() as sysctls:
             self._ensure_bridge(host, sysctls, network)
-            if not network["options"]["internal"]:
-                sysctls.write("net/ipv4/ip_forward", 1)
-                if any(pool["version"] == 6 for pool in network["pools"]):
-                    sysctls.write("net/ipv6/conf/all/forwarding", 1)
 
     def _ensure_bridge(self, host, sysctls, network):
+        """The bridge with its gateways. One pynet made is kept as the network says; one it adopted
+        only gets the gateways here: what else it needs (MTU, up) is a recorded host setting."""
         opts = network["options"]
         name = opts["bridge_name"]
         bridge = host.link(name)
@@ -130,20 +138,50 @@ class BridgeDriver(Driver):
                                              param="bridge_name") from None
         else:
             _check_is_bridge(bridge)
-        if bridge.mtu != opts["mtu"]:
-            host.set_mtu(bridge.index, opts["mtu"])
-        if not any(pool["version"] == 6 for pool in network["pools"]):
-            sysctls.write("net/ipv6/conf/%s/disable_ipv6" % name, 1)
-        if not opts["internal"]:
-            # Published ports answer on 127.0.0.1: such packets leave through the bridge.
-            sysctls.write("net/ipv4/conf/%s/route_localnet" % name, 1)
+        own = bridge.alias == bridge_alias(network["id"])
+        if own:
+            if bridge.mtu != opts["mtu"]:
+                host.set_mtu(bridge.index, opts["mtu"])
+            if any(pool["version"] == 6 for pool in network["pools"]):
+                # Router advertisements come from tenants here: the host takes none of them.
+                sysctls.write("net/ipv6/conf/%s/accept_ra" % name, 0)
+            else:
+                sysctls.write("net/ipv6/conf/%s/disable_ipv6" % name, 1)
         present = host.addresses().get(bridge.index, set())
         for gateway in _gateways(network):
             if gateway not in present:
                 host.add_address(bridge.index, gateway, flags=rtnl.IFA_F_NODAD)
-        if not bridge.up:
+        if own and not bridge.up:
             host.set_up(bridge.index)
         return bridge
+
+    def host_settings(self, network, published):
+        opts = network["options"]
+        name = opts["bridge_name"]
+        wanted = {}
+        if not opts["internal"]:
+            wanted[host_changes.IP_FORWARD] = "1"
+            if any(pool["version"] == 6 for pool in network["pools"]):
+                wanted[host_changes.IPV6_FORWARDING] = "1"
+        if published and self.options["enable_firewall"]:
+            # The host's connections to a port published on 127.0.0.1 leave through the bridge from
+            # 127.0.0.1, and the replies come back to it (firewall.py drops what tenants send there).
+            wanted[host_changes.sysctl_setting("net/ipv4/conf/%s/route_localnet" % name)] = "1"
+        with rtnl.connect() as connection:
+            bridge = connection.link(name)
+        if bridge is not None and bridge.alias != bridge_alias(network["id"]):  # adopted
+            wanted[host_changes.setting(host_changes.MTU, name)] = str(opts["mtu"])
+            wanted[host_changes.setting(host_changes.UP, name)] = "1"
+        return wanted
+
+    @staticmethod
+    def owns_link(link):
+        return link.group == PYNET_LINK_GROUP or BridgeDriver.network_of_link(link) is not None
+
+    @staticmethod
+    def network_of_link(link):
+        alias = link.alias or ""
+        return alias[len(ALIAS_PREFIX):] if alias.startswith(ALIAS_PREFIX) else None
 
     def delete_network(self, network):
         name = network["options"]["bridge_name"]
@@ -258,11 +296,16 @@ class BridgeDriver(Driver):
     def delete_endpoints(self, network, endpoints):
         """Delete the host veths (their peers go with them) in one request: each deletion waits for an
         RCU grace period, so they are moved into a group of this process's and the group is deleted."""
-        group = TEARDOWN_GROUP_BASE | (os.getpid() & 0xFFFFFF)
-        with rtnl.connect() as host:
-            moved = [endpoint for endpoint in endpoints if host.set_group(endpoint["host_ifname"], group)]
+        group, claim = _claim_teardown_group()
+        with claim, rtnl.connect() as connection:
+            moved = [endpoint for endpoint in endpoints if connection.set_group(endpoint["host_ifname"], group)]
             if moved:
-                host.delete_group(group)
+                connection.delete_group(group)
+                # A bridge whose MTU was given when it was made (as `ip link add ... mtu` does) gets the
+                # least of its ports', 1500 once the last one leaves: an adopted one gets its own back.
+                bridge = connection.link(network["options"]["bridge_name"])
+                if bridge is not None and bridge.mtu != network["options"]["mtu"]:
+                    connection.set_mtu(bridge.index, network["options"]["mtu"])
 
     def endpoints_drift(self, network, endpoints):
         bridge_name = network["options"]["bridge_name"]
@@ -307,6 +350,24 @@ class BridgeDriver(Driver):
                         drift.append("sandbox %s has no IPv%d default route via %s"
                                      % (endpoint["sandbox_key"], pool["version"], pool["gateway"]))
         return drift
+
+
+def _claim_teardown_group():
+    """A teardown group no other pynet process on the host is using, and the socket that holds it:
+    drawn at random (a PID repeats across PID namespaces) and held by binding an abstract socket
+    named after it, which belongs to the network namespace, where the links are, and goes with the
+    process however it ends. A group another process holds is drawn again."""
+    while True:
+        group = TEARDOWN_GROUP_BASE | secrets.randbits(24)
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            claim.bind(TEARDOWN_CLAIM % group)
+        except OSError as exc:
+            claim.close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            continue
+        return group, claim
 
 
 def _check_is_bridge(link):

@@ -317,10 +317,13 @@ class Connection:
         timers on every port, reset each time a port joins.
         """
         self._change(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFINFOMSG.encode([
-            (IFLA_IFNAME, name), (IFLA_ADDRESS, mac), (IFLA_MTU, mtu),
+            (IFLA_IFNAME, name), (IFLA_ADDRESS, mac),
             (IFLA_LINKINFO, [(IFLA_INFO_KIND, "bridge"), (IFLA_INFO_DATA, [(IFLA_BR_MCAST_SNOOPING, 0)])])]))
-        if alias:  # the kernel takes IFLA_IFALIAS only on an existing link
-            self._change(RTM_NEWLINK, 0, IFINFOMSG.encode([(IFLA_IFNAME, name), (IFLA_IFALIAS, alias)]))
+        # Both only on an existing link: the kernel takes IFLA_IFALIAS no other way, and an MTU given
+        # when the bridge is made follows its ports (back to 1500 once the last one leaves).
+        if alias or mtu:
+            self._change(RTM_NEWLINK, 0, IFINFOMSG.encode([(IFLA_IFNAME, name), (IFLA_IFALIAS, alias),
+                                                           (IFLA_MTU, mtu)]))
         return self.link(name)
 
     def add_veth(self, name, peer_name, peer_netns_fd, master=None, peer_mac=None, mtu=None, group=None):
@@ -337,6 +340,9 @@ class Connection:
 
     def set_mtu(self, index, mtu):
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode([(IFLA_MTU, mtu)], index=index))
+
+    def set_down(self, index):
+        self._change(RTM_NEWLINK, 0, IFINFOMSG.encode(index=index, flags=0, change=IFF_UP))
 
     def set_port_isolated(self, name):
         """An isolated bridge port reaches only the ports that are not isolated (and the bridge itself)."""
@@ -402,6 +408,21 @@ class Connection:
         self._change(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, RTMSG.encode(
             [(RTA_GATEWAY, gateway), (RTA_OIF, index)], family=_family(gateway), table=RT_TABLE_MAIN,
             proto=RTPROT_BOOT, scope=RT_SCOPE_UNIVERSE, type=RTN_UNICAST))
+
+    def links(self):
+        """Every link of the namespace (a dump: its cost grows with the links; never per endpoint)."""
+        return [_link(message) for message in self._request(RTM_GETLINK, NLM_F_DUMP, IFINFOMSG.encode())]
+
+    def local_addresses(self):
+        """The addresses assigned to the namespace's interfaces, without prefix length (IFA_LOCAL: on a
+        point-to-point link IFA_ADDRESS is the peer's)."""
+        found = set()
+        for message in self._request(RTM_GETADDR, NLM_F_DUMP, IFADDRMSG.encode()):
+            attrs = IFADDRMSG.attrs(message)
+            address = attrs.get(IFA_LOCAL, attrs.get(IFA_ADDRESS))
+            if address is not None:
+                found.add(address)
+        return found
 
     def addresses(self):
         """Every address of the namespace as {link index: {"address/prefixlen", ...}}."""

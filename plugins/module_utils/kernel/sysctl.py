@@ -29,7 +29,7 @@ _libc.syscall.restype = ctypes.c_long
 
 
 class Sysctls:
-    """Writes sysctls by path under /proc/sys, in whatever namespace the calling thread is in then."""
+    """Reads and writes sysctls by path under /proc/sys, in whatever namespace the calling thread is in then."""
 
     def __init__(self):
         self._root = None
@@ -46,6 +46,18 @@ class Sysctls:
         knob = os.open(path, os.O_WRONLY | os.O_CLOEXEC, dir_fd=self._sys())
         try:
             os.write(knob, str(value).encode())
+        finally:
+            os.close(knob)
+
+    def read(self, path):
+        """The sysctl's value as text without its newline, or None when there is no such sysctl (its
+        interface is gone)."""
+        try:
+            knob = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self._sys())
+        except FileNotFoundError:
+            return None
+        try:
+            return os.read(knob, 4096).decode().strip()
         finally:
             os.close(knob)
 

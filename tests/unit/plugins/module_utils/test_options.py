@@ -24,10 +24,22 @@ def test_unknown_option_names_it_and_lists_the_allowed():
     assert "allowed options: flag, ifname, mtu" in str(raised.value)
 
 
-@pytest.mark.parametrize("value", ["", "a" * 16, "a/b", "a:b", "a b", ".", "..", 7])
+@pytest.mark.parametrize("value", ["", "a" * 16, "a/b", "a:b", "a b", ".", "..", 7, "eth\x000"])
 def test_bad_interface_names(value):
     with pytest.raises(errors.InvalidParameterError, match="ifname: .*not a valid interface name"):
         options.check_ifname("ifname", value)
+
+
+@pytest.mark.parametrize("value", ["br-web", "pn_1.2", "A0"])
+def test_literal_interface_names(value):
+    assert options.check_literal_ifname("bridge_name", value) == value
+
+
+@pytest.mark.parametrize("value", ["uplink*", "@set", "br\\0", 'br"0', "br'0", "br{a}", "br$x", "br\u00e9"])
+def test_names_nftables_would_read_as_patterns(value):
+    with pytest.raises(errors.InvalidParameterError, match="bridge_name: .*is not allowed: .*only ASCII letters, "
+                       "digits, '-', '_' and '.'"):
+        options.check_literal_ifname("bridge_name", value)
 
 
 @pytest.mark.parametrize("value, expected", [("02:42:AC:11:00:02", "02:42:ac:11:00:02"),
