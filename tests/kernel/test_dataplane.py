@@ -17,6 +17,7 @@ from traffic import tcp_connect_from, tcp_reachable, udp_roundtrip
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import nftables
 
 BRIDGE_NETFILTER = "/proc/sys/net/bridge/bridge-nf-call-iptables"  # per namespace
 
