@@ -66,6 +66,11 @@ def conforming(outcome):
     return outcome
 
 
+def succeeded(outcome):
+    assert outcome.problems == [] and outcome.ok, outcome
+    return outcome
+
+
 def container_address(result, ifname="eth0"):
     index = next(i for i, item in enumerate(result["interfaces"]) if item["name"] == ifname and item.get("sandbox"))
     return next(ip["address"] for ip in result["ips"] if ip["interface"] == index)
@@ -82,14 +87,14 @@ def kernel_addresses(key, ifname="eth0"):
 
 @pytest.mark.parametrize("version", ["0.4.0", "1.0.0", "1.1.0", "0.3.1"])
 def test_version_echoes_the_version_asked_and_lists_the_supported_ones(version):
-    outcome = conforming(runtime.module_plugin().execute("VERSION", {"cniVersion": version}))
+    outcome = succeeded(runtime.module_plugin().execute("VERSION", {"cniVersion": version}))
     assert outcome.output["cniVersion"] == version
     assert {"0.4.0", "1.0.0", "1.1.0"} <= set(outcome.output["supportedVersions"])
 
 
 def test_version_loads_nothing_of_pynets_library():
     outcome = runtime.module_plugin().execute("VERSION", {"cniVersion": "1.1.0"}, python_flags=["-X", "importtime"])
-    conforming(outcome)
+    succeeded(outcome)
     loaded = [line.split("|")[-1].strip() for line in outcome.stderr.splitlines() if line.startswith("import time:")]
     assert "ansible_collections.pynet.libnetwork.plugins.module_utils.cni.protocol" in loaded
     assert not [name for name in loaded if name.endswith(("controller", "verbs", "store")) or name == "netaddr"], loaded
@@ -101,7 +106,7 @@ def test_version_loads_nothing_of_pynets_library():
 @pytest.mark.parametrize("version", ["0.4.0", "1.0.0", "1.1.0"])
 def test_add_gives_a_pool_address_in_the_runtimes_netns_and_del_releases_it(rig, version):
     key = rig.netns("c1")
-    added = conforming(rig.add("c1", key, version))
+    added = succeeded(rig.add("c1", key, version))
     address = container_address(added.output)
     assert address.startswith("10.89.40.") and address.endswith("/24")
     assert kernel_addresses(key) == [address]
@@ -109,7 +114,7 @@ def test_add_gives_a_pool_address_in_the_runtimes_netns_and_del_releases_it(rig,
     assert added.output["interfaces"][0]["name"] == rig.network.options["bridge_name"]
     endpoint = rig.endpoints()["cni.c1.eth0"]
     assert endpoint.sandbox_info()["interfaces"][0]["address"] == address
-    conforming(rig.delete("c1", key, version))
+    succeeded(rig.delete("c1", key, version))
     assert rig.endpoints() == {}
     assert kernel_addresses(key) == []
     # The runtime's netns stays (the runtime removes it), and pynet has forgotten it.
@@ -118,7 +123,7 @@ def test_add_gives_a_pool_address_in_the_runtimes_netns_and_del_releases_it(rig,
 
 def test_two_containers_talk_tcp(rig):
     keys = [rig.netns("c%d" % i) for i in (1, 2)]
-    addresses = [container_address(conforming(rig.add("c%d" % i, key)).output).split("/")[0]
+    addresses = [container_address(succeeded(rig.add("c%d" % i, key)).output).split("/")[0]
                  for i, key in zip((1, 2), keys)]
     assert addresses[0] != addresses[1]
     got_server, got_client, peer = traffic.tcp_exchange(keys[1], addresses[1], keys[0])
@@ -126,35 +131,35 @@ def test_two_containers_talk_tcp(rig):
 
 
 def test_del_of_a_container_never_added_succeeds(rig):
-    conforming(rig.delete("never-added", rig.netns("c1")))
-    conforming(rig.delete("never-added"))  # and without CNI_NETNS
+    succeeded(rig.delete("never-added", rig.netns("c1")))
+    succeeded(rig.delete("never-added"))  # and without CNI_NETNS
 
 
 def test_del_without_cni_netns_releases_the_address(rig):
     key = rig.netns("c1")
-    conforming(rig.add("c1", key))
-    conforming(rig.delete("c1", key=None))
+    succeeded(rig.add("c1", key))
+    succeeded(rig.delete("c1", key=None))
     assert rig.endpoints() == {}
 
 
 def test_del_after_the_netns_is_gone_and_twice_succeeds(rig):
     key = rig.netns("c1")
-    conforming(rig.add("c1", key))
+    succeeded(rig.add("c1", key))
     netns.destroy(key)
-    conforming(rig.delete("c1", key))
-    conforming(rig.delete("c1", key))
+    succeeded(rig.delete("c1", key))
+    succeeded(rig.delete("c1", key))
     assert rig.endpoints() == {} and key not in rig.sandbox_keys()
 
 
 def test_del_of_another_network_name_or_store_succeeds(rig, tmp_path):
-    conforming(rig.plugin.execute("DEL", rig.config(name="pnnone"), "c1", None, "eth0"))
-    conforming(rig.plugin.execute("DEL", rig.config(state_dir=str(tmp_path / "nothing")), "c1", None, "eth0"))
+    succeeded(rig.plugin.execute("DEL", rig.config(name="pnnone"), "c1", None, "eth0"))
+    succeeded(rig.plugin.execute("DEL", rig.config(state_dir=str(tmp_path / "nothing")), "c1", None, "eth0"))
     assert not os.path.exists(tmp_path / "nothing")  # DEL makes no store
 
 
 def test_add_twice_fails_and_leaves_the_first(rig):
     key = rig.netns("c1")
-    first = conforming(rig.add("c1", key))
+    first = succeeded(rig.add("c1", key))
     again = conforming(rig.add("c1", key))
     assert again.returncode != 0 and again.code == 100 and "CNI_CONTAINERID" in again.msg
     assert kernel_addresses(key) == [container_address(first.output)]
@@ -163,8 +168,8 @@ def test_add_twice_fails_and_leaves_the_first(rig):
 
 def test_a_second_interface_of_one_container_routes_nothing_by_default(rig):
     key = rig.netns("c1")
-    conforming(rig.add("c1", key))
-    second = conforming(rig.add("c1", key, ifname="eth1"))
+    succeeded(rig.add("c1", key))
+    second = succeeded(rig.add("c1", key, ifname="eth1"))
     assert "routes" not in second.output  # the default route stays with eth0, the older attachment
     assert len(kernel_addresses(key, "eth1")) == 1
 
@@ -173,14 +178,14 @@ def test_ips_mac_and_ports_from_runtime_config(rig):
     key = rig.netns("c1")
     runtime_config = {"ips": ["10.89.40.77/24"], "mac": "02:42:ac:11:00:07",
                       "portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""}]}
-    added = conforming(rig.add("c1", key, runtimeConfig=runtime_config))
+    added = succeeded(rig.add("c1", key, runtimeConfig=runtime_config))
     assert container_address(added.output) == "10.89.40.77/24"
     assert added.output["interfaces"][2]["mac"] == "02:42:ac:11:00:07"
     assert pynet_testing.ip_json("link", "show", "eth0", key=key)[0]["address"] == "02:42:ac:11:00:07"
     assert rig.endpoints()["cni.c1.eth0"].ports() == [
         {"protocol": "tcp", "host_ip": "", "host_port": 8080, "container_port": 80}]
     assert "dnat ip to 10.89.40.77:80" in nft_table(rig)
-    conforming(rig.delete("c1", key))
+    succeeded(rig.delete("c1", key))
     assert "dnat" not in nft_table(rig)
 
 
@@ -188,21 +193,21 @@ def test_ip_and_mac_from_cni_args_as_podman_passes_them(rig):
     key = rig.netns("c1")
     outcome = rig.plugin.execute("ADD", rig.config(), "c1", key, "eth0",
                                  cni_args="IgnoreUnknown=1;K8S_POD_NAME=web;IP=10.89.40.78;MAC=02:42:ac:11:00:08")
-    conforming(outcome)
+    succeeded(outcome)
     assert container_address(outcome.output) == "10.89.40.78/24"
     assert outcome.output["interfaces"][2]["mac"] == "02:42:ac:11:00:08"
 
 
 def test_dns_of_the_config_is_in_the_result(rig):
     dns = {"nameservers": ["10.89.40.1"], "search": ["example.test"]}
-    added = conforming(rig.add("c1", rig.netns("c1"), dns=dns))
+    added = succeeded(rig.add("c1", rig.netns("c1"), dns=dns))
     assert added.output["dns"] == dns
 
 
 def test_after_another_plugins_result_pynet_appends_its_own(rig):
     prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "tap0", "mac": "02:00:00:00:00:01"}],
             "ips": [{"address": "192.0.2.5/24", "interface": 0}]}
-    added = conforming(rig.add("c1", rig.netns("c1"), "1.0.0", prevResult=prev))
+    added = succeeded(rig.add("c1", rig.netns("c1"), "1.0.0", prevResult=prev))
     assert added.output["interfaces"][0] == prev["interfaces"][0] and len(added.output["interfaces"]) == 4
     assert added.output["ips"][0] == prev["ips"][0] and added.output["ips"][1]["interface"] == 3
 
@@ -290,9 +295,9 @@ def test_a_bad_call_is_the_specs_error_naming_the_field_and_changes_nothing(rig,
 
 def test_check_passes_after_add_and_reports_drift_with_the_specs_codes(rig):
     key = rig.netns("c1")
-    added = conforming(rig.add("c1", key))
+    added = succeeded(rig.add("c1", key))
     check = dict(rig.config(), prevResult=added.output)
-    assert conforming(rig.plugin.execute("CHECK", check, "c1", key, "eth0")).ok
+    succeeded(rig.plugin.execute("CHECK", check, "c1", key, "eth0"))
     subprocess.run(["nsenter", "--net=" + key, "ip", "addr", "flush", "dev", "eth0"], check=True)
     drifted = conforming(rig.plugin.execute("CHECK", check, "c1", key, "eth0"))
     assert drifted.code == 101 and "lacks address" in drifted.msg
@@ -311,23 +316,23 @@ def test_check_passes_after_add_and_reports_drift_with_the_specs_codes(rig):
 def test_gc_removes_the_attachments_not_listed_and_nothing_else(rig):
     keys = {name: rig.netns(name) for name in ("c1", "c2", "c3")}
     for name, key in keys.items():
-        conforming(rig.add(name, key))
+        succeeded(rig.add(name, key))
     # An endpoint a playbook made on the same network is not the runtime's: GC leaves it.
     own = rig.controller.new_sandbox(rig.paths.sandbox_key("mine"))
     rig.network.create_endpoint("mine", own.key)
     request = dict(rig.config(), **{"cni.dev/valid-attachments": [{"containerID": "c2", "ifname": "eth0"}]})
     assert spec.check_gc_request(request) == []
-    conforming(rig.plugin.execute("GC", request))
+    succeeded(rig.plugin.execute("GC", request))
     assert sorted(rig.endpoints()) == ["cni.c2.eth0", "mine"]
     assert kernel_addresses(keys["c1"]) == [] and len(kernel_addresses(keys["c2"])) == 1
     assert own.key in rig.sandbox_keys() and keys["c1"] not in rig.sandbox_keys()
     # The name the 1.1.0 tag's text gives the list (libcni sends both).
-    conforming(rig.plugin.execute("GC", dict(rig.config(), **{"cni.dev/attachments": []})))
+    succeeded(rig.plugin.execute("GC", dict(rig.config(), **{"cni.dev/attachments": []})))
     assert sorted(rig.endpoints()) == ["mine"]
 
 
 def test_gc_without_the_list_removes_nothing(rig):
-    conforming(rig.add("c1", rig.netns("c1")))
+    succeeded(rig.add("c1", rig.netns("c1")))
     outcome = conforming(rig.plugin.execute("GC", rig.config()))
     assert outcome.code == 7 and "cni.dev/valid-attachments" in outcome.msg
     assert list(rig.endpoints()) == ["cni.c1.eth0"]
@@ -339,17 +344,17 @@ def test_status_is_ready_then_50_when_the_pool_is_exhausted(host):
                            {"ipam": [{"subnet": "10.89.41.0/30"}]})  # one address left after the gateway
     plugin = runtime.module_plugin()
     config = {"cniVersion": "1.1.0", "name": "pntiny", "type": "pynet", "state_dir": host.state_dir}
-    assert conforming(plugin.execute("STATUS", config)).ok
+    succeeded(plugin.execute("STATUS", config))
     key = host.sandbox_key("c1")
     os.makedirs(os.path.dirname(key))
     netns.create(key)
-    conforming(plugin.execute("ADD", config, "c1", key, "eth0"))
+    succeeded(plugin.execute("ADD", config, "c1", key, "eth0"))
     exhausted = conforming(plugin.execute("STATUS", config))
     assert exhausted.code == 50 and "exhausted" in exhausted.msg
     full = conforming(plugin.execute("ADD", config, "c2", key, "eth1"))
     assert full.code == 11 and "no available" in full.msg
-    conforming(plugin.execute("DEL", config, "c1", key, "eth0"))
-    assert conforming(plugin.execute("STATUS", config)).ok
+    succeeded(plugin.execute("DEL", config, "c1", key, "eth0"))
+    succeeded(plugin.execute("STATUS", config))
     controller.close()
 
 
@@ -374,15 +379,15 @@ def test_16_concurrent_adds_get_16_addresses_and_16_dels_release_them(rig):
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         added = dict(zip(keys, pool.map(lambda name: rig.add(name, keys[name]), keys)))
     for outcome in added.values():
-        conforming(outcome)
-        assert outcome.ok, outcome
+        succeeded(outcome)
     addresses = {name: container_address(outcome.output) for name, outcome in added.items()}
     assert len(set(addresses.values())) == 16
     for name, key in keys.items():
         assert kernel_addresses(key) == [addresses[name]]
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         deleted = list(pool.map(lambda name: rig.delete(name, keys[name]), keys))
-    assert all(conforming(outcome).ok for outcome in deleted)
+    for outcome in deleted:
+        succeeded(outcome)
     assert rig.endpoints() == {} and not [key for key in keys.values() if key in rig.sandbox_keys()]
 
 
@@ -398,10 +403,10 @@ def test_the_zipapp_runs_without_the_collection(rig, tmp_path):
     with open(target, "rb") as handle:
         assert handle.readline() == ("#!%s -I\n" % runtime.sys.executable).encode()
     plugin = runtime.Plugin([str(target)], {})  # no PYTHONPATH, and -I ignores it anyway
-    assert conforming(plugin.execute("VERSION", {"cniVersion": "1.0.0"})).ok
+    succeeded(plugin.execute("VERSION", {"cniVersion": "1.0.0"}))
     key = rig.netns("c1")
-    added = conforming(plugin.execute("ADD", rig.config(), "c1", key, "eth0"))
+    added = succeeded(plugin.execute("ADD", rig.config(), "c1", key, "eth0"))
     assert kernel_addresses(key) == [container_address(added.output)]
-    conforming(plugin.execute("DEL", rig.config(), "c1", key, "eth0"))
+    succeeded(plugin.execute("DEL", rig.config(), "c1", key, "eth0"))
     assert rig.endpoints() == {}
     shutil.rmtree(tmp_path / "bin")
