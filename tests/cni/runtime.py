@@ -72,8 +72,8 @@ class Outcome:
         return self.output.get("msg", "") if self.returncode and self.output else ""
 
     def __repr__(self):
-        return "Outcome(%s rc=%d stdout=%r stderr=%r problems=%r)" % (self.command, self.returncode, self.stdout,
-                                                                       self.stderr[-2000:], self.problems)
+        return "Outcome(%s rc=%d stdout=%r stderr=%r problems=%r)" % (
+            self.command, self.returncode, self.stdout, self.stderr[-2000:], self.problems)
 
 
 def request_config(conflist, plugin_config, prev_result=None, runtime_config=None):

@@ -272,8 +272,8 @@ ERRORS = [
 
 
 @pytest.mark.parametrize("case,config,variables,unset,stdin,code,words", ERRORS, ids=[case[0] for case in ERRORS])
-def test_a_bad_call_is_the_specs_error_naming_the_field_and_changes_nothing(rig, tmp_path, case, config, variables,
-                                                                           unset, stdin, code, words):
+def test_a_bad_call_is_the_specs_error_naming_the_field_and_changes_nothing(
+        rig, tmp_path, case, config, variables, unset, stdin, code, words):
     key = rig.netns("c1")
     targets = {"FILE": tmp_path / "file", "DIR": tmp_path / "dir", "MISSING": str(tmp_path / "missing")}
     (tmp_path / "file").write_text("")

@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-import sys
-
 from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import protocol
 
 if __name__ == "__main__":
-    sys.exit(protocol.main())
+    raise SystemExit(protocol.main())

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import sys
-import traceback
 
 SPEC_VERSION = "1.1.0"
 SUPPORTED_VERSIONS = ("0.4.0", "1.0.0", "1.1.0")
@@ -108,6 +107,7 @@ def main(environ=None, stdin=None, stdout=None):
         stdout.write(json.dumps(error_object(exc, version)))
         return 1
     except Exception as exc:  # pylint: disable=broad-exception-caught  # reported as the spec's error, not a traceback
+        import traceback  # pylint: disable=import-outside-toplevel  # 10 ms of imports (textwrap), for bugs only
         traceback.print_exc(file=sys.stderr)
         stdout.write(json.dumps(error_object(CniError(INTERNAL, "pynet failed: %s" % exc, type(exc).__name__),
                                              version)))

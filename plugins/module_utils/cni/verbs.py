@@ -10,7 +10,6 @@ not the library's parameter.
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import socket
 import sqlite3
 import struct
@@ -191,6 +190,7 @@ def _addresses(field, requested, network):
     """Requested addresses ("<ip>[/<prefix>]"); a prefix must be that of the pool holding the address."""
     if requested is None:
         return []
+    import ipaddress  # pylint: disable=import-outside-toplevel  # 3 ms, for the few calls that ask for addresses
     if not isinstance(requested, list) or not all(isinstance(item, str) for item in requested):
         raise CniError(protocol.INVALID_CONFIG, "%s: must be a list of addresses such as 10.89.0.5/24" % field)
     addresses = []
@@ -316,12 +316,19 @@ def _dns(dns):
             raise CniError(protocol.INVALID_CONFIG, "dns.%s: %r is not allowed: nameservers, search and options are "
                            "lists of strings, domain a string" % (key, value))
     for index, server in enumerate(checked.get("nameservers", [])):
-        try:
-            ipaddress.ip_address(server)
-        except ValueError:
-            raise CniError(protocol.INVALID_CONFIG, "dns.nameservers[%d]: %r is not an IP address"
-                           % (index, server)) from None
+        if not _is_ip_address(server):
+            raise CniError(protocol.INVALID_CONFIG, "dns.nameservers[%d]: %r is not an IP address" % (index, server))
     return checked
+
+
+def _is_ip_address(text):
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, text)
+            return True
+        except OSError:
+            continue
+    return False
 
 
 def _merged(prev, ours):
