@@ -3,24 +3,26 @@
 #
 #   bash benchmarks/run.sh [N ...] [--skip APPROACH]... [--plot PNG]    (arguments go to endpoints.py)
 #
-#   1. installs the CNI reference plugins (containernetworking-plugins, the comparison), nftables and
-#      iproute2 with apt-get when they are missing;
+#   1. installs the CNI reference plugins (containernetworking-plugins, the comparison), nftables,
+#      iproute2, and podman, runc and busybox-static (for cni.py's podman runs) with apt-get when missing;
 #   2. ensures the project's virtualenv with tests/venv.sh and installs benchmarks/requirements.txt
 #      (matplotlib, for the plot) into it;
 #   3. runs benchmarks/endpoints.py (endpoints: pynet's library and modules, CNI, the ip -batch floor;
 #      prints tables, writes benchmarks/output/endpoints.png and .json), benchmarks/growth.py (which
 #      step's cost grows with N), benchmarks/sysctl.py (a sandbox's sysctl through /proc/sys and through
-#      pynet's procfs instances) and benchmarks/ipam.py.
+#      pynet's procfs instances), benchmarks/ipam.py and benchmarks/cni.py (pynet's CNI plugin against the
+#      reference chain, exec'd per container, where its time goes, and podman run with each).
 #
 # Environment: PYNET_VENV, PYNET_PYTHON (as tests/venv.sh).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 [[ -x /usr/lib/cni/bridge ]] || "$repo_root/tests/debian-packages.sh" containernetworking-plugins
-"$repo_root/tests/debian-packages.sh" nftables iproute2
+"$repo_root/tests/debian-packages.sh" nftables iproute2 podman runc busybox-static iptables
 venv="$("$repo_root/tests/venv.sh")"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$repo_root/benchmarks/requirements.txt" >&2
 "$venv/bin/python" "$repo_root/benchmarks/endpoints.py" "$@"
 "$venv/bin/python" "$repo_root/benchmarks/growth.py"
 "$venv/bin/python" "$repo_root/benchmarks/sysctl.py"
 "$venv/bin/python" "$repo_root/benchmarks/ipam.py"
+"$venv/bin/python" "$repo_root/benchmarks/cni.py"
