@@ -401,7 +401,7 @@ def test_the_zipapp_runs_without_the_collection(rig, tmp_path):
                    check=True)
     assert os.access(target, os.X_OK)
     with open(target, "rb") as handle:
-        assert handle.readline() == ("#!%s -I\n" % runtime.sys.executable).encode()
+        assert handle.readline() == ("#!%s -IS\n" % runtime.sys.executable).encode()
     plugin = runtime.Plugin([str(target)], {})  # no PYTHONPATH, and -I ignores it anyway
     succeeded(plugin.execute("VERSION", {"cniVersion": "1.0.0"}))
     key = rig.netns("c1")
