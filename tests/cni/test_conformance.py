@@ -166,6 +166,19 @@ def test_add_twice_fails_and_leaves_the_first(rig):
     assert list(rig.endpoints()) == ["cni.c1.eth0"]
 
 
+def test_add_where_the_interface_name_is_taken_fails_and_leaves_nothing(rig):
+    """"If an interface of the requested name already exists in the container, the CNI plugin MUST
+    return with an error" (here one another plugin made)."""
+    key = rig.netns("c1")
+    subprocess.run(["nsenter", "--net=" + key, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "pnx"],
+                   check=True)
+    before = unchanged(rig, key)
+    taken = conforming(rig.add("c1", key))
+    assert taken.code == 4 and taken.msg.startswith("CNI_IFNAME: ") and "EEXIST" in taken.msg, taken
+    assert unchanged(rig, key) == before
+    assert not [link for link in pynet_testing.ip_json("link", "show") if link["ifname"].startswith("pnv")]
+
+
 def test_a_second_interface_of_one_container_routes_nothing_by_default(rig):
     key = rig.netns("c1")
     succeeded(rig.add("c1", key))

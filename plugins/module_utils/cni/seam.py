@@ -8,7 +8,8 @@ the core should give instead. verbs.py uses nothing else of the library's inside
   both. The core should record them (an endpoint owner, `cni` here, and the container id), list
   endpoints by them, and leave a runtime's endpoints out of playbooks' `purge` and `prune_stale`.
 - A runtime's netns is adopted by create_endpoint (recorded as not made by pynet, so never removed);
-  its sandbox record should go with its last endpoint, which the core does not do by itself.
+  its sandbox record should go with its last endpoint, which the core does not do by itself, and
+  create_endpoint leaves the record it made when it fails.
 - A Result lists the routes an attachment made: the default route of an IP version only where the
   endpoint owns it (the oldest endpoint, or the highest gw_priority, of the sandbox); sandbox_info()
   gives the gateways but not which of them the sandbox routes through.
@@ -51,6 +52,15 @@ def container_id(endpoint):
     if not is_attachment(endpoint) or not name.endswith(suffix) or len(name) <= len(ATTACHMENT_PREFIX + suffix):
         return None
     return name[len(ATTACHMENT_PREFIX):-len(suffix)]
+
+
+def known_sandbox(controller, key):
+    """Whether pynet has a record of the sandbox at `key`."""
+    try:
+        controller.sandbox_by_key(key)
+    except errors.UnknownSandboxError:
+        return False
+    return True
 
 
 def forget_runtime_sandbox(controller, key):

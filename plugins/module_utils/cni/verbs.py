@@ -50,9 +50,12 @@ def add(call):
                        "interface; attach them to a bridge network" % (network.name, network.type))
     options, fields = _endpoint_options(call, network)
     dns = _dns(call.config.get("dns") or {})
+    known = seam.known_sandbox(controller, call.netns)
     try:
         endpoint = network.create_endpoint(seam.attachment_name(call.container_id, call.ifname), call.netns, options)
     except errors.PynetError as exc:
+        if not known:  # the record create_endpoint made of the netns, which it leaves when it fails
+            seam.forget_runtime_sandbox(controller, call.netns)
         raise _refusal(exc, call, network, fields) from None
     return _merged(call.config.get("prevResult"), _result(call, network, endpoint, dns))
 
