@@ -118,15 +118,15 @@ def gc(call):
 def status(call):
     """Code 50 when an ADD cannot succeed: the store unusable, the network missing or a pool exhausted."""
     try:
-        controller = Controller(call.state_dir or DEFAULT_STATE_DIR, create=False)
+        controller = Controller(_state_dir(call), create=False)
         network = controller.network_by_name(call.network_name)
         exhausted = seam.exhausted_pools(network)
     except errors.UnknownNetworkError:
         raise CniError(protocol.NOT_AVAILABLE, "name: no pynet network %s in %s"
-                       % (call.network_name, call.state_dir or DEFAULT_STATE_DIR)) from None
+                       % (call.network_name, _state_dir(call))) from None
     except (errors.PynetError, sqlite3.Error, OSError) as exc:
         raise CniError(protocol.NOT_AVAILABLE, "state_dir: pynet's store in %s is unusable: %s"
-                       % (call.state_dir or DEFAULT_STATE_DIR, exc)) from None
+                       % (_state_dir(call), exc)) from None
     if exhausted:
         raise CniError(protocol.NOT_AVAILABLE, "name: network %s has no free %s address: its pool is exhausted"
                        % (network.name, " or ".join("IPv%d" % version for version in exhausted)))
@@ -138,14 +138,18 @@ VERBS = {"ADD": add, "DEL": delete, "CHECK": check, "GC": gc, "STATUS": status}
 # --- the library ---------------------------------------------------------------------------------
 
 
+def _state_dir(call):
+    return call.state_dir or DEFAULT_STATE_DIR
+
+
 def _controller(call):
     try:
-        return Controller(call.state_dir or DEFAULT_STATE_DIR, create=False)
+        return Controller(_state_dir(call), create=False)
     except errors.PynetError as exc:
         raise CniError(protocol.INVALID_CONFIG, str(exc)) from None
     except sqlite3.DatabaseError as exc:
         raise CniError(protocol.REFUSED, "state_dir: pynet's store in %s is unusable: %s"
-                       % (call.state_dir or DEFAULT_STATE_DIR, exc)) from None
+                       % (_state_dir(call), exc)) from None
 
 
 def _network(controller, call):
