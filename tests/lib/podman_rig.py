@@ -12,7 +12,8 @@ otherwise. In them:
   rig's own (CONTAINERS_CONF): runc (crun fails on this kernel), cgroupfs, file events;
 - a busybox image made from Debian's busybox-static, imported with `podman import`.
 close() removes every container, checks that no process is left in the rig's mount namespace (conmon
-and the containers live there), unmounts the tmpfs and deletes the work directory.
+and the containers live there), unmounts the tmpfs and whatever is mounted in the work directory, and
+deletes the work directory.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import pynet_testing
 
 IMAGE = "localhost/pnbusybox:latest"
 BUSYBOX = "/bin/busybox"
@@ -164,6 +167,9 @@ class PodmanRig:
                     pass
         for path in reversed(self.mounted):
             subprocess.run(["umount", path], check=False)
-        shutil.rmtree(self.work, ignore_errors=True)
+        # Deepest first: such as a netns a test bind-mounted in the work directory.
+        for path in sorted(pynet_testing.mounts_under(self.work), reverse=True):
+            subprocess.run(["umount", path], check=False)
+        shutil.rmtree(self.work)
         if leftovers:
             raise RuntimeError("processes left in the rig's mount namespace: %r" % leftovers)
