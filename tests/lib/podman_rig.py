@@ -115,8 +115,7 @@ class PodmanRig:
             handle.write(CONTAINERS_CONF.format(work=self.work, reference=REFERENCE_PLUGINS))
         self.plugin = os.path.join(self.work, "plugins", "pynet")
         subprocess.run([python, "-m", "ansible_collections.pynet.libnetwork.plugins.module_utils.cni.zipapp",
-                        self.plugin, "--python", python], check=True,
-                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+                        self.plugin], check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
         self._import_busybox()
 
     def _import_busybox(self):

@@ -2,24 +2,23 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The CNI plugin as one executable file: a zipapp of pynet's library, run in isolated mode.
 
-    python3 -m ansible_collections.pynet.libnetwork.plugins.module_utils.cni.zipapp TARGET [--python PYTHON]
+    PYTHON -m ansible_collections.pynet.libnetwork.plugins.module_utils.cni.zipapp TARGET
 
-The archive holds plugins/module_utils (the library and this package) under its import path, with
-bytecode compiled by the interpreter that builds it: build it with the interpreter that will run it
-(PYTHON, the default being this one), or each run compiles the library again. The first line is
-`#!PYTHON -IS` (-I -S: a shebang passes one argument): no PYTHONPATH, no user site, no current directory, so nothing but the archive is
-imported as pynet; and no `site` (4 ms of each run, with its .pth files): netaddr (and pyroute2, when a
-bridge must be made) come from PYTHON's site-packages as they were when the archive was built.
+PYTHON, the interpreter that builds the archive, is the one that runs it (with netaddr installed): the
+archive holds plugins/module_utils (the library and this package) under its import path with bytecode
+PYTHON compiled, and its first line is `#!PYTHON -IS` (-I -S: a shebang passes one argument). -I: no
+PYTHONPATH, no user site, no current directory, so nothing but the archive is imported as pynet. -S: no
+`site` and its .pth files (about 3 ms of each run); PYTHON's site-packages, where netaddr (and pyroute2,
+when a bridge must be made) are, are put on sys.path as they were at build time.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import py_compile
 import shutil
-import subprocess
+import site
 import sys
 import tempfile
 import zipapp
@@ -27,15 +26,14 @@ import zipapp
 PACKAGE = ("ansible_collections", "pynet", "libnetwork", "plugins", "module_utils")
 # zipapp's own generated __main__ drops the exit status; the plugin's is the protocol's.
 MAIN = """import sys
-sys.path[1:1] = %s  # PYTHON's site-packages: the plugin runs without site
+sys.path[1:1] = %r  # the interpreter's site-packages: the plugin runs without site
 from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import protocol
 raise SystemExit(protocol.main())
 """
-SITE_PACKAGES = "import json, site, sys; print(json.dumps([path for path in sys.path if path in site.getsitepackages()]))"
 
 
-def build(target, python=sys.executable):
-    """Write the plugin to `target` (mode 0755) for the interpreter `python`."""
+def build(target):
+    """Write the plugin to `target` (mode 0755), for this interpreter."""
     module_utils = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="pynet-cni-") as staging:
         package = os.path.join(staging, *PACKAGE)
@@ -52,15 +50,14 @@ def build(target, python=sys.executable):
                     # entries keep times only to two seconds.
                     py_compile.compile(source, cfile=source + "c", doraise=True,
                                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-        found = subprocess.run([python, "-I", "-c", SITE_PACKAGES], capture_output=True, text=True, check=True)
         with open(os.path.join(staging, "__main__.py"), "w") as main:
-            main.write(MAIN % json.dumps(json.loads(found.stdout)))
+            main.write(MAIN % [path for path in site.getsitepackages() if os.path.isdir(path)])
         parent = os.path.dirname(os.path.abspath(target))
         os.makedirs(parent, exist_ok=True)
         partial = tempfile.NamedTemporaryFile(dir=parent, prefix=".pynet-cni-", delete=False)
         partial.close()
         try:
-            zipapp.create_archive(staging, partial.name, interpreter=python + " -IS")
+            zipapp.create_archive(staging, partial.name, interpreter=sys.executable + " -IS")
             os.chmod(partial.name, 0o755)
             os.replace(partial.name, target)  # a runtime exec'ing the old file meanwhile still gets a whole one
         except BaseException:
@@ -69,12 +66,10 @@ def build(target, python=sys.executable):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build pynet's CNI plugin as one executable file.")
+    parser = argparse.ArgumentParser(description="Build pynet's CNI plugin as one executable file, run by this "
+                                                 "interpreter (%s)." % sys.executable)
     parser.add_argument("target", help="where to write it, such as /opt/cni/bin/pynet")
-    parser.add_argument("--python", default=sys.executable,
-                        help="the interpreter that runs it, with netaddr installed (default: this one)")
-    args = parser.parse_args(argv)
-    build(args.target, args.python)
+    build(parser.parse_args(argv).target)
 
 
 if __name__ == "__main__":
