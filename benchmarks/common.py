@@ -3,6 +3,7 @@ private namespaces, progress messages, pynet's library timed per endpoint."""
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import ctypes
 import os
@@ -16,6 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLICES = 10  # first and last 10%: N is timed in ten slices
 NETWORK = "bench"
 SUBNET = "10.91.0.0/16"
+CNI_PATH = "/usr/lib/cni"  # the CNI reference plugins (containernetworking-plugins), the comparison
 
 
 def collection_path(source=REPO):
@@ -41,6 +43,24 @@ def isolate():
     if libc.mount(b"pynet-bench", b"/run/netns", b"tmpfs", 0, None) != 0:
         raise OSError(ctypes.get_errno(), "tmpfs on /run/netns")
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
+def counts_parser(doc, what):
+    """An argument parser whose positional arguments N ... are numbers of `what` (default 100 1000)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("counts", nargs="*", type=int, default=[100, 1000], metavar="N",
+                        help="numbers of %s (at least %d; default 100 1000)" % (what, SLICES))
+    return parser
+
+
+def parse_counts(parser):
+    """The arguments, each N at least SLICES; and the CNI reference plugins, which both benchmarks run."""
+    args = parser.parse_args()
+    if any(count < SLICES for count in args.counts):
+        parser.error("N must be at least %d" % SLICES)
+    if not os.path.exists(os.path.join(CNI_PATH, "bridge")):
+        sys.exit("the CNI reference plugins are missing: apt-get install containernetworking-plugins")
+    return args
 
 
 def say(message):

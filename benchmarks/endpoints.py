@@ -27,7 +27,6 @@ Prints a table per N; writes the figures as JSON and a plot of them (PNG) after 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -45,7 +44,7 @@ try:
 except ImportError as missing:  # matplotlib: benchmarks/run.sh installs it
     sys.exit("%s: run benchmarks/run.sh, or pip install -r benchmarks/requirements.txt" % missing)
 
-CNI_PATH = "/usr/lib/cni"
+CNI_PATH = common.CNI_PATH
 CNI = "CNI bridge+host-local"
 
 
@@ -238,25 +237,18 @@ def save(runs, png):
 
 
 def arguments():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("counts", nargs="*", type=int, default=[100, 1000], metavar="N",
-                        help="numbers of endpoints (at least %d; default 100 1000)" % common.SLICES)
+    parser = common.counts_parser(__doc__, "endpoints")
     keys = [approach[0] for approach in APPROACHES]
     parser.add_argument("--skip", action="append", default=[], choices=keys, metavar="APPROACH",
                         help="leave this approach out, one of %s; repeatable (the loop takes many minutes at "
                              "N=1000)" % ", ".join(keys))
     parser.add_argument("--plot", default=os.path.join(plot.OUTPUT, "endpoints.png"), metavar="PNG",
                         help="where to write the plot; the JSON goes beside it (default %(default)s)")
-    args = parser.parse_args()
-    if any(count < common.SLICES for count in args.counts):
-        parser.error("N must be at least %d" % common.SLICES)
-    return args
+    return common.parse_counts(parser)
 
 
 def main():
     args = arguments()
-    if not os.path.exists(os.path.join(CNI_PATH, "bridge")):
-        sys.exit("the CNI reference plugins are missing: apt-get install containernetworking-plugins")
     common.isolate()
     collection = common.collection_path()
     sys.path.insert(0, collection)

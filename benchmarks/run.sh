@@ -4,15 +4,17 @@
 #   bash benchmarks/run.sh [N ...] [--skip APPROACH]... [--plot PNG]    (arguments go to endpoints.py)
 #
 #   1. installs the CNI reference plugins (containernetworking-plugins, the comparison), nftables,
-#      iproute2, and the DNS servers and load generator (dnsmasq-base, aardvark-dns, dnsperf) with
-#      apt-get when they are missing;
+#      iproute2, the DNS servers and load generator (dnsmasq-base, aardvark-dns, dnsperf), and podman,
+#      runc and busybox-static (for cni.py's podman runs) with apt-get when they are missing;
 #   2. ensures the project's virtualenv with tests/venv.sh and installs benchmarks/requirements.txt
 #      (matplotlib, for the plot) into it;
 #   3. runs benchmarks/endpoints.py (endpoints: pynet's library and modules, CNI, the ip -batch floor;
 #      prints tables, writes benchmarks/output/endpoints.png and .json), benchmarks/growth.py (which
 #      step's cost grows with N), benchmarks/sysctl.py (a sandbox's sysctl through /proc/sys and through
-#      pynet's procfs instances), benchmarks/ipam.py and benchmarks/dns.py (dnsmasq as pynet runs it
-#      against aardvark-dns: queries/s, latency, reloads, memory, what each answers);
+#      pynet's procfs instances), benchmarks/ipam.py, benchmarks/dns.py (dnsmasq as pynet runs it
+#      against aardvark-dns: queries/s, latency, reloads, memory, what each answers) and benchmarks/cni.py
+#      (pynet's CNI plugin against the reference chain, exec'd per container, where its time goes, and
+#      podman run with each);
 #   4. with PYNET_BENCH_BASE set to a git revision, benchmarks/revisions.py: the library batch at N=1000
 #      at that revision and in this checkout, alternating, side by side.
 #
@@ -21,7 +23,7 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 [[ -x /usr/lib/cni/bridge ]] || "$repo_root/tests/debian-packages.sh" containernetworking-plugins
-"$repo_root/tests/debian-packages.sh" nftables iproute2 dnsmasq-base aardvark-dns dnsperf
+"$repo_root/tests/debian-packages.sh" nftables iproute2 dnsmasq-base aardvark-dns dnsperf podman runc busybox-static iptables
 venv="$("$repo_root/tests/venv.sh")"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$repo_root/benchmarks/requirements.txt" >&2
 "$venv/bin/python" "$repo_root/benchmarks/endpoints.py" "$@"
@@ -29,4 +31,5 @@ venv="$("$repo_root/tests/venv.sh")"
 "$venv/bin/python" "$repo_root/benchmarks/sysctl.py"
 "$venv/bin/python" "$repo_root/benchmarks/ipam.py"
 "$venv/bin/python" "$repo_root/benchmarks/dns.py"
+"$venv/bin/python" "$repo_root/benchmarks/cni.py"
 [[ -z "${PYNET_BENCH_BASE:-}" ]] || "$venv/bin/python" "$repo_root/benchmarks/revisions.py" --base "$PYNET_BENCH_BASE"

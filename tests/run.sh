@@ -6,10 +6,12 @@
 #   1. kernel: the library against the real kernel (pytest; each test in a private netns)
 #   2. reliability: concurrency, crashes, drift, reboot, bad input, safety (pytest, private netns);
 #      ends with the table of its figures beside their goals
-#   2b. fleet: etcd client, cluster IPAM, the simulated fleet (pytest; tests/fleet/README.md)
-#   3. ansible-test sanity
-#   4. ansible-test units
-#   5. ansible-test integration, in a privileged podman container (--docker-network none)
+#   3. fleet: etcd client, cluster IPAM, the simulated fleet (pytest; tests/fleet/README.md)
+#   4. cni: the CNI plugin against the spec's checks, chained with the reference plugins, and run
+#      by podman (pytest; the whole stage in private mount and network namespaces)
+#   5. ansible-test sanity
+#   6. ansible-test units
+#   7. ansible-test integration, in a privileged podman container (--docker-network none)
 #
 # Every stage runs even when an earlier one fails; the exit status is non-zero if any failed.
 # The last line counts the test cases of all stages: 'tests: N passed, N failed'.
@@ -19,6 +21,9 @@ repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 output="$repo_root/tests/output/run"
 # dnsmasq-base: tests/kernel/test_dns.py; etcd, sshd and openssl: the fleet stage
 readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables dnsmasq-base etcd-server etcd-client openssh-server openssl)
+# podman's CNI backend, runc (crun fails on this kernel), the busybox of the test image, the reference
+# plugins (chained after pynet, and podman's own bridge network) and the iptables portmap uses.
+readonly CNI_TEST_PACKAGES=(podman runc busybox-static containernetworking-plugins iptables)
 
 log() { echo "run.sh: $*" >&2; }
 
@@ -65,7 +70,8 @@ main() {
     local rc counts
     rm -rf "$output" "$repo_root/tests/output/junit"
     mkdir -p "$output"
-    "$repo_root/tests/debian-packages.sh" "${KERNEL_TEST_PACKAGES[@]}" || { log "apt-get failed"; exit 1; }
+    "$repo_root/tests/debian-packages.sh" "${KERNEL_TEST_PACKAGES[@]}" "${CNI_TEST_PACKAGES[@]}" ||
+        { log "apt-get failed"; exit 1; }
     venv="$("$repo_root/tests/venv.sh")" || { log "virtualenv set-up failed"; exit 1; }
 
     log "stage 1: kernel tests"
@@ -73,10 +79,13 @@ main() {
 
     log "stage 2: reliability suite"
     pytest_stage reliability
-    log "stage 2b: fleet suite (etcd client, cluster IPAM, simulated fleet: tests/fleet/README.md)"
+    log "stage 3: fleet suite (etcd client, cluster IPAM, simulated fleet: tests/fleet/README.md)"
     pytest_stage fleet
 
-    log "stage 3: ansible-test sanity"
+    log "stage 4: CNI plugin"
+    pytest_stage cni
+
+    log "stage 5: ansible-test sanity"
     rc=0
     "$repo_root/tests/ansible-test.sh" sanity --junit || rc=$?
     counts="$(find "$repo_root/tests/output/junit" -name '*sanity*.xml' 2>/dev/null)"
@@ -88,7 +97,7 @@ main() {
     fi
     record sanity "$rc" "$passed" "$failed"
 
-    log "stage 4: ansible-test units"
+    log "stage 6: ansible-test units"
     rc=0
     "$repo_root/tests/ansible-test.sh" units || rc=$?
     counts="$(find "$repo_root/tests/output/junit" -name '*units*.xml' 2>/dev/null)"
@@ -96,7 +105,7 @@ main() {
     read -r passed failed < <(if [[ -n "$counts" ]]; then junit_counts $counts; else echo "0 0"; fi)
     record units "$rc" "$passed" "$failed"
 
-    log "stage 5: ansible-test integration"
+    log "stage 7: ansible-test integration"
     rc=0
     "$repo_root/tests/ansible-test.sh" integration 2>&1 | tee "$output/integration.log"
     rc=${PIPESTATUS[0]}
