@@ -19,7 +19,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
 import pynet_testing  # noqa: E402  (makes the collection importable)
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import cluster_errors, etcd  # noqa: E402
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors  # noqa: E402
+from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import etcd  # noqa: E402
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -281,7 +282,7 @@ class EtcdCluster:
             with etcd.EtcdClient(self.cluster_store, timeout=1, **self.client_options()) as client:
                 client.get("/pynet-test/ready")
             return True
-        except cluster_errors.ClusterStoreError:
+        except errors.ClusterStoreError:
             return False
 
     def stop_member(self, index):

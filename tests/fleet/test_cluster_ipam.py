@@ -14,7 +14,7 @@ import pynet_testing
 import pytest
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import allocation, etcd, layout, members
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster.cluster_errors import (
+from ansible_collections.pynet.libnetwork.plugins.module_utils.errors import (
     NoFreeBlockError, NotAMemberError)
 
 NET = "a" * 64

@@ -11,7 +11,7 @@ import pytest
 
 import rig
 from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import etcd
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster.cluster_errors import ClusterStoreError
+from ansible_collections.pynet.libnetwork.plugins.module_utils.errors import ClusterStoreError
 
 CLOSED_PORT = "etcd://%s:2399" % rig.CONTROL_ADDRESS  # the control node, where nothing listens
 

@@ -35,8 +35,6 @@ import json
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import etcd, layout
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster.cluster_errors import (
-    NoFreeBlockError, NoFreeVNIError, NotAMemberError)
 
 try:
     import netaddr
@@ -135,7 +133,7 @@ Try = collections.namedtuple("Try", "held claimed revision")
 def try_claim(client, network, block, host, since=0):
     """One compare-and-swap transaction: claim `block` for `host`. When another host holds it, the
     same round trip brings back the network's blocks claimed after revision `since` (all of them
-    with 0). NotAMemberError if `host` is not a member."""
+    with 0). errors.NotAMemberError if `host` is not a member."""
     key, member_key = layout.block_key(network, block), layout.host_key(host)
     result = client.txn([etcd.compare_absent(key), etcd.compare_present(member_key)],
                         [etcd.put_request(key, _owner_value(host)),
@@ -147,7 +145,7 @@ def try_claim(client, network, block, host, since=0):
         return Try(True, [], result.revision)
     owner, member, claimed = result.responses
     if not member:
-        raise NotAMemberError(host)
+        raise errors.NotAMemberError(host)
     held = bool(owner) and owner[0].value == _owner_value(host)
     return Try(held, [] if held else [layout.block_of(kv.key) for kv in claimed], result.revision)
 
@@ -162,7 +160,7 @@ def claim_block(client, network, subnet, host, prefixlen=None, held=()):
     while True:
         index = first_free(count, hashed(network, host, str(conflicts)), taken)
         if index is None:
-            raise NoFreeBlockError(network, subnet, prefixlen)
+            raise errors.NoFreeBlockError(network, subnet, prefixlen)
         block = block_at(subnet, prefixlen, index)
         attempt = try_claim(client, network, block, host, since)
         if attempt.held:
@@ -222,7 +220,7 @@ def allocate_vni(client, network):
     while True:
         index = first_free(LAST_VNI - FIRST_VNI + 1, hashed(network, str(conflicts)), taken)
         if index is None:
-            raise NoFreeVNIError(FIRST_VNI, LAST_VNI)
+            raise errors.NoFreeVNIError(FIRST_VNI, LAST_VNI)
         vni = FIRST_VNI + index
         result = client.txn([etcd.compare_absent(layout.vni_key(vni)), etcd.compare_absent(key)],
                             [etcd.put_request(layout.vni_key(vni), network), etcd.put_request(key, str(vni))],

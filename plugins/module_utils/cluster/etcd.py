@@ -34,7 +34,7 @@ import ssl
 from urllib.parse import urlsplit
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster.cluster_errors import ClusterStoreError
+from ansible_collections.pynet.libnetwork.plugins.module_utils.errors import ClusterStoreError
 
 DEFAULT_PORT = 2379
 DEFAULT_TIMEOUT = 5.0
