@@ -25,7 +25,7 @@ class InvalidParameterError(PynetError):
 
 
 class NilNetworkDriverError(PynetError):
-    """The seed's ErrNilNetworkDriver: new_network() was given no driver."""
+    """libnetwork's ErrNilNetworkDriver: new_network() was given no driver."""
 
     def __init__(self):
         super().__init__("nil NetworkDriver instance: pass the driver returned by new_network_driver()",
@@ -33,7 +33,7 @@ class NilNetworkDriverError(PynetError):
 
 
 class InvalidNetworkDriverError(PynetError):
-    """The seed's ErrInvalidNetworkDriver: the driver was not made by this controller."""
+    """libnetwork's ErrInvalidNetworkDriver: the driver was not made by this controller."""
 
     def __init__(self, detail="not a NetworkDriver returned by new_network_driver()"):
         super().__init__("invalid driver bound to network: %s" % detail, param="driver")

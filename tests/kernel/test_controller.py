@@ -163,7 +163,7 @@ def test_delete_network_with_endpoints_fails_and_changes_nothing(world):
     assert tcp_reachable(a.key, addr_a, b.key)
 
 
-def test_seed_errors(world):
+def test_libnetwork_errors(world):
     controller, driver, network, host = world
     sandbox = controller.new_sandbox(host.sandbox_key("errs"))
     with pytest.raises(errors.NetworkNameError):

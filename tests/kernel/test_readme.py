@@ -1,4 +1,4 @@
-"""The Python example of README.md, run exactly as written (as the seed's cmd/readme_test does).
+"""The Python example of README.md, run exactly as written (as libnetwork's cmd/readme_test does).
 
 It runs as root with its default paths (/var/lib/pynet, /run/pynet), so it runs in a child
 with private mount and network namespaces in which /var/lib and /run are empty tmpfs: the
