@@ -5,7 +5,7 @@
 #   bash demo/run.sh cleanup    # only demo/cleanup.yml (after PYNET_DEMO_KEEP=1)
 #
 #   1. ensures the project's virtualenv with tests/venv.sh ($PYNET_VENV, default <repo>/.venv):
-#      ansible-core 2.19 and netaddr (and pyroute2, for the tests; a stamp file makes reruns skip pip);
+#      ansible-core 2.19 (and the tests' oracles; a stamp file makes reruns skip pip);
 #   2. installs nftables and iproute2 with apt-get when they are missing;
 #   3. builds the collection from this checkout (ansible-galaxy collection build) and installs it
 #      into <repo>/.cache/collections, which only this script uses;

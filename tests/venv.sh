@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Ensure the project's virtualenv and print its path: ansible-core 2.19, netaddr, pytest, and pyroute2
-# (the tests decode pynet's netlink requests with it; targets do not need it).
+# Ensure the project's virtualenv and print its path: ansible-core 2.19, pytest, and two oracles the
+# tests check pynet against (targets need neither): pyroute2 decodes pynet's netlink requests, netaddr
+# checks addresses and blocks that pynet computes with the standard library's ipaddress.
 # Quick when already done (a stamp records what was installed, so pip is skipped).
 #
 # Environment: PYNET_VENV (default <repo>/.venv), PYNET_PYTHON (interpreter for a new venv,

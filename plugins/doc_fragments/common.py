@@ -20,7 +20,6 @@ options:
     default: /var/lib/pynet
 requirements:
   - python >= 3.9
-  - netaddr
   - Linux with network namespaces; run as root
 notes:
   - Objects are kept in the state directory and made to match in the kernel on every run,

@@ -7,18 +7,13 @@ from __future__ import annotations
 import contextlib
 import secrets
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, firewall, host_changes, ipam, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, firewall, host_changes, ipam, options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network, default_route_owners
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import (
     DEFAULT_STATE_DIR, STATE_CREATING, STATE_DELETING, STATE_READY, Store, encode_options)
-
-try:
-    import netaddr
-except ImportError:  # reported by the Ansible modules through missing_required_lib
-    netaddr = None
 
 # Options every network type takes; drivers add their own.
 NETWORK_OPTIONS = {
@@ -126,8 +121,9 @@ class Controller:
         self._check_driver(driver)
         host_networks = self._host_networks() if driver.impl.uses_ipam else []
         if replacing is not None:
-            own = [netaddr.IPNetwork(pool["subnet"]) for pool in replacing.pools()]
-            host_networks = [net for net in host_networks if not any(net in mine for mine in own)]
+            own = [addresses.network(pool["subnet"]) for pool in replacing.pools()]
+            host_networks = [net for net in host_networks
+                             if not any(net.version == mine.version and net.subnet_of(mine) for mine in own)]
         with self.store.trial() as tx:
             if replacing is not None:
                 tx.execute("DELETE FROM endpoints WHERE network_id = ?", (replacing.id,))
@@ -189,8 +185,8 @@ class Controller:
         """Networks on this host's links and routes, which a new pool must not overlap."""
         with rtnl.connect() as connection:
             found = connection.networks_in_use()
-        return [netaddr.IPNetwork(cidr).cidr for cidr in found
-                if not netaddr.IPNetwork(cidr).is_loopback() and not netaddr.IPNetwork(cidr).is_link_local()]
+        networks = [addresses.interface(cidr).network for cidr in found]
+        return [net for net in networks if not net.is_loopback and not net.is_link_local]
 
     def networks(self):
         return [Network(self, row) for row in self.store.read().all("SELECT * FROM networks ORDER BY name")]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options, ports
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
@@ -125,10 +125,10 @@ def ensure_network(controller, params, check_mode):
         wanted.pop("bridge_name", None)
     if "ipam" in given:
         # Pools are compared for the IP versions the task lists; others keep what is recorded.
-        versions = {ipam.parse_cidr(pool.get("subnet"), "ipam[%d].subnet" % index).version
+        versions = {ipam.parse_subnet(pool.get("subnet"), "ipam[%d].subnet" % index).version
                     for index, pool in enumerate(given["ipam"]) if isinstance(pool, dict) and pool.get("subnet")}
         wanted["ipam"] = given["ipam"] + [pool for pool in stored["ipam"]
-                                          if ipam.parse_cidr(pool["subnet"], "ipam").version not in versions]
+                                          if addresses.version(pool["subnet"]) not in versions]
     planned = controller.plan_network(driver, name, wanted, replacing=current)
     changed_options = sorted(key for key in planned if planned[key] != stored.get(key)
                              and not (key == "bridge_name" and derived_bridge))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import nftables
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import state_directory
 
@@ -30,6 +31,7 @@ CHAINS = (
 )
 FAMILIES = ("inet",)
 LOOPBACK_NET = "127.0.0.0/8"
+_PROTOCOL = {4: "ip", 6: "ip6"}  # nftables' payload protocol of an IP version
 
 
 def table_name(state_dir, default_state_dir):
@@ -55,11 +57,11 @@ def _prefix(cidr):
 
 
 def _saddr(cidr):
-    return {"payload": {"protocol": "ip6" if ":" in cidr else "ip", "field": "saddr"}}
+    return {"payload": {"protocol": _PROTOCOL[addresses.version(cidr)], "field": "saddr"}}
 
 
 def _daddr(cidr):
-    return {"payload": {"protocol": "ip6" if ":" in cidr else "ip", "field": "daddr"}}
+    return {"payload": {"protocol": _PROTOCOL[addresses.version(cidr)], "field": "daddr"}}
 
 
 def _one_or_set(names):
@@ -147,7 +149,7 @@ def rules_from_store(reader):
                           "WHERE endpoints.state != 'deleting' AND networks.state != 'deleting' "
                           "ORDER BY ports.protocol, ports.host_ip, ports.host_port"):
         for address in (row["address"], row["address_ipv6"]):
-            if not address or (row["host_ip"] and (":" in row["host_ip"]) != (":" in address)):
+            if not address or (row["host_ip"] and addresses.version(row["host_ip"]) != addresses.version(address)):
                 continue
             published.append({"bridge": row["options"]["bridge_name"], "protocol": row["protocol"],
                               "host_ip": row["host_ip"], "host_port": row["host_port"],
@@ -156,7 +158,7 @@ def rules_from_store(reader):
 
 
 def _dnat(port):
-    family = "ip6" if ":" in port["address"] else "ip"
+    family = _PROTOCOL[addresses.version(port["address"])]
     if port["host_ip"]:
         expr = [_match({"payload": {"protocol": family, "field": "daddr"}}, port["host_ip"])]
     else:

@@ -1,6 +1,6 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Address pools and allocation over the store (netaddr); nothing here touches the kernel.
+"""Address pools and allocation over the store; nothing here touches the kernel.
 
 An address is stored as its offset from the start of its subnet, so a pool costs nothing
 until addresses are handed out (a /8 is never enumerated). Allocation is round-robin: the
@@ -9,12 +9,7 @@ search starts after the last address given out, so a released address is not reu
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
-
-try:
-    import netaddr
-except ImportError:  # reported by the Ansible modules through missing_required_lib
-    netaddr = None
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
 
 # sqlite integers are signed 64-bit: pools bigger than this are used only up to it.
 MAX_OFFSET = (1 << 63) - 1
@@ -77,27 +72,21 @@ def parse_pools(ipam):
 
 
 def _parse_pool(where, entry):
-    subnet = parse_cidr(entry["subnet"], where + ".subnet")
-    if subnet.ip != subnet.network:
-        raise errors.InvalidParameterError(where + ".subnet", "%s has host bits set; use %s"
-                                           % (entry["subnet"], subnet.cidr))
+    subnet = parse_subnet(entry["subnet"], where + ".subnet")
     if subnet.prefixlen > (30 if subnet.version == 4 else 126):
         raise errors.InvalidParameterError(where + ".subnet", "%s is too small: it needs room for a gateway and "
                                            "at least one endpoint (IPv4 /30 or IPv6 /126 or larger)" % subnet)
     ip_range = None
     if entry.get("ip_range"):
-        ip_range = parse_cidr(entry["ip_range"], where + ".ip_range")
-        if ip_range.ip != ip_range.network:
-            raise errors.InvalidParameterError(where + ".ip_range", "%s has host bits set; use %s"
-                                               % (entry["ip_range"], ip_range.cidr))
-        if ip_range.version != subnet.version or ip_range not in subnet:
+        ip_range = parse_subnet(entry["ip_range"], where + ".ip_range")
+        if ip_range.version != subnet.version or not ip_range.subnet_of(subnet):
             raise errors.InvalidParameterError(where + ".ip_range", "%s is not inside subnet %s"
                                                % (ip_range, subnet))
     if entry.get("gateway"):
         gateway = parse_address(entry["gateway"], where + ".gateway")
         _check_host_address(gateway, subnet, where + ".gateway")
     else:
-        gateway = netaddr.IPAddress(subnet.first + 1, subnet.version)
+        gateway = subnet.network_address + 1
     aux = entry.get("aux_addresses") or {}
     if not isinstance(aux, dict):
         raise errors.InvalidParameterError(where + ".aux_addresses", "must be a dict of name: address")
@@ -106,36 +95,39 @@ def _parse_pool(where, entry):
         address = parse_address(value, "%s.aux_addresses.%s" % (where, name))
         _check_host_address(address, subnet, "%s.aux_addresses.%s" % (where, name))
         aux_addresses[str(name)] = address
-    return PoolSpec(subnet.cidr, gateway, ip_range and ip_range.cidr, aux_addresses)
+    return PoolSpec(subnet, gateway, ip_range, aux_addresses)
 
 
-def parse_cidr(value, param):
+def parse_subnet(value, param):
+    """A CIDR subnet without host bits, such as 10.89.0.0/24."""
     try:
-        network = netaddr.IPNetwork(str(value))
-    except (netaddr.AddrFormatError, ValueError, TypeError):
+        found = addresses.interface(str(value))
+    except ValueError:
         raise errors.InvalidParameterError(param, "%r is not a CIDR subnet (such as 10.89.0.0/24 or fd00:89::/64)"
                                            % (value,)) from None
     if "/" not in str(value):
         raise errors.InvalidParameterError(param, "%r has no prefix length (such as /24)" % (value,))
-    return network
+    if found.ip != found.network.network_address:
+        raise errors.InvalidParameterError(param, "%s has host bits set; use %s" % (value, found.network))
+    return found.network
 
 
 def parse_address(value, param):
     try:
-        return netaddr.IPAddress(str(value))
-    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return addresses.address(str(value))
+    except ValueError:
         raise errors.InvalidParameterError(param, "%r is not an IP address" % (value,)) from None
 
 
 def _check_host_address(address, subnet, param):
     if address.version != subnet.version or address not in subnet:
         raise errors.InvalidParameterError(param, "%s is not inside subnet %s" % (address, subnet))
-    if subnet.version == 4 and int(address) in (subnet.first, subnet.last):
+    if subnet.version == 4 and address in (subnet.network_address, subnet.broadcast_address):
         raise errors.InvalidParameterError(param, "%s is the network or broadcast address of %s" % (address, subnet))
 
 
 def _overlaps(a, b):
-    return a.version == b.version and a.first <= b.last and b.first <= a.last
+    return a.version == b.version and a.overlaps(b)
 
 
 def add_pools(tx, network_id, pools):
@@ -143,17 +135,18 @@ def add_pools(tx, network_id, pools):
     for pool in pools:
         subnet = pool.subnet
         span = pool.ip_range or subnet
-        first = span.first - subnet.first
-        last = min(span.last - subnet.first, MAX_OFFSET)
+        start = int(subnet.network_address)
+        first = int(span.network_address) - start
+        last = min(int(span.broadcast_address) - start, MAX_OFFSET)
         cursor = tx.execute(
             "INSERT INTO pools(network_id, version, subnet, gateway, range_first, range_last, cursor) "
             "VALUES (?, ?, ?, ?, ?, ?, NULL)",
             (network_id, subnet.version, str(subnet), str(pool.gateway), first, last))
         pool_id = cursor.lastrowid
-        reserved = {0, int(pool.gateway) - subnet.first}
+        reserved = {0, int(pool.gateway) - start}
         if subnet.version == 4:
-            reserved.add(subnet.size - 1)
-        reserved.update(int(ip) - subnet.first for ip in pool.aux_addresses.values())
+            reserved.add(subnet.num_addresses - 1)
+        reserved.update(int(ip) - start for ip in pool.aux_addresses.values())
         for offset in sorted(reserved):
             tx.execute("INSERT OR IGNORE INTO allocations(pool_id, offset, owner) VALUES (?, ?, ?)",
                        (pool_id, offset, OWNER_RESERVED))
@@ -173,9 +166,9 @@ def allocate(tx, network_name, network_id, version, owner, requested=None, param
     if requested is not None:
         address = parse_address(requested, param)
         for pool in pools:
-            subnet = netaddr.IPNetwork(pool["subnet"])
+            subnet = addresses.network(pool["subnet"])
             if address.version == version and address in subnet:
-                offset = int(address) - subnet.first
+                offset = int(address) - int(subnet.network_address)
                 taken = tx.one("SELECT owner FROM allocations WHERE pool_id = ? AND offset = ?",
                                (pool["id"], offset))
                 if taken is not None or offset > MAX_OFFSET:
@@ -189,8 +182,8 @@ def allocate(tx, network_name, network_id, version, owner, requested=None, param
         offset = _next_free(tx, pool)
         if offset is not None:
             _record(tx, pool, offset, owner)
-            subnet = netaddr.IPNetwork(pool["subnet"])
-            return "%s/%d" % (netaddr.IPAddress(subnet.first + offset, version), subnet.prefixlen)
+            subnet = addresses.network(pool["subnet"])
+            return "%s/%d" % (subnet.network_address + offset, subnet.prefixlen)
     raise errors.NoAvailableIPsError(network_name, version, param=param)
 
 
@@ -227,10 +220,10 @@ def release(tx, owner):
 
 def choose_default_subnet(tx, default_pool, prefixlen, taken):
     """The first subnet of `prefixlen` in `default_pool` that overlaps no pynet pool and no `taken` network."""
-    base = parse_cidr(default_pool, "default_address_pool")
-    used = [netaddr.IPNetwork(row["subnet"]) for row in tx.all("SELECT subnet FROM pools")] + list(taken)
-    used = [net for net in used if net.version == base.version and _overlaps(net, base)]
-    for candidate in base.subnet(prefixlen):
+    base = parse_subnet(default_pool, "default_address_pool")
+    used = [addresses.network(row["subnet"]) for row in tx.all("SELECT subnet FROM pools")] + list(taken)
+    used = [net for net in used if _overlaps(net, base)]
+    for candidate in base.subnets(new_prefix=prefixlen):
         if not any(_overlaps(candidate, other) for other in used):
             return candidate
     raise errors.InvalidParameterError(
@@ -244,7 +237,7 @@ def check_pools_free(tx, pools, taken):
     for index, pool in enumerate(pools):
         param = "ipam[%d].subnet" % index
         for row in existing:
-            if _overlaps(pool.subnet, netaddr.IPNetwork(row["subnet"])):
+            if _overlaps(pool.subnet, addresses.network(row["subnet"])):
                 raise errors.PoolOverlapError(str(pool.subnet), "subnet %s of network %s" % (row["subnet"], row["name"]),
                                               param=param)
         for net in taken:

@@ -1,20 +1,12 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every pynet module shares: common arguments, missing libraries, errors and results."""
+"""What every pynet module shares: common arguments, errors and results."""
 
 from __future__ import annotations
 
 import traceback
 
-from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
-
-try:
-    import netaddr  # noqa: F401 pylint: disable=unused-import
-    NETADDR_ERROR = None
-except ImportError:
-    NETADDR_ERROR = traceback.format_exc()
 
 COMMON_ARGS = dict(
     state_dir=dict(type="path", default="/var/lib/pynet"),
@@ -34,8 +26,6 @@ def run(module, converge, read_only=False):
     A PynetError is a user's mistake or a refusal: it fails the task with its message (naming
     the parameter), never with a traceback.
     """
-    if NETADDR_ERROR is not None:
-        module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_ERROR)
     from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
     try:
         controller = Controller(state_dir=module.params["state_dir"], create=not (read_only or module.check_mode))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam, options, ports
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import Endpoint
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
@@ -223,8 +223,10 @@ class Network:
             raise errors.InvalidParameterError("ports", "network %s is internal: nothing beyond its subnets reaches "
                                                "it, so its endpoints publish no ports" % self.name)
         for index, mapping in enumerate(mappings):
-            version = 6 if ":" in mapping["host_ip"] else 4
-            if mapping["host_ip"] and not record["address_ipv6" if version == 6 else "address"]:
+            if not mapping["host_ip"]:
+                continue
+            version = addresses.version(mapping["host_ip"])
+            if not record["address_ipv6" if version == 6 else "address"]:
                 raise errors.InvalidParameterError(
                     "ports[%d].host_ip" % index, "%s is an IPv%d address, and endpoint %s has no IPv%d address on "
                     "network %s; give a host_ip of the other version, or none"

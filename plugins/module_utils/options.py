@@ -5,9 +5,8 @@
 from __future__ import annotations
 
 import re
-import socket
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
 
 # The kernel's dev_valid_name(): 1-15 bytes, no '/', ':' or white space (its isspace() also takes
 # byte 0xa0, which UTF-8 uses inside characters such as 'à'), not '.' or '..'; NUL would end the
@@ -132,18 +131,15 @@ def check_str(param, value):
 def check_ip(param, value):
     """An IP address as text; '' means none."""
     text = str(value)
-    if text:
-        try:
-            socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
-        except OSError:
-            raise errors.InvalidParameterError(param, "%r is not an IP address" % (value,)) from None
+    if text and not addresses.is_address(text):
+        raise errors.InvalidParameterError(param, "%r is not an IP address" % (value,))
     return text
 
 
 def check_ipv4(param, value):
     """An IPv4 address as text; '' means none."""
     text = check_ip(param, value)
-    if ":" in text:
+    if text and addresses.version(text) != 4:
         raise errors.InvalidParameterError(param, "%r is not an IPv4 address" % (value,))
     return text
 

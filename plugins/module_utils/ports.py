@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 
 PORT_KEYS = ("host_ip", "host_port", "container_port", "protocol")
@@ -61,11 +61,8 @@ def check_ports(param, value):
         if host == (0, 0) and container[0] != container[1]:
             raise errors.InvalidParameterError(where + ".host_port", "is required with a container_port range")
         host_ip = str(entry.get("host_ip") or "")
-        if host_ip:
-            try:
-                socket.inet_pton(socket.AF_INET6 if ":" in host_ip else socket.AF_INET, host_ip)
-            except OSError:
-                raise errors.InvalidParameterError(where + ".host_ip", "%r is not an IP address" % (host_ip,)) from None
+        if host_ip and not addresses.is_address(host_ip):
+            raise errors.InvalidParameterError(where + ".host_ip", "%r is not an IP address" % (host_ip,))
         result.append({"protocol": protocol, "host_ip": host_ip, "host_port": _text(host),
                        "container_port": _text(container)})
     return result
@@ -85,20 +82,16 @@ class HostAddresses:
             return
         if self._found is None:
             with rtnl.connect() as connection:
-                self._found = {_packed(found) for found in connection.local_addresses()}
-        if _packed(address) in self._found:
+                self._found = {addresses.address(found) for found in connection.local_addresses()}
+        wanted = addresses.address(address)
+        if wanted in self._found:
             return
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        same = sorted(socket.inet_ntop(family, packed) for packed in self._found if len(packed) == len(_packed(address)))
+        same = sorted(str(found) for found in self._found if found.version == wanted.version)
         listed = ", ".join(same[:LISTED_ADDRESSES]) + (", ..." if len(same) > LISTED_ADDRESSES else "")
         raise errors.InvalidParameterError(param, "%s is not an address of this host, and a published port takes the "
                                            "traffic to its address; allowed: an address assigned to one of the "
                                            "host's interfaces (here: %s), or none for every address"
                                            % (address, listed or "none of this version"))
-
-
-def _packed(address):
-    return socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
 
 
 def _text(pair):
@@ -137,7 +130,7 @@ def _holder(tx, protocol, host_ip, host_port):
 
 def _free_port(tx, protocol, host_ip, where):
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
-    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+    family = socket.AF_INET6 if host_ip and addresses.version(host_ip) == 6 else socket.AF_INET
     for port in DYNAMIC_PORTS:
         if _holder(tx, protocol, host_ip, port):
             continue

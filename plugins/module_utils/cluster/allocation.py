@@ -33,16 +33,10 @@ import collections
 import hashlib
 import json
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import etcd, layout
 
-try:
-    import netaddr
-except ImportError:  # reported by the Ansible modules through missing_required_lib
-    netaddr = None
-
 DEFAULT_BLOCK_PREFIXLEN = {4: 26, 6: 122}
-ADDRESS_BITS = {4: 32, 6: 128}
 # VXLAN ids below 4096 are left to vxlan devices made by hand (Docker's overlay starts there too).
 FIRST_VNI = 4096
 LAST_VNI = (1 << 24) - 1
@@ -59,13 +53,13 @@ Allocation = collections.namedtuple("Allocation", "addresses blocks claims")
 def block_prefixlen(subnet, prefixlen=None):
     """The prefix length of `subnet`'s blocks: `prefixlen`, or the default for its IP version (the
     subnet itself when it is smaller than a default block)."""
-    network = netaddr.IPNetwork(subnet)
+    network = addresses.network(subnet)
     if prefixlen is None:
         return max(DEFAULT_BLOCK_PREFIXLEN[network.version], network.prefixlen)
     if isinstance(prefixlen, bool) or not isinstance(prefixlen, int) or not (
-            network.prefixlen <= prefixlen <= ADDRESS_BITS[network.version]):
+            network.prefixlen <= prefixlen <= addresses.ADDRESS_BITS[network.version]):
         raise errors.InvalidParameterError("block_prefixlen", "must be a prefix length from %d (the subnet %s) to %d"
-                                           % (network.prefixlen, network, ADDRESS_BITS[network.version]))
+                                           % (network.prefixlen, network, addresses.ADDRESS_BITS[network.version]))
     return prefixlen
 
 
@@ -85,17 +79,24 @@ def first_free(count, start, taken):
 
 
 def block_at(subnet, prefixlen, index):
-    network = netaddr.IPNetwork(subnet)
-    size = 1 << (ADDRESS_BITS[network.version] - prefixlen)
-    return "%s/%d" % (netaddr.IPAddress(network.first + index * size, network.version), prefixlen)
+    network = addresses.network(subnet)
+    size = 1 << (addresses.ADDRESS_BITS[network.version] - prefixlen)
+    return "%s/%d" % (network.network_address + index * size, prefixlen)
 
 
 def index_of(subnet, prefixlen, block):
     """The index of `block` among `subnet`'s blocks, or None if it is not one of them."""
-    network, candidate = netaddr.IPNetwork(subnet), netaddr.IPNetwork(block)
-    if candidate.prefixlen != prefixlen or candidate not in network:
+    network, candidate = addresses.network(subnet), addresses.network(block)
+    if candidate.prefixlen != prefixlen or candidate.version != network.version or not candidate.subnet_of(network):
         return None
-    return (candidate.first - network.first) >> (ADDRESS_BITS[network.version] - prefixlen)
+    return (int(candidate.network_address) - int(network.network_address)) >> (
+        addresses.ADDRESS_BITS[network.version] - prefixlen)
+
+
+def _block_order(block):
+    """Blocks in address order, IPv4 first (ipaddress does not compare networks of two versions)."""
+    network = addresses.network(block)
+    return network.version, int(network.network_address), network.prefixlen
 
 
 def indexes_of(subnet, prefixlen, blocks):
@@ -105,12 +106,12 @@ def indexes_of(subnet, prefixlen, blocks):
 
 def free_addresses(blocks, used, count, reserved=()):
     """Up to `count` addresses of `blocks`, in order, that are neither `used` nor `reserved`."""
-    skip = {netaddr.IPAddress(address) for address in list(used) + list(reserved)}
+    skip = {addresses.address(address) for address in list(used) + list(reserved)}
     found = []
     if count < 1:
         return found
     for block in blocks:
-        for address in netaddr.IPNetwork(block):
+        for address in addresses.network(block):
             if address not in skip:
                 found.append(str(address))
                 if len(found) == count:
@@ -154,7 +155,7 @@ def claim_block(client, network, subnet, host, prefixlen=None, held=()):
     """Claim a free block of `subnet` for `host`, which holds the blocks `held` already: one
     transaction when the first block tried is free, one more per race lost."""
     prefixlen = block_prefixlen(subnet, prefixlen)
-    count = 1 << (prefixlen - netaddr.IPNetwork(subnet).prefixlen)
+    count = 1 << (prefixlen - addresses.network(subnet).prefixlen)
     taken = indexes_of(subnet, prefixlen, held)
     conflicts, since = 0, 0
     while True:
@@ -173,7 +174,7 @@ def claim_block(client, network, subnet, host, prefixlen=None, held=()):
 def host_blocks(client, network, host):
     """The blocks `host` holds in `network`, as etcd knows them (to adopt after a crash)."""
     keys = client.get_prefix(layout.host_blocks_prefix(host, network), keys_only=True)
-    return sorted((layout.block_of(kv.key) for kv in keys), key=netaddr.IPNetwork)
+    return sorted((layout.block_of(kv.key) for kv in keys), key=_block_order)
 
 
 def release_block(client, network, block, host):
@@ -200,11 +201,11 @@ def allocate(client, network, subnet, host, blocks, used, count, reserved=(), pr
 
 def release_empty_blocks(client, network, host, blocks, used):
     """Give back every block of `blocks` that holds none of the `used` addresses; returns them."""
-    in_use = [netaddr.IPAddress(address) for address in used]
+    in_use = [addresses.address(address) for address in used]
     released = []
     for block in blocks:
-        cidr = netaddr.IPNetwork(block)
-        if not any(address in cidr for address in in_use) and release_block(client, network, block, host):
+        cidr = addresses.network(block)
+        if not any(address.version == cidr.version and address in cidr for address in in_use) and release_block(client, network, block, host):
             released.append(block)
     return released
 

@@ -26,13 +26,8 @@ from __future__ import annotations
 import collections
 import json
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import etcd, layout
-
-try:
-    import netaddr
-except ImportError:  # reported by the Ansible modules through missing_required_lib
-    netaddr = None
 
 # How long a host counts as alive after its last run: the GC keeps a host that ran this recently
 # even when the fleet list leaves it out.
@@ -49,7 +44,7 @@ GCResult = collections.namedtuple("GCResult", "forgotten spared freed")
 def join(client, host, address, liveness_ttl=DEFAULT_LIVENESS_TTL):
     """Make `host` a member with its underlay `address`, alive for `liveness_ttl` seconds: two round trips."""
     key = layout.host_key(host)
-    if not isinstance(address, str) or not (netaddr.valid_ipv4(address) or netaddr.valid_ipv6(address)):
+    if not addresses.is_address(address):
         raise errors.InvalidParameterError("advertise_address", "%r is not an IP address" % (address,))
     if isinstance(liveness_ttl, bool) or not isinstance(liveness_ttl, int) or liveness_ttl < 1:
         raise errors.InvalidParameterError("liveness_ttl", "must be a whole number of seconds, 1 or more")

@@ -4,12 +4,11 @@
 
     PYTHON -m ansible_collections.pynet.libnetwork.plugins.module_utils.cni.zipapp TARGET
 
-PYTHON, the interpreter that builds the archive, is the one that runs it (with netaddr installed): the
-archive holds plugins/module_utils (the library and this package) under its import path with bytecode
-PYTHON compiled, and its first line is `#!PYTHON -IS` (-I -S: a shebang passes one argument). -I: no
+PYTHON, the interpreter that builds the archive, is the one that runs it: the archive holds
+plugins/module_utils (the library and this package) under its import path with bytecode PYTHON
+compiled, and its first line is `#!PYTHON -IS` (-I -S: a shebang passes one argument). -I: no
 PYTHONPATH, no user site, no current directory, so nothing but the archive is imported as pynet. -S: no
-`site` and its .pth files (about 3 ms of each run); PYTHON's site-packages, where netaddr (and pyroute2,
-when a bridge must be made) are, are put on sys.path as they were at build time.
+`site` and its .pth files (about 3 ms of each run): the library needs nothing beyond the standard library.
 """
 
 from __future__ import annotations
@@ -18,16 +17,13 @@ import argparse
 import os
 import py_compile
 import shutil
-import site
 import sys
 import tempfile
 import zipapp
 
 PACKAGE = ("ansible_collections", "pynet", "libnetwork", "plugins", "module_utils")
 # zipapp's own generated __main__ drops the exit status; the plugin's is the protocol's.
-MAIN = """import sys
-sys.path[1:1] = %r  # the interpreter's site-packages: the plugin runs without site
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import protocol
+MAIN = """from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import protocol
 raise SystemExit(protocol.main())
 """
 
@@ -51,7 +47,7 @@ def build(target):
                     py_compile.compile(source, cfile=source + "c", doraise=True,
                                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
         with open(os.path.join(staging, "__main__.py"), "w") as main:
-            main.write(MAIN % [path for path in site.getsitepackages() if os.path.isdir(path)])
+            main.write(MAIN)
         parent = os.path.dirname(os.path.abspath(target))
         os.makedirs(parent, exist_ok=True)
         partial = tempfile.NamedTemporaryFile(dir=parent, prefix=".pynet-cni-", delete=False)

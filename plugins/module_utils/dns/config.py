@@ -22,12 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
-
-try:
-    import netaddr
-except ImportError:  # reported by the modules as a missing library
-    netaddr = None
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
 
 # RFC 1035 labels with RFC 1123's leading digit, and '_' (Docker and Podman names may hold it;
 # dnsmasq answers such names).
@@ -83,8 +78,8 @@ def check_dns_name(param, value):
 def check_address(param, value, version=None):
     """`value` as a normalised IP address string (of `version` when given), or InvalidParameterError."""
     try:
-        address = netaddr.IPAddress(value, flags=netaddr.INET_PTON)
-    except (netaddr.AddrFormatError, TypeError, ValueError):
+        address = addresses.address(value)
+    except ValueError:
         address = None
     if address is None or (version is not None and address.version != version):
         raise errors.InvalidParameterError(param, "%r is not an IPv%s address" % (value, version or "4 or IPv6"))

@@ -16,14 +16,9 @@ import os
 import secrets
 import socket
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, host_changes, ipam, options, ports
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, host_changes, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
-
-try:
-    import netaddr
-except ImportError:  # reported by the Ansible modules through missing_required_lib
-    netaddr = None
 
 IPV6_MIN_MTU = 1280  # the kernel takes IPv6 off a link with a smaller MTU
 DEFAULT_MTU = 1500
@@ -76,10 +71,10 @@ class BridgeDriver(Driver):
     @classmethod
     def validate_driver_options(cls, given):
         opts = super().validate_driver_options(given)
-        pool = ipam.parse_cidr(opts["default_address_pool"], "options.default_address_pool")
-        if pool.version != 4 or pool.ip != pool.network:
-            raise errors.InvalidParameterError("options.default_address_pool", "%s is not an IPv4 CIDR without "
-                                               "host bits (such as 10.89.0.0/16)" % opts["default_address_pool"])
+        pool = ipam.parse_subnet(opts["default_address_pool"], "options.default_address_pool")
+        if pool.version != 4:
+            raise errors.InvalidParameterError("options.default_address_pool", "%s is not an IPv4 CIDR (such as "
+                                               "10.89.0.0/16)" % opts["default_address_pool"])
         if opts["default_subnet_size"] < pool.prefixlen:
             raise errors.InvalidParameterError("options.default_subnet_size", "/%d subnets cannot be cut from %s: "
                                                "allowed %d to 30" % (opts["default_subnet_size"], pool,
@@ -381,4 +376,6 @@ def _gateways(network):
 
 
 def _in_subnet(cidr, subnet):
-    return netaddr.IPAddress(cidr.split("/")[0]) in netaddr.IPNetwork(subnet)
+    found = addresses.interface(cidr).ip
+    network = addresses.network(subnet)
+    return found.version == network.version and found in network

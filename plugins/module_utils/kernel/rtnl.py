@@ -31,6 +31,7 @@ import socket
 import struct
 import time
 
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
 NETLINK_ROUTE = 0
@@ -101,6 +102,7 @@ RT_SCOPE_UNIVERSE = 0
 RTN_UNICAST = 1
 
 FAMILY_VERSION = {socket.AF_INET: 4, socket.AF_INET6: 6}
+VERSION_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _NLATTR = struct.Struct("=HH")
@@ -142,7 +144,7 @@ def _nested(space):
 
 
 def _family(address):
-    return socket.AF_INET6 if ":" in address else socket.AF_INET
+    return VERSION_FAMILY[addresses.version(address)]
 
 
 UINT8 = _Codec(lambda value: bytes((value,)), lambda raw: raw[0])

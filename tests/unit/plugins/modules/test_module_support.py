@@ -1,4 +1,4 @@
-"""How every module reports results, user mistakes and missing libraries (AnsibleModule stubbed)."""
+"""How every module reports results and user mistakes (AnsibleModule stubbed)."""
 
 from __future__ import annotations
 
@@ -56,16 +56,6 @@ def test_user_mistake_fails_with_message_and_param_no_traceback(tmp_path):
         module_support.run(module, converge_fn)
     assert exited.value.kind == "fail"
     assert exited.value.result == {"msg": "ipam[0].subnet: 'x' is not a CIDR subnet", "param": "ipam[0].subnet"}
-
-
-def test_missing_library_reported_with_missing_required_lib(tmp_path, monkeypatch):
-    monkeypatch.setattr(module_support, "NETADDR_ERROR", "Traceback: No module named 'netaddr'")
-    module = FakeModule(str(tmp_path / "state"))
-    with pytest.raises(Exited) as exited:
-        module_support.run(module, lambda controller: pytest.fail("must not run"))
-    assert exited.value.kind == "fail"
-    assert "Failed to import the required Python library (netaddr)" in exited.value.result["msg"]
-    assert not (tmp_path / "state").exists()
 
 
 def test_report_has_no_diff():
