@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import contextlib
-import secrets
+import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, firewall, host_changes, ipam, options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
@@ -156,7 +156,7 @@ class Controller:
                 "enable_ipv6", "is %s but ipam %s; add one (such as fd00:89::/64) or set enable_ipv6 to match"
                 % (opts["enable_ipv6"], "has an IPv6 subnet" if has_ipv6 else "has no IPv6 subnet"))
         impl.check_network(opts)
-        network_id = secrets.token_hex(32)
+        network_id = os.urandom(32).hex()
         opts = impl.complete_network_options(opts, network_id)
         if tx.one("SELECT id FROM networks WHERE name = ?", (name,)):
             raise errors.NetworkNameError(name)

@@ -12,8 +12,6 @@ table, so pynet coexists with Docker, firewalld or netavark; with no network, th
 
 from __future__ import annotations
 
-import hashlib
-
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import nftables
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import state_directory
@@ -40,6 +38,7 @@ def table_name(state_dir, default_state_dir):
     path = state_directory(state_dir)
     if path == state_directory(default_state_dir):
         return TABLE
+    import hashlib  # pylint: disable=import-outside-toplevel  # only a state directory of its own needs it
     return "%s_%s" % (TABLE, hashlib.sha256(path.encode()).hexdigest()[:8])
 
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-import secrets
+import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, ipam, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
@@ -205,7 +205,7 @@ class Network:
         """Record a new endpoint in `tx` (state 'creating') with its addresses and host ports."""
         if tx.one("SELECT id FROM endpoints WHERE network_id = ? AND name = ?", (self.id, name)):
             raise errors.EndpointNameError(name, self.name)
-        record = self._new_record(tx, self.driver_impl, secrets.token_hex(32), name, sandbox_key, opts)
+        record = self._new_record(tx, self.driver_impl, os.urandom(32).hex(), name, sandbox_key, opts)
         tx.execute("INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, address, "
                    "address_ipv6, options, state) VALUES (:id, :network_id, :name, :sandbox_key, :ifname, "
                    ":host_ifname, :mac, :address, :address_ipv6, :options, :state)",

@@ -13,7 +13,6 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 import sqlite3
 import stat
 
@@ -252,7 +251,7 @@ def _create_database(directory, state_dir):
     """A new database, made whole under a temporary name and then linked into place, so that no
     crash ever leaves pynet.db empty or half made (an empty one is refused, not started afresh).
     A process killed in between leaves only its temporary files."""
-    temporary = ".%s.%d-%s.new" % (DATABASE_NAME, os.getpid(), secrets.token_hex(4))
+    temporary = ".%s.%d-%s.new" % (DATABASE_NAME, os.getpid(), os.urandom(4).hex())
     try:
         _connect(os.path.join(state_dir, temporary), create_schema=True).close()
         made = os.open(temporary, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 
 _DIRECTORY_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -69,7 +68,7 @@ def write_atomically(directory_fd, name, data, mode=0o600):
     """Replace the file `name` with `data` (bytes) in one rename; a symlink at `name` is replaced,
     not followed. The file has `mode` whatever the umask."""
     _check_file_name(name)
-    temporary = ".%s.%s.tmp" % (name, secrets.token_hex(4))
+    temporary = ".%s.%s.tmp" % (name, os.urandom(4).hex())
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
                  dir_fd=directory_fd)
     try:

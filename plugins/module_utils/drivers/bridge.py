@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import socket
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, host_changes, ipam, options, ports
@@ -353,7 +352,7 @@ def _claim_teardown_group():
     named after it, which belongs to the network namespace, where the links are, and goes with the
     process however it ends. A group another process holds is drawn again."""
     while True:
-        group = TEARDOWN_GROUP_BASE | secrets.randbits(24)
+        group = TEARDOWN_GROUP_BASE | int.from_bytes(os.urandom(3), "big")
         claim = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
             claim.bind(TEARDOWN_CLAIM % group)

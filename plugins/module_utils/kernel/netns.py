@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import functools
@@ -41,7 +40,9 @@ PLACEHOLDER = "placeholder"  # an empty file of root's: what a namespace is moun
 SYMLINK = "symlink"
 OTHER = "other"
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The C library the interpreter runs with: ctypes.util.find_library would fork `ldconfig -p` at every
+# import (the CNI plugin is a process per call).
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class _Statfs(ctypes.Structure):

@@ -4,7 +4,8 @@
 
 Commands are JSON documents given to `nft -j -f -` on standard input: nothing is ever
 interpolated into a command line. A document is applied by the kernel as one transaction.
-Refusals are raised as OSError with an errno, as the kernel's others are.
+Refusals are raised as OSError with an errno, as the kernel's others are. subprocess is imported
+only when nft runs: most processes (an endpoint without published ports) never need it.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
-import subprocess
 
-NFT_SEARCH_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
+NFT_SEARCH_PATH = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 
 
 def _nft():
-    binary = shutil.which("nft", path=NFT_SEARCH_PATH)
-    if binary is None:
-        raise OSError(errno.ENOENT, "nft (the nftables package) is not installed; pynet programs its firewall with it")
-    return binary
+    for directory in NFT_SEARCH_PATH:
+        binary = os.path.join(directory, "nft")
+        if os.access(binary, os.X_OK):
+            return binary
+    raise OSError(errno.ENOENT, "nft (the nftables package) is not installed; pynet programs its firewall with it")
 
 
 def _errno(message):
@@ -33,6 +33,7 @@ def _errno(message):
 
 def apply(commands):
     """Apply a list of JSON commands ({"add": ...}, {"flush": ...}, ...) as one transaction."""
+    import subprocess  # pylint: disable=import-outside-toplevel  # see the module's docstring
     document = json.dumps({"nftables": [{"metainfo": {"json_schema_version": 1}}] + list(commands)})
     done = subprocess.run([_nft(), "-j", "-f", "-"], input=document, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -41,6 +42,7 @@ def apply(commands):
 
 def list_table(family, name):
     """The table's objects as nft lists them in JSON, or None when there is no such table."""
+    import subprocess  # pylint: disable=import-outside-toplevel  # see the module's docstring
     done = subprocess.run([_nft(), "-j", "list", "table", family, name], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return None
