@@ -8,6 +8,8 @@ where there is one, so that the Ansible modules can report it.
 
 from __future__ import annotations
 
+import errno
+
 
 class PynetError(Exception):
     """Base class of every error pynet raises on purpose."""
@@ -143,6 +145,13 @@ class PoolOverlapError(PynetError):
 
 class KernelError(PynetError):
     """The kernel refused an operation (or lacks a feature pynet needs)."""
+
+    @classmethod
+    def refused(cls, what, exc, param):
+        """The kernel's refusal (an OSError) of `what` pynet was doing, its errno named as C names it (EEXIST)."""
+        code = getattr(exc, "errno", None)
+        return cls("%s: %s%s" % (what, getattr(exc, "strerror", None) or exc,
+                                 " (%s)" % errno.errorcode[code] if code in errno.errorcode else ""), param=param)
 
 
 class StateError(PynetError):

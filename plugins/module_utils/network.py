@@ -155,8 +155,8 @@ class Network:
                     record["state"] = STATE_READY
                     results[index] = Endpoint(self, record)
                 else:
-                    results[index] = failure if isinstance(failure, errors.PynetError) else errors.KernelError(
-                        "endpoint %s: the kernel refused: %s" % (record["name"], failure), param="name")
+                    results[index] = failure if isinstance(failure, errors.PynetError) else errors.KernelError.refused(
+                        "endpoint %s" % record["name"], failure, "name")
         return results
 
     def delete_endpoints(self, endpoints):

@@ -128,8 +128,7 @@ class BridgeDriver(Driver):
             except OSError as exc:
                 bridge = host.link(name)  # another process on the host made it first
                 if exc.errno != errno.EEXIST or bridge is None:
-                    raise errors.KernelError("cannot create bridge %s: %s" % (name, exc),
-                                             param="bridge_name") from None
+                    raise errors.KernelError.refused("cannot create bridge %s" % name, exc, "bridge_name") from None
         else:
             _check_is_bridge(bridge)
         own = bridge.alias == bridge_alias(network["id"])
@@ -254,8 +253,8 @@ class BridgeDriver(Driver):
             except OSError as exc:
                 if exc.errno == errno.EEXIST and attempt == 1 and host.delete_link(endpoint["host_ifname"]):
                     continue
-                raise errors.KernelError("cannot create interface %s in sandbox %s: %s"
-                                         % (endpoint["ifname"], endpoint["sandbox_key"], exc), param="ifname") from None
+                raise errors.KernelError.refused("cannot create interface %s in sandbox %s"
+                                                 % (endpoint["ifname"], endpoint["sandbox_key"]), exc, "ifname") from None
 
     def _configure_sandbox_side(self, sandbox, sandbox_fd, sysctls, network, endpoint):
         ifname = endpoint["ifname"]
