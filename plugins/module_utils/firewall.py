@@ -8,9 +8,15 @@ bridge's port isolation stops the rest), and what protects the host from its ten
 addressed to 127.0.0.0/8 comes in through a bridge, and internal networks reach none of the
 host's addresses. Each render replaces the table's rules in one transaction and touches no other
 table, so pynet coexists with Docker, firewalld or netavark; with no network, the table is gone.
+
+What it renders are typed inputs that the drivers give for their networks (as netavark's
+SetupNetwork): an Interface per network that has one on the host, a Dnat per published port.
+Nothing here knows a network type or an option name.
 """
 
 from __future__ import annotations
+
+import collections
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import nftables
@@ -30,6 +36,19 @@ CHAINS = (
 FAMILIES = ("inet",)
 LOOPBACK_NET = "127.0.0.0/8"
 _PROTOCOL = {4: "ip", 6: "ip6"}  # nftables' payload protocol of an IP version
+
+
+class Interface(collections.namedtuple("Interface", "name subnets internal masquerade icc")):
+    """A network's interface on the host (a bridge) with its subnets (CIDRs): whether the network is
+    internal, masquerades what leaves for elsewhere, and lets its endpoints reach each other."""
+
+    __slots__ = ()
+
+
+class Dnat(collections.namedtuple("Dnat", "interface protocol host_ip host_port address container_port")):
+    """A published port: host_ip '' for every address, `address` the container's (no prefix)."""
+
+    __slots__ = ()
 
 
 def table_name(state_dir, default_state_dir):
@@ -67,29 +86,24 @@ def _one_or_set(names):
     return names[0] if len(names) == 1 else {"set": names}
 
 
-def render_rules(networks, ports):
-    """The rules, as (family, chain, [expressions]), for these networks and published ports.
-
-    networks: dicts of bridge, subnets (CIDRs), internal, masquerade, icc.
-    ports: dicts of bridge, protocol, host_ip ('' for every address), host_port, address
-    (the container's, no prefix), container_port.
-    """
+def render_rules(interfaces, dnats):
+    """The rules, as (family, chain, [expressions]), for these Interfaces and Dnats."""
     rules = []
-    bridges = [net["bridge"] for net in networks]
+    bridges = [net.name for net in interfaces]
     if bridges:
         # The host's loopback services are not the tenants' (CVE-2020-8558): route_localnet, which
         # published ports on 127.0.0.1 need, would otherwise let such packets in.
         rules.append(("inet", "prerouting_raw", [_match(_meta("iifname"), _one_or_set(bridges)),
                                                  _match(_daddr(LOOPBACK_NET), _prefix(LOOPBACK_NET)),
                                                  {"drop": None}]))
-    rules.extend(_input_rules([net["bridge"] for net in networks if net["internal"]]))
-    for net in networks:
-        bridge = net["bridge"]
-        if not net["icc"]:
+    rules.extend(_input_rules([net.name for net in interfaces if net.internal]))
+    for net in interfaces:
+        bridge = net.name
+        if not net.icc:
             # Port isolation stops traffic between the bridge's ports; this stops it routed through the gateway.
             rules.append(("inet", "forward", [_match(_meta("iifname"), bridge), _match(_meta("oifname"), bridge),
                                               {"drop": None}]))
-        if net["internal"]:
+        if net.internal:
             rules.append(("inet", "forward", [_match(_meta("iifname"), bridge),
                                               _match(_meta("oifname"), bridge, "!="), {"drop": None}]))
             rules.append(("inet", "forward", [_match(_meta("oifname"), bridge),
@@ -98,20 +112,20 @@ def render_rules(networks, ports):
         if others:
             rules.append(("inet", "forward", [_match(_meta("iifname"), bridge),
                                               _match(_meta("oifname"), {"set": others}), {"drop": None}]))
-        if net["masquerade"] and not net["internal"]:
-            for subnet in net["subnets"]:
+        if net.masquerade and not net.internal:
+            for subnet in net.subnets:
                 rules.append(("inet", "postrouting", [_match(_saddr(subnet), _prefix(subnet)),
                                                       _match(_meta("oifname"), bridge, "!="),
                                                       {"masquerade": None}]))
-    published_bridges = sorted({port["bridge"] for port in ports})
+    published_bridges = sorted({dnat.interface for dnat in dnats})
     for bridge in published_bridges:
         # Connections to a published port on 127.0.0.1 leave through the bridge from 127.0.0.1.
         rules.append(("inet", "postrouting", [_match(_meta("oifname"), bridge),
                                               _match(_saddr(LOOPBACK_NET), _prefix(LOOPBACK_NET)),
                                               {"masquerade": None}]))
-    for port in ports:
+    for dnat in dnats:
         for chain in ("prerouting", "output"):
-            rules.append(("inet", chain, _dnat(port)))
+            rules.append(("inet", chain, _dnat(dnat)))
     return rules
 
 
@@ -131,42 +145,17 @@ def _input_rules(internal_bridges):
     return rules
 
 
-def rules_from_store(reader):
-    """The rules for every bridge network and published port recorded in the store, but those
-    being deleted: their rules go first, so a deletion cut off leaves none behind."""
-    networks = []
-    for row in reader.all("SELECT id, options FROM networks WHERE type = 'bridge' AND state != 'deleting' "
-                          "ORDER BY name"):
-        opts = row["options"]
-        networks.append({"bridge": opts["bridge_name"], "subnets": [pool["subnet"] for pool in opts["ipam"]],
-                         "internal": opts["internal"], "masquerade": opts.get("enable_ip_masquerade", True),
-                         "icc": opts.get("enable_icc", True)})
-    published = []
-    for row in reader.all("SELECT ports.*, endpoints.address, endpoints.address_ipv6, networks.options "
-                          "FROM ports JOIN endpoints ON endpoints.id = ports.endpoint_id "
-                          "JOIN networks ON networks.id = endpoints.network_id "
-                          "WHERE endpoints.state != 'deleting' AND networks.state != 'deleting' "
-                          "ORDER BY ports.protocol, ports.host_ip, ports.host_port"):
-        for address in (row["address"], row["address_ipv6"]):
-            if not address or (row["host_ip"] and addresses.version(row["host_ip"]) != addresses.version(address)):
-                continue
-            published.append({"bridge": row["options"]["bridge_name"], "protocol": row["protocol"],
-                              "host_ip": row["host_ip"], "host_port": row["host_port"],
-                              "address": address.split("/")[0], "container_port": row["container_port"]})
-    return render_rules(networks, published)
-
-
-def _dnat(port):
-    family = _PROTOCOL[addresses.version(port["address"])]
-    if port["host_ip"]:
-        expr = [_match({"payload": {"protocol": family, "field": "daddr"}}, port["host_ip"])]
+def _dnat(dnat):
+    family = _PROTOCOL[addresses.version(dnat.address)]
+    if dnat.host_ip:
+        expr = [_match({"payload": {"protocol": family, "field": "daddr"}}, dnat.host_ip)]
     else:
         expr = [_match({"meta": {"key": "nfproto"}}, "ipv6" if family == "ip6" else "ipv4")]
     # Only the host's own addresses: a host_ip that has left the host never takes traffic to
     # whichever machine holds it now.
     expr.append(_match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"))
-    expr.append(_match({"payload": {"protocol": port["protocol"], "field": "dport"}}, port["host_port"]))
-    expr.append({"dnat": {"family": family, "addr": port["address"], "port": port["container_port"]}})
+    expr.append(_match({"payload": {"protocol": dnat.protocol, "field": "dport"}}, dnat.host_port))
+    expr.append({"dnat": {"family": family, "addr": dnat.address, "port": dnat.container_port}})
     return expr
 
 

@@ -5,7 +5,7 @@
 Drivers say what the host needs for each network (Driver.host_settings): IP forwarding, IPv6
 forwarding, route_localnet on a bridge with published ports, the MTU and link state of a bridge
 pynet adopted. sync() makes the host match: before it changes a setting it records the original
-value in the store (table host_changes), and once no network needs the setting it writes the
+value in the store (its host changes), and once no network needs the setting it writes the
 original back, unless someone changed it since (it no longer holds what pynet wrote): then pynet
 only forgets it. A setting that already holds the value needed is left alone and not recorded:
 that was not pynet's change. Each step is idempotent, so a run cut off is finished by the next.
@@ -43,11 +43,6 @@ def sysctl_setting(path):
     return setting(SYSCTL, path)
 
 
-def recorded(reader):
-    """What pynet changed on the host and has not put back, as dicts of setting, original, value, parent."""
-    return reader.all("SELECT setting, original, value, parent FROM host_changes ORDER BY setting")
-
-
 def sync(store, wanted, faces_tenants, others_on_host):
     """Make the host hold `wanted` ({setting: value}) and put back what pynet changed that nothing wants.
 
@@ -55,18 +50,18 @@ def sync(store, wanted, faces_tenants, others_on_host):
     others_on_host() whether networks of another state directory are on this host (then the
     host-wide settings they may rely on are left as they are).
     """
-    changes = {row["setting"]: row for row in recorded(store.read())}
+    changes = {change.setting: change for change in store.snapshot().host_changes()}
     if not wanted and not changes:
         return
     # What goes with a wanted setting stays as long as it does.
     needed = dict(wanted)
-    needed.update((name, row["value"]) for name, row in changes.items() if row["parent"] in wanted)
+    needed.update((name, change.value) for name, change in changes.items() if change.parent in wanted)
     with _Host() as host:
         # Parents first: IPv6 forwarding goes off before the interfaces stop accepting router advertisements.
-        for name in sorted(set(changes) - set(needed), key=lambda name: changes[name]["parent"] != ""):
+        for name in sorted(set(changes) - set(needed), key=lambda name: changes[name].parent != ""):
             _put_back(store, host, changes[name], others_on_host)
         # Children first: the interfaces accept router advertisements before IPv6 forwarding goes on.
-        for name in sorted(needed, key=lambda name: name not in changes or changes[name]["parent"] == ""):
+        for name in sorted(needed, key=lambda name: name not in changes or changes[name].parent == ""):
             _ensure(store, host, changes.get(name), name, needed[name], faces_tenants)
 
 
@@ -78,17 +73,15 @@ def _ensure(store, host, change, name, value, faces_tenants):
         return
     if change is None and current == value:
         return
-    if change is None or change["value"] != value:
+    if change is None or change.value != value:
         keepers = _ra_keepers(host, faces_tenants) if name == IPV6_FORWARDING and change is None else {}
         with store.write() as tx:
             if change is None:
-                tx.execute("INSERT INTO host_changes(setting, original, value) VALUES (?, ?, ?)",
-                           (name, current, value))
+                tx.record_host_change(name, current, value)
             else:
-                tx.execute("UPDATE host_changes SET value = ? WHERE setting = ?", (value, name))
+                tx.set_host_change(name, value)
             for keeper, original in keepers.items():
-                tx.execute("INSERT OR IGNORE INTO host_changes(setting, original, value, parent) VALUES (?, ?, ?, ?)",
-                           (keeper, original, RA_EVEN_WHEN_FORWARDING, name))
+                tx.record_host_change(keeper, original, RA_EVEN_WHEN_FORWARDING, parent=name)
         for keeper in sorted(keepers):
             host.write(keeper, RA_EVEN_WHEN_FORWARDING)
     if current != value:
@@ -109,17 +102,17 @@ def _ra_keepers(host, faces_tenants):
 
 
 def _put_back(store, host, change, others_on_host):
-    name = change["setting"]
+    name = change.setting
     current = host.read(name)
-    shared = (name in HOST_WIDE or change["parent"] in HOST_WIDE) and others_on_host()
-    if current == change["value"] and current != change["original"] and not shared:
-        host.write(name, change["original"])
+    shared = (name in HOST_WIDE or change.parent in HOST_WIDE) and others_on_host()
+    if current == change.value and current != change.original and not shared:
+        host.write(name, change.original)
     _forget(store, name)
 
 
 def _forget(store, name):
     with store.write() as tx:
-        tx.execute("DELETE FROM host_changes WHERE setting = ?", (name,))
+        tx.forget_host_change(name)
 
 
 class _Host:

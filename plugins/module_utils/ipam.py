@@ -153,7 +153,7 @@ def add_pools(tx, network_id, pools):
 
 
 def network_pools(tx, network_id):
-    return tx.all("SELECT * FROM pools WHERE network_id = ? ORDER BY id", (network_id,))
+    return tx.query_all("SELECT * FROM pools WHERE network_id = ? ORDER BY id", (network_id,))
 
 
 def allocate(tx, network_name, network_id, version, owner, requested=None, param="ip"):
@@ -169,8 +169,8 @@ def allocate(tx, network_name, network_id, version, owner, requested=None, param
             subnet = addresses.network(pool["subnet"])
             if address.version == version and address in subnet:
                 offset = int(address) - int(subnet.network_address)
-                taken = tx.one("SELECT owner FROM allocations WHERE pool_id = ? AND offset = ?",
-                               (pool["id"], offset))
+                taken = tx.query_one("SELECT owner FROM allocations WHERE pool_id = ? AND offset = ?",
+                                     (pool["id"], offset))
                 if taken is not None or offset > MAX_OFFSET:
                     raise errors.IPAlreadyAllocatedError(address, network_name, param=param)
                 _record(tx, pool, offset, owner)
@@ -221,7 +221,7 @@ def release(tx, owner):
 def choose_default_subnet(tx, default_pool, prefixlen, taken):
     """The first subnet of `prefixlen` in `default_pool` that overlaps no pynet pool and no `taken` network."""
     base = parse_subnet(default_pool, "default_address_pool")
-    used = [addresses.network(row["subnet"]) for row in tx.all("SELECT subnet FROM pools")] + list(taken)
+    used = [addresses.network(row["subnet"]) for row in tx.query_all("SELECT subnet FROM pools")] + list(taken)
     used = [net for net in used if _overlaps(net, base)]
     for candidate in base.subnets(new_prefix=prefixlen):
         if not any(_overlaps(candidate, other) for other in used):
@@ -233,7 +233,7 @@ def choose_default_subnet(tx, default_pool, prefixlen, taken):
 
 def check_pools_free(tx, pools, taken):
     """Refuse a subnet that overlaps another pynet network's pool or a network on the host."""
-    existing = tx.all("SELECT pools.subnet, networks.name FROM pools JOIN networks ON networks.id = pools.network_id")
+    existing = tx.query_all("SELECT pools.subnet, networks.name FROM pools JOIN networks ON networks.id = pools.network_id")
     for index, pool in enumerate(pools):
         param = "ipam[%d].subnet" % index
         for row in existing:

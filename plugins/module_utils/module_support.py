@@ -7,14 +7,36 @@ from __future__ import annotations
 import traceback
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR
 
 COMMON_ARGS = dict(
-    state_dir=dict(type="path", default="/var/lib/pynet"),
+    state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
 )
 
 
 def argument_spec(**specific):
     return dict(COMMON_ARGS, **specific)
+
+
+def network_type_choices():
+    """The values of a `driver` (or a driver's `name`) parameter: every network type and its aliases."""
+    return registry.type_names()
+
+
+def network_option_specs():
+    """The argument specs of the network options of every driver (drivers/*.py's option tables)."""
+    return {name: option.spec for name, option in registry.network_options().items()}
+
+
+def endpoint_option_specs(item=False):
+    """The argument specs of the endpoint options of every driver. In an item of a list (`endpoints`),
+    an option with suboptions is taken whole: pynet checks it, and its errors name the item."""
+    specs = {name: dict(option.spec) for name, option in registry.endpoint_options().items()}
+    if item:
+        for spec in specs.values():
+            spec.pop("options", None)
+    return specs
 
 
 def run(module, converge, read_only=False):

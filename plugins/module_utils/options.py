@@ -20,12 +20,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 class Option:
-    """One allowed option: a checker that returns the normalised value, and its default."""
+    """One allowed option: a checker that returns the normalised value, its default, and its Ansible
+    argument spec (the modules' specs are made of these)."""
 
-    def __init__(self, check, default=None, doc=""):
+    def __init__(self, check, default=None, doc="", spec=None):
         self.check = check
         self.default = default
         self.doc = doc
+        self.spec = spec
 
 
 def validate(given, spec, where=""):

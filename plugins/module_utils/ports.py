@@ -8,9 +8,10 @@ A mapping publishes container_port (or a range) of an endpoint on host_port of h
 
 from __future__ import annotations
 
+import collections
 import socket
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, records
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 
 PORT_KEYS = ("host_ip", "host_port", "container_port", "protocol")
@@ -18,6 +19,14 @@ LISTED_ADDRESSES = 8  # how many of the host's addresses an error names
 PROTOCOLS = ("tcp", "udp")
 # Where host_port 0 (or none) picks a free port: the usual ephemeral range.
 DYNAMIC_PORTS = range(49152, 61000)
+SPARE_PORTS = 8  # free ports probed beyond those needed, for other writers that take some meanwhile
+# The Ansible argument spec of one mapping.
+ARGUMENT_SPEC = dict(
+    container_port=dict(type="raw", required=True),
+    host_port=dict(type="raw"),
+    host_ip=dict(type="str"),
+    protocol=dict(type="str", choices=list(PROTOCOLS), default="tcp"),
+)
 
 
 def _port_range(param, value, allow_zero):
@@ -98,54 +107,72 @@ def _text(pair):
     return str(pair[0]) if pair[0] == pair[1] else "%d-%d" % pair
 
 
-def reserve(tx, endpoint_id, mappings, default_host_ip):
-    """Record the host ports of an endpoint's mappings (picking free ones for host_port 0)."""
+def free_port_needs(mappings):
+    """How many free ports the mappings with host_port 0 need, by (protocol, host address); `mappings`
+    are (mapping, the host address its network publishes on by default) pairs."""
+    needs = collections.Counter()
+    for mapping, default_host_ip in mappings:
+        if mapping["host_port"] == "0":
+            needs[(mapping["protocol"], mapping["host_ip"] or default_host_ip)] += 1
+    return needs
+
+
+def probe_free_ports(snapshot, needs):
+    """For each (protocol, host address) of `needs`, ports of DYNAMIC_PORTS that no endpoint holds (as
+    `snapshot` says) and no process on the host listens on (a socket binds to them): as many as needed
+    and SPARE_PORTS more. Probed before the write transaction, which holds every writer on the host
+    and only checks that no other writer took them meanwhile (reserve)."""
+    found = {}
+    for (protocol, host_ip), count in needs.items():
+        held = snapshot.held_ports(protocol, host_ip, DYNAMIC_PORTS[0], DYNAMIC_PORTS[-1])
+        free = found[(protocol, host_ip)] = []
+        for port in DYNAMIC_PORTS:
+            if port not in held and _bindable(protocol, host_ip, port):
+                free.append(port)
+                if len(free) == count + SPARE_PORTS:
+                    break
+    return found
+
+
+def _bindable(protocol, host_ip, port):
+    """Whether no process on the host holds the port: a socket binds to it."""
+    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    family = socket.AF_INET6 if host_ip and addresses.version(host_ip) == 6 else socket.AF_INET
+    probe = socket.socket(family, kind)
+    try:
+        probe.bind((host_ip, port))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def reserve(tx, endpoint_id, mappings, default_host_ip, free_ports):
+    """Record the host ports of an endpoint's mappings in the write transaction `tx`; host_port 0 takes
+    the first of `free_ports` (probe_free_ports, consumed) that no endpoint holds now."""
     for index, mapping in enumerate(mappings):
         where = "ports[%d]" % index
-        host_ip = mapping["host_ip"] or default_host_ip
+        protocol, host_ip = mapping["protocol"], mapping["host_ip"] or default_host_ip
         container = _port_range(where, mapping["container_port"], False)
         if mapping["host_port"] == "0":
-            host_ports = [_free_port(tx, mapping["protocol"], host_ip, where)]
+            host_ports = [_take_free(tx, free_ports.get((protocol, host_ip), []), protocol, host_ip, where)]
         else:
             low = _port_range(where, mapping["host_port"], True)[0]
             host_ports = list(range(low, low + container[1] - container[0] + 1))
         for offset, host_port in enumerate(host_ports):
-            holder = _holder(tx, mapping["protocol"], host_ip, host_port)
+            holder = tx.port_holder(protocol, host_ip, host_port)
             if holder:
                 raise errors.InvalidParameterError(
                     where + ".host_port", "%d/%s on %s is already published by endpoint %s of network %s"
-                    % (host_port, mapping["protocol"], host_ip or "every address", holder["name"], holder["network"]))
-            tx.execute("INSERT INTO ports(endpoint_id, protocol, host_ip, host_port, container_port) "
-                       "VALUES (?, ?, ?, ?, ?)", (endpoint_id, mapping["protocol"], host_ip, host_port,
-                                                  container[0] + offset))
+                    % ((host_port, protocol, host_ip or "every address") + holder))
+            tx.add_port(endpoint_id, records.PublishedPort(protocol, host_ip, host_port, container[0] + offset))
 
 
-def _holder(tx, protocol, host_ip, host_port):
-    """The endpoint that holds the port on that address (or on every address), if any."""
-    return tx.one("SELECT endpoints.name AS name, networks.name AS network FROM ports "
-                  "JOIN endpoints ON endpoints.id = ports.endpoint_id JOIN networks ON networks.id = endpoints.network_id "
-                  "WHERE protocol = ? AND host_port = ? AND (host_ip = ? OR host_ip = '' OR ? = '')",
-                  (protocol, host_port, host_ip, host_ip))
-
-
-def _free_port(tx, protocol, host_ip, where):
-    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
-    family = socket.AF_INET6 if host_ip and addresses.version(host_ip) == 6 else socket.AF_INET
-    for port in DYNAMIC_PORTS:
-        if _holder(tx, protocol, host_ip, port):
-            continue
-        probe = socket.socket(family, kind)
-        try:
-            probe.bind((host_ip, port))  # a port a process on the host listens on is not free
-        except OSError:
-            continue
-        finally:
-            probe.close()
-        return port
+def _take_free(tx, candidates, protocol, host_ip, where):
+    while candidates:
+        port = candidates.pop(0)
+        if tx.port_holder(protocol, host_ip, port) is None:
+            return port
     raise errors.InvalidParameterError(where + ".host_port", "no free %s port left in %d-%d"
                                        % (protocol, DYNAMIC_PORTS[0], DYNAMIC_PORTS[-1]))
-
-
-def published(tx, endpoint_id):
-    return tx.all("SELECT protocol, host_ip, host_port, container_port FROM ports WHERE endpoint_id = ? "
-                  "ORDER BY protocol, host_port", (endpoint_id,))

@@ -10,6 +10,10 @@ namespace that is still that one, and never a file that is not a network namespa
 A key is reached without following symlinks and acted on through the descriptors that were
 checked (kernel/netns.py). A key with a symlink in its path, under /proc, or holding the host's
 own network namespace is refused.
+
+The sandbox owns its gateway policy, as libnetwork's sandbox.go and default_gateway.go do: which of
+its endpoints gives it its default route of each IP version (default_route_owners), and
+refresh_default_routes(), which the orchestrator calls once the endpoints of a sandbox changed.
 """
 
 from __future__ import annotations
@@ -33,15 +37,15 @@ CREATE = "create"
 
 
 class Sandbox:
-    """A network namespace that endpoints join."""
+    """libnetwork's Sandbox: a network namespace that endpoints join, at its key."""
 
-    def __init__(self, store, row):
+    def __init__(self, store, record):
         self._store = store
-        self._row = row
+        self._record = record
 
     @property
     def key(self):
-        return self._row["key"]
+        return self._record.key
 
     @property
     def created(self):
@@ -49,8 +53,8 @@ class Sandbox:
         one pynet made in this boot; with none there, pynet's own is gone and is made again."""
         found, identity = examine(self.key)
         if found == netns.NETNS:
-            return identity is not None and identity == _own_identity(self._row)
-        return bool(self._row["created"])
+            return identity is not None and identity == _own_identity(self._record)
+        return self._record.created
 
     def __repr__(self):
         return "Sandbox(%r)" % self.key
@@ -60,37 +64,34 @@ class Sandbox:
         return examine(self.key)[0] == netns.NETNS
 
     def endpoints(self):
-        """The endpoints in this sandbox as (network name, endpoint name, ifname) records."""
-        return self._store.read().all(
-            "SELECT networks.name AS network, endpoints.name AS name, endpoints.ifname AS ifname, "
-            "endpoints.id AS id FROM endpoints JOIN networks ON networks.id = endpoints.network_id "
-            "WHERE endpoints.sandbox_key = ? ORDER BY endpoints.ifname", (self.key,))
+        """The endpoints in this sandbox (InSandbox records: the endpoint and its network's name), by ifname."""
+        return sorted(self._store.snapshot().endpoints_in_sandbox(self.key), key=lambda found: found.endpoint.ifname)
 
     def destroy(self):
         """Remove the namespace if pynet made it, and forget the sandbox; refuses while endpoints use it,
         and (changing nothing) when a symlink is now on the key's path."""
         with self._store.write() as tx:
-            names = [ep["network"] + "/" + ep["name"] for ep in self.endpoints()]
+            names = ["%s/%s" % (found.network, found.endpoint.name) for found in tx.endpoints_in_sandbox(self.key)]
             if names:
                 raise errors.ActiveEndpointsError("sandbox", self.key, names)
-            row = tx.one("SELECT * FROM sandboxes WHERE key = ?", (self.key,))
+            record = tx.sandbox(self.key)
             with _directory(self.key) as parent:
-                if parent is not None and row and row["created"]:
+                if parent is not None and record and record.created:
                     # Only the namespace pynet mounted, and the empty file of its own under it; a
                     # namespace someone else put at the key since (after a reboot, say) is left.
-                    netns.destroy_at(parent, os.path.basename(self.key), _own_identity(row))
-            tx.execute("DELETE FROM sandboxes WHERE key = ?", (self.key,))
+                    netns.destroy_at(parent, os.path.basename(self.key), _own_identity(record))
+            tx.forget_sandbox(self.key)
 
 
-def _own_identity(row):
+def _own_identity(record):
     """The (st_dev, st_ino) of the namespace pynet made for this record in this boot, or None.
 
     A record of schema 2 or before has none (pynet did not keep it): the namespace at its key is
     then taken for adopted, since after a reboot it may be another tool's; its empty file (left
     at the key by a reboot) is still pynet's to remove."""
-    if not row or not row["created"] or row["ns_ino"] is None or row["boot_id"] != netns.boot_id():
+    if not record or not record.created or record.ns_ino is None or record.boot_id != netns.boot_id():
         return None
-    return (row["ns_dev"], row["ns_ino"])
+    return (record.ns_dev, record.ns_ino)
 
 
 def check_key(key, param="key"):
@@ -166,35 +167,35 @@ def examine(key):
 def plan(store, key):
     """What new_sandbox(key) would do at a key check_key() passed: NOTHING (the sandbox stands), ADOPT
     or CREATE; raises if it would be refused."""
-    return _action(store.read().one("SELECT * FROM sandboxes WHERE key = ?", (key,)), examine(key)[0], key)
+    return _action(store.snapshot().sandbox(key), examine(key)[0], key)
 
 
-def _action(row, found, key):
+def _action(record, found, key):
     if found == netns.NETNS:
-        return NOTHING if row else ADOPT
+        return NOTHING if record else ADOPT
     # The empty file of pynet's own creation that was cut off, or left by a reboot, is made again.
-    if found == netns.MISSING or (found == netns.PLACEHOLDER and row and row["created"]):
+    if found == netns.MISSING or (found == netns.PLACEHOLDER and record and record.created):
         return CREATE
     raise errors.SandboxKeyError(key, "exists and is not a network namespace; pynet never overwrites it")
 
 
 def lookup(store, key):
     """The sandbox known at `key`, or None."""
-    row = store.read().one("SELECT * FROM sandboxes WHERE key = ?", (key,))
-    return Sandbox(store, row) if row else None
+    record = store.snapshot().sandbox(key)
+    return Sandbox(store, record) if record else None
 
 
 def all_sandboxes(store):
-    return [Sandbox(store, row) for row in store.read().all("SELECT * FROM sandboxes ORDER BY key")]
+    return [Sandbox(store, record) for record in store.snapshot().sandboxes()]
 
 
 def create(store, key):
     """Make or adopt the namespace at `key` and record it (the work of new_sandbox)."""
     check_key(key)
     with store.write() as tx:
-        action = _action(tx.one("SELECT * FROM sandboxes WHERE key = ?", (key,)), examine(key)[0], key)
+        action = _action(tx.sandbox(key), examine(key)[0], key)
         if action == ADOPT:
-            tx.execute("INSERT INTO sandboxes(key, created) VALUES (?, 0)", (key,))
+            tx.adopt_sandbox(key)
     if action == CREATE:
         _make(store, key)
     return lookup(store, key)
@@ -210,16 +211,15 @@ def _make(store, key):
         # Intent first, committed on its own: a process killed after the mount below leaves the
         # namespace at the key known as pynet's, by its identity.
         with store.write() as tx:
-            if _action(tx.one("SELECT * FROM sandboxes WHERE key = ?", (key,)), examine(key)[0], key) != CREATE:
+            if _action(tx.sandbox(key), examine(key)[0], key) != CREATE:
                 return  # made or adopted by another process meanwhile
-            tx.execute("INSERT OR REPLACE INTO sandboxes(key, created, ns_dev, ns_ino, boot_id) VALUES (?, 1, ?, ?, ?)",
-                       (key, identity[0], identity[1], netns.boot_id()))
+            tx.record_own_sandbox(key, identity, netns.boot_id())
         with store.write() as tx:
-            row = tx.one("SELECT * FROM sandboxes WHERE key = ?", (key,))
+            record = tx.sandbox(key)
             with _directory(key, make=True) as parent:
                 name = os.path.basename(key)
                 found = netns.examine_at(parent, name)[0]
-                if not row or not row["created"] or found == netns.NETNS:
+                if not record or not record.created or found == netns.NETNS:
                     return  # forgotten, or made by another process meanwhile
                 if found == netns.PLACEHOLDER:  # what a creation cut off before its mount left
                     netns.destroy_at(parent, name, None)
@@ -227,13 +227,46 @@ def _make(store, key):
                     raise errors.SandboxKeyError(key, "exists and is not a network namespace; pynet never "
                                                  "overwrites it")
                 # Another process may have recorded its own intent since: the namespace mounted is this one.
-                tx.execute("UPDATE sandboxes SET ns_dev = ?, ns_ino = ?, boot_id = ? WHERE key = ?",
-                           (identity[0], identity[1], netns.boot_id(), key))
+                tx.set_sandbox_identity(key, identity, netns.boot_id())
                 netns.bind_at(ns_fd, parent, name)
     finally:
         os.close(ns_fd)
 
 
 def new_sandbox(key, state_dir=DEFAULT_STATE_DIR):
-    """The seed's sandbox.NewSandbox(key): a sandbox at `key`, recorded in the store of `state_dir`."""
+    """libnetwork's sandbox.NewSandbox(key): a sandbox at `key`, recorded in the store of `state_dir`."""
     return create(Store(state_dir), key)
+
+
+# --- the gateway policy ---------------------------------------------------------------------------
+
+
+def default_route_owners(members):
+    """Which endpoint gives the sandbox its default route, per IP version, as {version: endpoint id}:
+    of its endpoints (InSandbox records, oldest first) on networks that are not internal, the one with
+    the highest gw_priority, then the oldest."""
+    owners = {}
+    for version in (4, 6):
+        candidates = [found.endpoint for found in members if found.endpoint.address(version) and not found.internal]
+        if candidates:
+            owners[version] = max(candidates, key=lambda endpoint: endpoint.options.get("gw_priority") or 0).id
+    return owners
+
+
+def with_default_routes(endpoint, owners):
+    """The endpoint record with the IP versions whose default route it owns (`owners` as above)."""
+    return endpoint._replace(default_routes=tuple(version for version, owner in sorted(owners.items())
+                                                  if owner == endpoint.id))
+
+
+def refresh_default_routes(snapshot, key, driver_of):
+    """Give the sandbox at `key` its default routes through the endpoints that own them now;
+    driver_of(network type) is the driver to ask."""
+    if not netns.is_netns(key):
+        return
+    members = snapshot.endpoints_in_sandbox(key)
+    owners = default_route_owners(members)
+    for found in members:
+        if found.endpoint.id in owners.values():
+            network = snapshot.network(network_id=found.endpoint.network_id)
+            driver_of(network.type).set_default_route(network, with_default_routes(found.endpoint, owners))

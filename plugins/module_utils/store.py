@@ -1,9 +1,12 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""State on the host: one sqlite3 database in the state directory.
+"""State on the host: one sqlite3 database in the state directory, and the only place with SQL
+(but for ipam.py's own tables: pools and allocations).
 
 Writers are serialised by `BEGIN IMMEDIATE` (one write transaction at a time across every
-process on the host); readers use WAL snapshots and are never blocked by a writer.
+process on the host); readers read the last committed state (WAL) and are never blocked by a
+writer. Reads and writes are named operations on typed records (records.py): Snapshot reads,
+Writer (a write transaction, or a trial that is rolled back) reads and writes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 import sqlite3
 import stat
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, records
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import paths
 
 DEFAULT_STATE_DIR = "/var/lib/pynet"
@@ -24,15 +27,13 @@ DATABASE_NAME = "pynet.db"
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 60000
 
-# Life of a network or endpoint record: intent is recorded before the kernel is changed,
-# so a record not 'ready' is one whose creation or deletion was cut off.
-STATE_CREATING = "creating"
-STATE_READY = "ready"
-STATE_DELETING = "deleting"
-
-# A sandbox pynet made: the (st_dev, st_ino) of the namespace it mounted at the key, and the boot
-# it did so in (an inode number names a namespace only until the next boot).
-SANDBOX_IDENTITY_COLUMNS = (("ns_dev", "INTEGER"), ("ns_ino", "INTEGER"), ("boot_id", "TEXT"))
+# Columns added to a table after it was first made, by the schema that added them: a database of
+# before gets them (NULL in its rows) when it is brought to this schema.
+ADDED_COLUMNS = {
+    # Schema 3: a sandbox pynet made, the (st_dev, st_ino) of the namespace it mounted at the key, and
+    # the boot it did so in (an inode number names a namespace only until the next boot).
+    "sandboxes": (("ns_dev", "INTEGER"), ("ns_ino", "INTEGER"), ("boot_id", "TEXT")),
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -125,10 +126,10 @@ class Store:
 
     @contextlib.contextmanager
     def write(self):
-        """One write transaction; every process on the host waits its turn."""
+        """One write transaction (a Writer); every process on the host waits its turn."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield Transaction(self._db)
+            yield Writer(self._db)
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
@@ -139,13 +140,13 @@ class Store:
         """A write transaction that is always rolled back: for predicting a change (check mode)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield Transaction(self._db)
+            yield Writer(self._db)
         finally:
             self._db.execute("ROLLBACK")
 
-    def read(self):
-        """A reader over the last committed state."""
-        return Transaction(self._db)
+    def snapshot(self):
+        """Reads of the last committed state."""
+        return Snapshot(self._db)
 
     @contextlib.contextmanager
     def host_lock(self):
@@ -314,11 +315,11 @@ def _migrate(db):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            # Schema 3: a sandbox's namespace identity. Rows of before have none: see sandbox.py.
-            columns = {row[1] for row in db.execute("PRAGMA table_info(sandboxes)")}
-            for column, kind in SANDBOX_IDENTITY_COLUMNS:
-                if column not in columns:
-                    db.execute("ALTER TABLE sandboxes ADD COLUMN %s %s" % (column, kind))
+            for table, added in ADDED_COLUMNS.items():
+                columns = {row[1] for row in db.execute("PRAGMA table_info(%s)" % table)}
+                for column, kind in added:
+                    if column not in columns:
+                        db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, kind))
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
     except BaseException:
         db.execute("ROLLBACK")
@@ -326,29 +327,256 @@ def _migrate(db):
     db.execute("COMMIT")
 
 
-class Transaction:
-    """Thin helpers over one connection; rows come back as dicts with JSON fields decoded."""
+def _json(value):
+    return json.dumps(value, sort_keys=True)
+
+
+# Each record type is read from its row here: the JSON columns (options) are decoded by the record
+# that holds them.
+
+def _network(row):
+    options = json.loads(row["options"])
+    return records.NetworkRecord(row["id"], row["name"], row["type"], options, row["state"],
+                                 records.pools_of(options.get("ipam")))
+
+
+def _endpoint(row):
+    return records.EndpointRecord(row["id"], row["network_id"], row["name"], row["sandbox_key"], row["ifname"],
+                                  row["host_ifname"], row["mac"], row["address"], row["address_ipv6"],
+                                  json.loads(row["options"]), row["state"])
+
+
+def _sandbox(row):
+    return records.SandboxRecord(row["key"], bool(row["created"]), row["ns_dev"], row["ns_ino"], row["boot_id"])
+
+
+_PORT_COLUMNS = "ports.protocol, ports.host_ip, ports.host_port, ports.container_port"
+
+
+def _port(row):
+    return records.PublishedPort(row["protocol"], row["host_ip"], row["host_port"], row["container_port"])
+
+
+class Snapshot:
+    """Reads of the store: of the last committed state, or inside a Writer's transaction."""
 
     def __init__(self, db):
         self._db = db
 
+    def query_one(self, sql, params=()):
+        """One row as a dict, or None: for ipam.py's own tables (pools, allocations), which it reads itself."""
+        row = self._db.execute(sql, params).fetchone()
+        return dict(row) if row is not None else None
+
+    def query_all(self, sql, params=()):
+        """Rows as dicts: for ipam.py's own tables (pools, allocations), which it reads itself."""
+        return [dict(row) for row in self._db.execute(sql, params)]
+
+    # --- drivers ----------------------------------------------------------------------------------
+
+    def driver_options(self, network_type):
+        """The host-wide options a driver was configured with, or None when it is not configured."""
+        row = self._db.execute("SELECT options FROM drivers WHERE type = ?", (network_type,)).fetchone()
+        return json.loads(row["options"]) if row is not None else None
+
+    def driver_types(self):
+        return [row["type"] for row in self._db.execute("SELECT type FROM drivers ORDER BY type")]
+
+    # --- networks ---------------------------------------------------------------------------------
+
+    def networks(self, network_type=None):
+        """Every network (or those of one type), by name."""
+        if network_type is None:
+            rows = self._db.execute("SELECT * FROM networks ORDER BY name")
+        else:
+            rows = self._db.execute("SELECT * FROM networks WHERE type = ? ORDER BY name", (network_type,))
+        return [_network(row) for row in rows]
+
+    def network(self, name=None, network_id=None):
+        """The network of that name (or id), or None."""
+        if network_id is not None:
+            row = self._db.execute("SELECT * FROM networks WHERE id = ?", (network_id,)).fetchone()
+        else:
+            row = self._db.execute("SELECT * FROM networks WHERE name = ?", (name,)).fetchone()
+        return _network(row) if row is not None else None
+
+    def networks_publishing(self):
+        """The ids of the networks with an endpoint (not being deleted) that publishes ports."""
+        return {row[0] for row in self._db.execute(
+            "SELECT DISTINCT endpoints.network_id FROM ports JOIN endpoints ON endpoints.id = ports.endpoint_id "
+            "WHERE endpoints.state != ?", (records.STATE_DELETING,))}
+
+    def firewall_inputs(self):
+        """What the firewall is rendered from: the networks, and the published ports of their endpoints
+        (as FirewallPorts, ordered by protocol, address and port), but those being deleted: their
+        rules go first, so a deletion cut off leaves none behind."""
+        networks = [network for network in self.networks() if network.state != records.STATE_DELETING]
+        ports = [records.FirewallPort(row["network_id"], _port(row), row["address"], row["address_ipv6"])
+                 for row in self._db.execute(
+                     "SELECT %s, endpoints.network_id, endpoints.address, endpoints.address_ipv6 FROM ports "
+                     "JOIN endpoints ON endpoints.id = ports.endpoint_id JOIN networks ON networks.id = "
+                     "endpoints.network_id WHERE endpoints.state != ? AND networks.state != ? "
+                     "ORDER BY ports.protocol, ports.host_ip, ports.host_port" % _PORT_COLUMNS,
+                     (records.STATE_DELETING, records.STATE_DELETING))]
+        return networks, ports
+
+    # --- endpoints --------------------------------------------------------------------------------
+
+    def endpoints(self, network_id):
+        """A network's endpoints, by name."""
+        return [_endpoint(row) for row in self._db.execute(
+            "SELECT * FROM endpoints WHERE network_id = ? ORDER BY name", (network_id,))]
+
+    def endpoint(self, network_id, name=None, endpoint_id=None):
+        """The endpoint of that name (or id) in the network, or None."""
+        if endpoint_id is not None:
+            row = self._db.execute("SELECT * FROM endpoints WHERE network_id = ? AND id = ?",
+                                   (network_id, endpoint_id)).fetchone()
+        else:
+            row = self._db.execute("SELECT * FROM endpoints WHERE network_id = ? AND name = ?",
+                                   (network_id, name)).fetchone()
+        return _endpoint(row) if row is not None else None
+
+    def endpoints_in_sandbox(self, key):
+        """The endpoints in the sandbox at `key`, oldest first, as InSandbox records."""
+        return [records.InSandbox(_endpoint(row), row["network"], bool(json.loads(row["network_options"])
+                                                                       .get("internal")))
+                for row in self._db.execute(
+                    "SELECT endpoints.*, networks.name AS network, networks.options AS network_options "
+                    "FROM endpoints JOIN networks ON networks.id = endpoints.network_id "
+                    "WHERE endpoints.sandbox_key = ? ORDER BY endpoints.rowid", (key,))]
+
+    # --- published ports --------------------------------------------------------------------------
+
+    def ports(self, endpoint_id):
+        """The host ports an endpoint holds, by protocol and port."""
+        return [_port(row) for row in self._db.execute(
+            "SELECT %s FROM ports WHERE endpoint_id = ? ORDER BY protocol, host_port" % _PORT_COLUMNS,
+            (endpoint_id,))]
+
+    def port_holder(self, protocol, host_ip, host_port):
+        """(endpoint name, network name) of the endpoint that holds the port on that address (or on
+        every address), or None."""
+        row = self._db.execute(
+            "SELECT endpoints.name, networks.name FROM ports JOIN endpoints ON endpoints.id = ports.endpoint_id "
+            "JOIN networks ON networks.id = endpoints.network_id "
+            "WHERE protocol = ? AND host_port = ? AND (host_ip = ? OR host_ip = '' OR ? = '')",
+            (protocol, host_port, host_ip, host_ip)).fetchone()
+        return tuple(row) if row is not None else None
+
+    def held_ports(self, protocol, host_ip, first, last):
+        """The host ports from `first` to `last` held on that address (or on every address)."""
+        return {row[0] for row in self._db.execute(
+            "SELECT host_port FROM ports WHERE protocol = ? AND host_port BETWEEN ? AND ? "
+            "AND (host_ip = ? OR host_ip = '' OR ? = '')", (protocol, first, last, host_ip, host_ip))}
+
+    # --- sandboxes --------------------------------------------------------------------------------
+
+    def sandbox(self, key):
+        row = self._db.execute("SELECT * FROM sandboxes WHERE key = ?", (key,)).fetchone()
+        return _sandbox(row) if row is not None else None
+
+    def sandboxes(self):
+        return [_sandbox(row) for row in self._db.execute("SELECT * FROM sandboxes ORDER BY key")]
+
+    # --- host settings ----------------------------------------------------------------------------
+
+    def host_changes(self):
+        """What pynet changed on the host and has not put back (HostChanges), by setting."""
+        return [records.HostChange(*row) for row in self._db.execute(
+            "SELECT setting, original, value, parent FROM host_changes ORDER BY setting")]
+
+
+class Writer(Snapshot):
+    """One write transaction (or a trial, rolled back): named changes, and the reads within it."""
+
     def execute(self, sql, params=()):
+        """For ipam.py's own tables (pools, allocations), which it writes itself."""
         return self._db.execute(sql, params)
 
-    def one(self, sql, params=()):
-        row = self._db.execute(sql, params).fetchone()
-        return _decode(row) if row is not None else None
+    @contextlib.contextmanager
+    def savepoint(self):
+        """Changes made in the block are undone when it raises; the transaction goes on."""
+        self._db.execute("SAVEPOINT step")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO step")
+            raise
+        finally:
+            self._db.execute("RELEASE step")
 
-    def all(self, sql, params=()):
-        return [_decode(row) for row in self._db.execute(sql, params)]
+    # --- drivers ----------------------------------------------------------------------------------
 
+    def save_driver(self, network_type, options):
+        self._db.execute("INSERT OR REPLACE INTO drivers(type, options) VALUES (?, ?)", (network_type, _json(options)))
 
-def _decode(row):
-    record = dict(row)
-    if isinstance(record.get("options"), str):
-        record["options"] = json.loads(record["options"])
-    return record
+    def forget_driver(self, network_type):
+        self._db.execute("DELETE FROM drivers WHERE type = ?", (network_type,))
 
+    # --- networks ---------------------------------------------------------------------------------
 
-def encode_options(options):
-    return json.dumps(options, sort_keys=True)
+    def add_network(self, network):
+        self._db.execute("INSERT INTO networks(id, name, type, options, state) VALUES (?, ?, ?, ?, ?)",
+                         (network.id, network.name, network.type, _json(network.options), network.state))
+
+    def set_network_state(self, network_id, state):
+        self._db.execute("UPDATE networks SET state = ? WHERE id = ?", (state, network_id))
+
+    def set_network_options(self, network_id, options):
+        self._db.execute("UPDATE networks SET options = ? WHERE id = ?", (_json(options), network_id))
+
+    def forget_network(self, network_id):
+        """The network's record, with its pools and their allocations; its endpoints must be gone."""
+        self._db.execute("DELETE FROM networks WHERE id = ?", (network_id,))
+
+    # --- endpoints --------------------------------------------------------------------------------
+
+    def add_endpoint(self, endpoint):
+        self._db.execute("INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, address, "
+                         "address_ipv6, options, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (endpoint.id, endpoint.network_id, endpoint.name, endpoint.sandbox_key, endpoint.ifname,
+                          endpoint.host_ifname, endpoint.mac, endpoint.ipv4, endpoint.ipv6, _json(endpoint.options),
+                          endpoint.state))
+
+    def set_endpoint_state(self, endpoint_ids, state):
+        self._db.executemany("UPDATE endpoints SET state = ? WHERE id = ?", [(state, id_) for id_ in endpoint_ids])
+
+    def forget_endpoints(self, endpoint_ids):
+        """The endpoints' records with their published ports (ipam.release frees their addresses)."""
+        self._db.executemany("DELETE FROM endpoints WHERE id = ?", [(id_,) for id_ in endpoint_ids])
+
+    def add_port(self, endpoint_id, port):
+        self._db.execute("INSERT INTO ports(endpoint_id, protocol, host_ip, host_port, container_port) "
+                         "VALUES (?, ?, ?, ?, ?)", (endpoint_id,) + tuple(port))
+
+    # --- sandboxes --------------------------------------------------------------------------------
+
+    def adopt_sandbox(self, key):
+        """Record the namespace at `key` as not pynet's (never removed by pynet), unless it is known."""
+        self._db.execute("INSERT OR IGNORE INTO sandboxes(key, created) VALUES (?, 0)", (key,))
+
+    def record_own_sandbox(self, key, identity, boot_id):
+        """Record the sandbox at `key` as pynet's, made with the namespace of (st_dev, st_ino) `identity`."""
+        self._db.execute("INSERT OR REPLACE INTO sandboxes(key, created, ns_dev, ns_ino, boot_id) "
+                         "VALUES (?, 1, ?, ?, ?)", (key, identity[0], identity[1], boot_id))
+
+    def set_sandbox_identity(self, key, identity, boot_id):
+        self._db.execute("UPDATE sandboxes SET ns_dev = ?, ns_ino = ?, boot_id = ? WHERE key = ?",
+                         (identity[0], identity[1], boot_id, key))
+
+    def forget_sandbox(self, key):
+        self._db.execute("DELETE FROM sandboxes WHERE key = ?", (key,))
+
+    # --- host settings ----------------------------------------------------------------------------
+
+    def record_host_change(self, setting, original, value, parent=""):
+        """A change about to be made (a child one, with a `parent`, is kept if already recorded)."""
+        self._db.execute("INSERT OR %s INTO host_changes(setting, original, value, parent) VALUES (?, ?, ?, ?)"
+                         % ("IGNORE" if parent else "ABORT"), (setting, original, value, parent))
+
+    def set_host_change(self, setting, value):
+        self._db.execute("UPDATE host_changes SET value = ? WHERE setting = ?", (value, setting))
+
+    def forget_host_change(self, setting):
+        self._db.execute("DELETE FROM host_changes WHERE setting = ?", (setting,))

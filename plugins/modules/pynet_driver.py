@@ -75,19 +75,20 @@ driver:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils import module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import drivers
 
 
 def main():
     module = AnsibleModule(
         argument_spec=module_support.argument_spec(
-            name=dict(type="str", required=True, choices=["bridge", "simplebridge", "null"]),
+            name=dict(type="str", required=True, choices=module_support.network_type_choices()),
             options=dict(type="dict"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         supports_check_mode=True,
     )
-    module_support.run(module, lambda controller: converge.ensure_driver(
+    module_support.run(module, lambda controller: drivers.ensure_driver(
         controller, module.params, module.check_mode))
 
 

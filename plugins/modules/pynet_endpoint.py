@@ -245,25 +245,15 @@ endpoint:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils import module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import endpoints
 
-PORT_OPTIONS = dict(
-    container_port=dict(type="raw", required=True),
-    host_port=dict(type="raw"),
-    host_ip=dict(type="str"),
-    protocol=dict(type="str", choices=["tcp", "udp"], default="tcp"),
-)
 ITEM_OPTIONS = dict(
     name=dict(type="str", required=True),
     network=dict(type="str"),
     sandbox=dict(type="path"),
-    ip=dict(type="str"),
-    ipv6=dict(type="str"),
-    mac=dict(type="str"),
-    ifname=dict(type="str"),
-    ports=dict(type="list", elements="dict"),
-    gw_priority=dict(type="int"),
     state=dict(type="str", choices=["present", "absent"]),
+    **module_support.endpoint_option_specs(item=True)
 )
 
 
@@ -273,22 +263,17 @@ def main():
             name=dict(type="str"),
             network=dict(type="str"),
             sandbox=dict(type="path"),
-            ip=dict(type="str"),
-            ipv6=dict(type="str"),
-            mac=dict(type="str"),
-            ifname=dict(type="str"),
-            ports=dict(type="list", elements="dict", options=PORT_OPTIONS),
-            gw_priority=dict(type="int"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             endpoints=dict(type="list", elements="dict", options=ITEM_OPTIONS),
             purge=dict(type="bool", default=False),
             prune_stale=dict(type="bool", default=False),
+            **module_support.endpoint_option_specs()
         ),
         mutually_exclusive=[("name", "endpoints")],
         required_one_of=[("name", "endpoints")],
         supports_check_mode=True,
     )
-    module_support.run(module, lambda controller: converge.ensure_endpoint_params(
+    module_support.run(module, lambda controller: endpoints.ensure_endpoint_params(
         controller, module.params, module.check_mode))
 
 

@@ -93,7 +93,8 @@ host_changes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils import module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import info
 
 
 def main():
@@ -104,7 +105,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    module_support.run(module, lambda controller: converge.gather_info(
+    module_support.run(module, lambda controller: info.gather_info(
         controller, module.params["networks"], module.params["sandboxes"]), read_only=True)
 
 

@@ -192,7 +192,8 @@ network:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils import module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import networks
 
 
 def main():
@@ -200,26 +201,13 @@ def main():
         argument_spec=module_support.argument_spec(
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            driver=dict(type="str", choices=["bridge", "simplebridge", "null"], default="bridge"),
-            ipam=dict(type="list", elements="dict", options=dict(
-                subnet=dict(type="str", required=True),
-                gateway=dict(type="str"),
-                ip_range=dict(type="str"),
-                aux_addresses=dict(type="dict"),
-            )),
-            bridge_name=dict(type="str"),
-            mtu=dict(type="int"),
-            internal=dict(type="bool"),
-            enable_ipv6=dict(type="bool"),
-            labels=dict(type="dict"),
-            enable_ip_masquerade=dict(type="bool"),
-            enable_icc=dict(type="bool"),
-            host_binding_ipv4=dict(type="str"),
+            driver=dict(type="str", choices=module_support.network_type_choices(), default="bridge"),
             force=dict(type="bool", default=False),
+            **module_support.network_option_specs()
         ),
         supports_check_mode=True,
     )
-    module_support.run(module, lambda controller: converge.ensure_network(
+    module_support.run(module, lambda controller: networks.ensure_network(
         controller, module.params, module.check_mode))
 
 

@@ -106,7 +106,8 @@ sandbox:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils import module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import sandboxes
 
 
 def main():
@@ -123,7 +124,7 @@ def main():
         required_one_of=[("key", "sandboxes")],
         supports_check_mode=True,
     )
-    module_support.run(module, lambda controller: converge.ensure_sandbox_params(
+    module_support.run(module, lambda controller: sandboxes.ensure_sandbox_params(
         controller, module.params, module.check_mode))
 
 

@@ -297,7 +297,7 @@ def test_drift_is_reported_and_repaired(world):
     assert network.drift() == ["bridge %s is missing" % network.options["bridge_name"]]
     assert ep.drift()
     network.repair()
-    ep.repair()
+    network.repair_endpoints([ep])
     assert network.drift() == [] and ep.drift() == []
     peer = controller.new_sandbox(host.sandbox_key("peer"))
     network.create_endpoint("peer", peer.key)

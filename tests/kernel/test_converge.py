@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import drivers, endpoints, networks, sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 
@@ -50,9 +51,9 @@ def test_network_check_mode_predicts_and_changes_nothing(controller, host):
     params = network_params(ipam=[{"subnet": "10.89.20.0/24", "gateway": None, "ip_range": None,
                                    "aux_addresses": None}])
     before = kernel_snapshot()
-    predicted = converge.ensure_network(controller, params, check_mode=True)
+    predicted = networks.ensure_network(controller, params, check_mode=True)
     assert predicted.changed and kernel_snapshot() == before and controller.networks() == []
-    real = converge.ensure_network(controller, params, check_mode=False)
+    real = networks.ensure_network(controller, params, check_mode=False)
     assert real.changed
     options = dict(real.returned["network"]["options"])
     bridge = options.pop("bridge_name")
@@ -62,51 +63,51 @@ def test_network_check_mode_predicts_and_changes_nothing(controller, host):
     # The bridge exists with the gateway address.
     assert any(a["ifname"] == bridge and a["addr_info"][0]["local"] == "10.89.20.1" for a in kernel_snapshot()["host"]
                if a["addr_info"])
-    again = converge.ensure_network(controller, params, check_mode=False)
+    again = networks.ensure_network(controller, params, check_mode=False)
     assert not again.changed and again.diff["before"] == again.diff["after"]
 
 
 def test_network_labels_in_place_and_recreate_needs_force(controller, host):
     params = network_params(labels={"tier": "web"})
-    first = converge.ensure_network(controller, params, check_mode=False).returned["network"]
-    relabel = converge.ensure_network(controller, network_params(labels={"tier": "front"}), check_mode=False)
+    first = networks.ensure_network(controller, params, check_mode=False).returned["network"]
+    relabel = networks.ensure_network(controller, network_params(labels={"tier": "front"}), check_mode=False)
     assert relabel.changed and relabel.returned["network"]["id"] == first["id"]
     assert relabel.diff["before"]["options"]["labels"] == {"tier": "web"}
     assert relabel.diff["after"]["options"]["labels"] == {"tier": "front"}
     sandbox = controller.new_sandbox(host.sandbox_key("a"))
     controller.network_by_name("web").create_endpoint("a", sandbox.key)
     with pytest.raises(errors.PynetError, match="must be recreated to change mtu.*force: true"):
-        converge.ensure_network(controller, network_params(mtu=1400), check_mode=False)
+        networks.ensure_network(controller, network_params(mtu=1400), check_mode=False)
     assert controller.network_by_name("web").options["mtu"] == 1500
-    forced = converge.ensure_network(controller, network_params(mtu=1400, force=True), check_mode=False)
+    forced = networks.ensure_network(controller, network_params(mtu=1400, force=True), check_mode=False)
     assert forced.changed and forced.returned["network"]["id"] != first["id"]
     assert forced.returned["network"]["options"]["mtu"] == 1400 and forced.returned["network"]["endpoints"] == []
 
 
 def test_network_absent_with_endpoints(controller, host):
-    converge.ensure_network(controller, network_params(), check_mode=False)
+    networks.ensure_network(controller, network_params(), check_mode=False)
     sandbox = controller.new_sandbox(host.sandbox_key("a"))
     controller.network_by_name("web").create_endpoint("a", sandbox.key)
     with pytest.raises(errors.ActiveEndpointsError, match="web has active endpoints: a"):
-        converge.ensure_network(controller, network_params(state="absent"), check_mode=False)
-    gone = converge.ensure_network(controller, network_params(state="absent", force=True), check_mode=False)
+        networks.ensure_network(controller, network_params(state="absent"), check_mode=False)
+    gone = networks.ensure_network(controller, network_params(state="absent", force=True), check_mode=False)
     assert gone.changed and controller.networks() == []
-    assert not converge.ensure_network(controller, network_params(state="absent"), check_mode=False).changed
+    assert not networks.ensure_network(controller, network_params(state="absent"), check_mode=False).changed
 
 
 def test_network_drift_is_reported_in_check_mode_and_repaired(controller, host):
-    net = converge.ensure_network(controller, network_params(), check_mode=False).returned["network"]
+    net = networks.ensure_network(controller, network_params(), check_mode=False).returned["network"]
     with rtnl.connect() as connection:
         connection.delete_link(net["options"]["bridge_name"])
-    check = converge.ensure_network(controller, network_params(), check_mode=True)
+    check = networks.ensure_network(controller, network_params(), check_mode=True)
     assert check.changed and check.diff["before"]["drift"] == ["bridge %s is missing" % net["options"]["bridge_name"]]
     assert "drift" not in check.diff["after"]
-    assert converge.ensure_network(controller, network_params(), check_mode=False).changed
-    assert not converge.ensure_network(controller, network_params(), check_mode=False).changed
+    assert networks.ensure_network(controller, network_params(), check_mode=False).changed
+    assert not networks.ensure_network(controller, network_params(), check_mode=False).changed
 
 
 def test_endpoints_list_check_mode_predicts_addresses(controller, host):
-    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.30.0/24"}]), check_mode=False)
+    networks.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.30.0/24"}]), check_mode=False)
     keys = [host.sandbox_key("s%d" % i) for i in range(3)]
     for key in keys:
         controller.new_sandbox(key)
@@ -114,9 +115,9 @@ def test_endpoints_list_check_mode_predicts_addresses(controller, host):
     items[2]["ip"] = "10.89.30.100"
     params = endpoint_params(endpoints=items)
     before = kernel_snapshot(*keys)
-    predicted = converge.ensure_endpoint_params(controller, params, check_mode=True)
+    predicted = endpoints.ensure_endpoint_params(controller, params, check_mode=True)
     assert predicted.changed and kernel_snapshot(*keys) == before
-    real = converge.ensure_endpoint_params(controller, params, check_mode=False)
+    real = endpoints.ensure_endpoint_params(controller, params, check_mode=False)
     addresses = [ep["sandbox_info"]["interfaces"][0]["address"] for ep in real.returned["endpoints"]]
     assert addresses == ["10.89.30.2/24", "10.89.30.3/24", "10.89.30.100/24"]
     assert [ep["sandbox_info"] for ep in predicted.returned["endpoints"]] == \
@@ -124,34 +125,34 @@ def test_endpoints_list_check_mode_predicts_addresses(controller, host):
                                                    mac=p["sandbox_info"]["interfaces"][0]["mac"])
                                               for i in ep["sandbox_info"]["interfaces"]])
          for ep, p in zip(real.returned["endpoints"], predicted.returned["endpoints"])]
-    again = converge.ensure_endpoint_params(controller, params, check_mode=False)
+    again = endpoints.ensure_endpoint_params(controller, params, check_mode=False)
     assert not again.changed and [ep["action"] for ep in again.returned["endpoints"]] == ["none"] * 3
 
 
 def test_endpoint_change_recreates_and_drift_repairs(controller, host):
-    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.31.0/24"}]), check_mode=False)
+    networks.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.31.0/24"}]), check_mode=False)
     key = host.sandbox_key("a")
     controller.new_sandbox(key)
-    first = converge.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key), check_mode=False)
+    first = endpoints.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key), check_mode=False)
     assert first.returned["endpoint"]["action"] == "create"
-    moved = converge.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
-                                            check_mode=False)
+    moved = endpoints.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
+                                             check_mode=False)
     assert moved.returned["endpoint"]["action"] == "recreate"
     assert moved.returned["endpoint"]["sandbox_info"]["interfaces"][0]["address"] == "10.89.31.50/24"
     subprocess.run(["nsenter", "--net=" + key, "ip", "addr", "flush", "dev", "eth0"], check=True)
-    check = converge.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
-                                            check_mode=True)
+    check = endpoints.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
+                                             check_mode=True)
     assert check.changed and check.returned["endpoint"]["action"] == "repair"
     assert "lacks address 10.89.31.50/24" in " ".join(check.diff["before"]["endpoints"][0]["drift"])
-    fixed = converge.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
-                                            check_mode=False)
+    fixed = endpoints.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
+                                             check_mode=False)
     assert fixed.changed
-    assert not converge.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
-                                               check_mode=False).changed
+    assert not endpoints.ensure_endpoint_params(controller, endpoint_params(name="a", sandbox=key, ip="10.89.31.50"),
+                                                check_mode=False).changed
 
 
 def test_bad_item_fails_before_any_change(controller, host):
-    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.32.0/24"}]), check_mode=False)
+    networks.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.32.0/24"}]), check_mode=False)
     keys = [host.sandbox_key("s%d" % i) for i in range(2)]
     for key in keys:
         controller.new_sandbox(key)
@@ -171,7 +172,7 @@ def test_bad_item_fails_before_any_change(controller, host):
     ]
     for items, param in cases:
         with pytest.raises(errors.PynetError) as raised:
-            converge.ensure_endpoint_params(controller, endpoint_params(endpoints=items), check_mode=False)
+            endpoints.ensure_endpoint_params(controller, endpoint_params(endpoints=items), check_mode=False)
         assert raised.value.param == param, (param, str(raised.value))
         assert param in str(raised.value)
         assert kernel_snapshot(*keys) == before
@@ -179,14 +180,14 @@ def test_bad_item_fails_before_any_change(controller, host):
 
 
 def test_purge_removes_unlisted_endpoints(controller, host):
-    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.33.0/24"}]), check_mode=False)
+    networks.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.33.0/24"}]), check_mode=False)
     keys = [host.sandbox_key("s%d" % i) for i in range(3)]
     for key in keys:
         controller.new_sandbox(key)
     all_three = [{"name": "e%d" % i, "sandbox": key} for i, key in enumerate(keys)]
-    converge.ensure_endpoint_params(controller, endpoint_params(endpoints=all_three), check_mode=False)
-    kept = converge.ensure_endpoint_params(controller, endpoint_params(endpoints=all_three[:1], purge=True),
-                                           check_mode=False)
+    endpoints.ensure_endpoint_params(controller, endpoint_params(endpoints=all_three), check_mode=False)
+    kept = endpoints.ensure_endpoint_params(controller, endpoint_params(endpoints=all_three[:1], purge=True),
+                                            check_mode=False)
     assert [(ep["name"], ep["action"]) for ep in kept.returned["endpoints"]] == \
         [("e0", "none"), ("e1", "delete"), ("e2", "delete")]
     assert [ep.name for ep in controller.network_by_name("web").endpoints()] == ["e0"]
@@ -195,29 +196,29 @@ def test_purge_removes_unlisted_endpoints(controller, host):
 def test_sandbox_and_driver_idempotence(controller, host):
     key = host.sandbox_key("box")
     params = {"key": key, "state": "present"}
-    assert converge.ensure_sandbox(controller, params, check_mode=True).changed
+    assert sandboxes.ensure_sandbox(controller, params, check_mode=True).changed
     assert not os.path.exists(key)
-    made = converge.ensure_sandbox(controller, params, check_mode=False)
+    made = sandboxes.ensure_sandbox(controller, params, check_mode=False)
     assert made.changed and made.returned["sandbox"]["created"] and made.returned["sandbox"]["exists"]
-    assert not converge.ensure_sandbox(controller, params, check_mode=False).changed
+    assert not sandboxes.ensure_sandbox(controller, params, check_mode=False).changed
     subprocess.run(["umount", key], check=True)  # drift: the namespace unmounted outside pynet
-    assert converge.ensure_sandbox(controller, params, check_mode=False).changed
-    assert converge.ensure_sandbox(controller, {"key": key, "state": "absent"}, check_mode=False).changed
+    assert sandboxes.ensure_sandbox(controller, params, check_mode=False).changed
+    assert sandboxes.ensure_sandbox(controller, {"key": key, "state": "absent"}, check_mode=False).changed
     assert not os.path.exists(key)
     driver = {"name": "bridge", "options": {"default_address_pool": "10.123.0.0/16"}, "state": "present"}
-    assert converge.ensure_driver(controller, driver, check_mode=False).changed
-    assert not converge.ensure_driver(controller, driver, check_mode=False).changed
-    assert not converge.ensure_driver(controller, dict(driver, options=None), check_mode=False).changed
-    converge.ensure_network(controller, network_params(), check_mode=False)
+    assert drivers.ensure_driver(controller, driver, check_mode=False).changed
+    assert not drivers.ensure_driver(controller, driver, check_mode=False).changed
+    assert not drivers.ensure_driver(controller, dict(driver, options=None), check_mode=False).changed
+    networks.ensure_network(controller, network_params(), check_mode=False)
     assert controller.network_by_name("web").options["ipam"][0]["subnet"] == "10.123.0.0/24"
     with pytest.raises(errors.DriverInUseError, match="web"):
-        converge.ensure_driver(controller, dict(driver, state="absent"), check_mode=False)
+        drivers.ensure_driver(controller, dict(driver, state="absent"), check_mode=False)
 
 
 def test_creation_cut_off_by_a_kill_is_finished_by_the_next_run(controller, host):
     """A process killed between recording an endpoint and marking it ready leaves a record that
     the next run reports (check mode) and completes, without leaking a veth or an address."""
-    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.34.0/24"}]), check_mode=False)
+    networks.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.34.0/24"}]), check_mode=False)
     key = host.sandbox_key("killed")
     controller.new_sandbox(key)
     script = (
@@ -236,11 +237,11 @@ def test_creation_cut_off_by_a_kill_is_finished_by_the_next_run(controller, host
     endpoint = controller.network_by_name("web").endpoint_by_name("a")
     assert endpoint.state == "creating"
     params = endpoint_params(name="a", sandbox=key)
-    check = converge.ensure_endpoint_params(controller, params, check_mode=True)
+    check = endpoints.ensure_endpoint_params(controller, params, check_mode=True)
     assert check.returned["endpoint"]["action"] == "repair"
     assert any("cut off" in line for line in check.diff["before"]["endpoints"][0]["drift"])
-    assert converge.ensure_endpoint_params(controller, params, check_mode=False).changed
-    again = converge.ensure_endpoint_params(controller, params, check_mode=False)
+    assert endpoints.ensure_endpoint_params(controller, params, check_mode=False).changed
+    again = endpoints.ensure_endpoint_params(controller, params, check_mode=False)
     assert not again.changed
     info = again.returned["endpoint"]["sandbox_info"]["interfaces"][0]
     assert info["address"] == "10.89.34.2/24"
@@ -251,18 +252,18 @@ def test_creation_cut_off_by_a_kill_is_finished_by_the_next_run(controller, host
 
 def test_endpoint_of_a_missing_network(controller, host):
     """Absent is absent; check mode predicts a creation the network's own task would allow."""
-    gone = converge.ensure_endpoint_params(controller, endpoint_params(name="x", network="nonet", state="absent"),
-                                           check_mode=False)
+    gone = endpoints.ensure_endpoint_params(controller, endpoint_params(name="x", network="nonet", state="absent"),
+                                            check_mode=False)
     assert not gone.changed and gone.returned["endpoint"]["action"] == "none"
     key = host.sandbox_key("later")
-    check = converge.ensure_endpoint_params(controller, endpoint_params(name="x", network="nonet", sandbox=key),
-                                            check_mode=True)
+    check = endpoints.ensure_endpoint_params(controller, endpoint_params(name="x", network="nonet", sandbox=key),
+                                             check_mode=True)
     assert check.changed and check.returned["endpoint"]["sandbox_info"] is None
     assert check.warnings == ["network nonet does not exist yet; a real run fails unless a task before it "
                               "creates the network"]
     with pytest.raises(errors.PynetError, match="^network: unknown network nonet"):
-        converge.ensure_endpoint_params(controller, endpoint_params(name="x", network="nonet", sandbox=key),
-                                        check_mode=False)
+        endpoints.ensure_endpoint_params(controller, endpoint_params(name="x", network="nonet", sandbox=key),
+                                         check_mode=False)
 
 
 @pytest.mark.parametrize("options, param", [
@@ -273,26 +274,26 @@ def test_endpoint_of_a_missing_network(controller, host):
 ])
 def test_bad_driver_options_change_nothing(controller, options, param):
     with pytest.raises(errors.PynetError) as raised:
-        converge.ensure_driver(controller, {"name": "bridge", "options": options, "state": "present"}, False)
+        drivers.ensure_driver(controller, {"name": "bridge", "options": options, "state": "present"}, False)
     assert raised.value.param == param and str(raised.value).startswith(param)
     assert controller.drivers() == []
 
 
 def test_published_ports_are_idempotent_and_a_change_recreates(controller, host):
-    converge.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.35.0/24"}]), check_mode=False)
+    networks.ensure_network(controller, network_params(ipam=[{"subnet": "10.89.35.0/24"}]), check_mode=False)
     key = host.sandbox_key("web")
     controller.new_sandbox(key)
     ports = [{"container_port": 80, "host_port": None, "host_ip": None, "protocol": "tcp"},
              {"container_port": "53", "host_port": "5353", "host_ip": None, "protocol": "udp"}]
-    first = converge.ensure_endpoint_params(controller, endpoint_params(name="web", sandbox=key, ports=ports),
-                                            check_mode=False)
+    first = endpoints.ensure_endpoint_params(controller, endpoint_params(name="web", sandbox=key, ports=ports),
+                                             check_mode=False)
     held = first.returned["endpoint"]["ports"]
     assert [(p["protocol"], p["container_port"]) for p in held] == [("tcp", 80), ("udp", 53)]
     assert held[1]["host_port"] == 5353 and 49152 <= held[0]["host_port"] < 61000
-    again = converge.ensure_endpoint_params(controller, endpoint_params(name="web", sandbox=key, ports=ports),
-                                            check_mode=False)
+    again = endpoints.ensure_endpoint_params(controller, endpoint_params(name="web", sandbox=key, ports=ports),
+                                             check_mode=False)
     assert not again.changed and again.returned["endpoint"]["ports"] == held
-    changed = converge.ensure_endpoint_params(controller, endpoint_params(name="web", sandbox=key, ports=ports[:1]),
-                                              check_mode=False)
+    changed = endpoints.ensure_endpoint_params(controller, endpoint_params(name="web", sandbox=key, ports=ports[:1]),
+                                               check_mode=False)
     assert changed.returned["endpoint"]["action"] == "recreate"
     assert [p["protocol"] for p in changed.returned["endpoint"]["ports"]] == ["tcp"]

@@ -94,7 +94,7 @@ def test_enable_icc_false_blocks_the_same_network(world):
     assert ep1.drift() == ["veth %s is not isolated on bridge %s, though enable_icc is false"
                            % (veth, net.options["bridge_name"])]
     assert tcp_reachable(sandbox2, address(ep2), sandbox1, timeout=3)
-    ep1.repair()
+    net.repair_endpoints([ep1])
     assert ep1.drift() == []
     assert not tcp_reachable(sandbox2, address(ep2), sandbox1, timeout=1)
 

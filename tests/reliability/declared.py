@@ -1,14 +1,14 @@
 """A declared state as a play would give it: (kind, params) tasks carried out through the same
 converge functions the modules call, and its removal."""
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import converge
+from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import drivers, endpoints, networks, sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
 
 ENSURE = {
-    "driver": converge.ensure_driver,
-    "network": converge.ensure_network,
-    "sandbox": converge.ensure_sandbox,
-    "endpoints": converge.ensure_endpoint_params,
+    "driver": drivers.ensure_driver,
+    "network": networks.ensure_network,
+    "sandbox": sandboxes.ensure_sandbox,
+    "endpoints": endpoints.ensure_endpoint_params,
 }
 
 

@@ -4,8 +4,8 @@
 
     python3 -m ansible_collections.pynet.libnetwork.plugins.module_utils.cni
 
-protocol.py reads the call and prints the answer with the standard library alone (VERSION and bad
-calls cost no import of pynet's library); verbs.py does ADD, DEL, CHECK, GC and STATUS through the
-library; seam.py holds what the plugin needs of the library beyond its public API; zipapp.py builds
-the plugin as one executable file.
+protocol.py reads the call and shapes the answer with the standard library alone; plugin.py runs
+it (VERSION and bad calls cost no import of pynet's library); verbs.py does ADD, DEL, CHECK, GC and
+STATUS through the library; seam.py holds what the plugin needs of the library beyond its public
+API; zipapp.py builds the plugin as one executable file.
 """

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import protocol
+from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import plugin
 
 if __name__ == "__main__":
-    raise SystemExit(protocol.main())
+    raise SystemExit(plugin.main())

@@ -4,8 +4,8 @@
 printed on stdout, errors as the spec's error object with its codes.
 
 Only the standard library is imported here, and only json among the modules Python does not load
-at start-up: VERSION and every malformed call are answered before pynet's library (about 50 ms of
-imports) is loaded; verbs.py is imported for the verbs that need the store or the kernel.
+at start-up: VERSION and every malformed call are answered (plugin.py) before pynet's library is
+loaded.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 
 SPEC_VERSION = "1.1.0"
 SUPPORTED_VERSIONS = ("0.4.0", "1.0.0", "1.1.0")
@@ -86,38 +85,7 @@ class Call:
         return self.config.get("state_dir")
 
 
-def main(environ=None, stdin=None, stdout=None):
-    """Run the call described by the environment and stdin; print the answer; return the exit status."""
-    environ = os.environ if environ is None else environ
-    stdin = sys.stdin.buffer if stdin is None else stdin
-    stdout = sys.stdout if stdout is None else stdout
-    command = environ.get("CNI_COMMAND", "")
-    if command == "VERSION":
-        stdout.write(json.dumps(version_result(_read(stdin, lenient=True))))
-        return 0
-    version = SPEC_VERSION
-    try:
-        config = parse_config(_read(stdin))
-        version = config["cniVersion"]
-        call = Call(check_environment(command, environ, version), environ, config)
-        # Imported here: the library is needed from now on, and only from now on.
-        from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import verbs  # pylint: disable=import-outside-toplevel
-        result = verbs.run(call)
-    except CniError as exc:
-        stdout.write(json.dumps(error_object(exc, version)))
-        return 1
-    except Exception as exc:  # pylint: disable=broad-exception-caught  # reported as the spec's error, not a traceback
-        import traceback  # pylint: disable=import-outside-toplevel  # 10 ms of imports (textwrap), for bugs only
-        traceback.print_exc(file=sys.stderr)
-        stdout.write(json.dumps(error_object(CniError(INTERNAL, "pynet failed: %s" % exc, type(exc).__name__),
-                                             version)))
-        return 1
-    if result is not None:
-        stdout.write(json.dumps(shape_result(result, version)))
-    return 0
-
-
-def _read(stdin, lenient=False):
+def read(stdin, lenient=False):
     try:
         data = stdin.read()
     except OSError as exc:

@@ -14,7 +14,8 @@ the core should give instead. verbs.py uses nothing else of the library's inside
   endpoint owns it (the oldest endpoint, or the highest gw_priority, of the sandbox); sandbox_info()
   gives the gateways but not which of them the sandbox routes through.
 - STATUS asks whether an ADD would get an address; the core has no call for that.
-- Only some network types give a container an interface; issue 13 plans a driver capability flag.
+- Only some network types give a container an interface: the driver's capability flag says which
+  (gives_interface); the plugin reads it through the driver the controller returns.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ ATTACHMENT_PREFIX = "cni."
 # pynet's endpoint names (options.check_name): 1 to 128 of these characters.
 ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 HASHED_LENGTH = 56  # hex digits of sha256 for a (container id, ifname) too long or odd for a name
-# Network types whose endpoints are an interface in the container.
-INTERFACE_TYPES = ("bridge",)
 PROBE_OWNER = "cni-status-probe"
 
 
@@ -48,7 +47,7 @@ def is_attachment(endpoint):
 
 def container_id(endpoint):
     """The CNI container id of an attachment's endpoint, or None (not an attachment, or a digest)."""
-    name, suffix = endpoint.name, "." + endpoint.record()["ifname"]
+    name, suffix = endpoint.name, "." + endpoint.record().ifname
     if not is_attachment(endpoint) or not name.endswith(suffix) or len(name) <= len(ATTACHMENT_PREFIX + suffix):
         return None
     return name[len(ATTACHMENT_PREFIX):-len(suffix)]
@@ -78,12 +77,12 @@ def forget_runtime_sandbox(controller, key):
             pass
 
 
-def exhausted_pools(network):
+def exhausted_pools(controller, network):
     """The IP versions of the network's pools that have no free address left: an allocation tried in
     a transaction that is rolled back. The core should answer this itself (Network.has_free_address)."""
     exhausted = []
-    with network.store.trial() as tx:
-        for version in sorted({pool["version"] for pool in network.pools()}):
+    with controller.store.trial() as tx:
+        for version in sorted({pool.version for pool in network.pools()}):
             try:
                 ipam.allocate(tx, network.name, network.id, version, PROBE_OWNER)
             except errors.NoAvailableIPsError:
@@ -91,11 +90,11 @@ def exhausted_pools(network):
     return exhausted
 
 
-def default_route_versions(network, endpoint):
+def default_route_versions(controller, endpoint):
     """The IP versions whose default route in the sandbox goes through this endpoint."""
-    return network.driver_record(endpoint.record())["default_route"]
+    return controller.default_routes(endpoint)
 
 
-def gives_interface(network):
-    """Whether the network's endpoints are an interface in the container (issue 13's capability flag)."""
-    return network.type in INTERFACE_TYPES
+def gives_interface(controller, network):
+    """Whether the network's endpoints are an interface in the container."""
+    return controller.driver(network.type).impl.gives_interface

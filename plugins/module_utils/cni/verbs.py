@@ -45,7 +45,7 @@ def run(call):
 def add(call):
     controller = _controller(call)
     network = _network(controller, call)
-    if not seam.gives_interface(network):
+    if not seam.gives_interface(controller, network):
         raise CniError(protocol.INVALID_CONFIG, "name: network %s is a %s network, which gives containers no "
                        "interface; attach them to a bridge network" % (network.name, network.type))
     options, fields = _endpoint_options(call, network)
@@ -57,7 +57,7 @@ def add(call):
         if not known:  # the record create_endpoint made of the netns, which it leaves when it fails
             seam.forget_runtime_sandbox(controller, call.netns)
         raise _refusal(exc, call, network, fields) from None
-    return _merged(call.config.get("prevResult"), _result(call, network, endpoint, dns))
+    return _merged(call.config.get("prevResult"), _result(call, controller, network, endpoint, dns))
 
 
 def delete(call):
@@ -120,7 +120,7 @@ def status(call):
     try:
         controller = Controller(_state_dir(call), create=False)
         network = controller.network_by_name(call.network_name)
-        exhausted = seam.exhausted_pools(network)
+        exhausted = seam.exhausted_pools(controller, network)
     except errors.UnknownNetworkError:
         raise CniError(protocol.NOT_AVAILABLE, "name: no pynet network %s in %s"
                        % (call.network_name, _state_dir(call))) from None
@@ -208,7 +208,7 @@ def _addresses(field, requested, network):
             raise CniError(_code_of(field), "%s: %r is not an IP address" % (field, text)) from None
         if "/" in text:
             for pool in network.pools():
-                subnet = ipaddress.ip_network(pool["subnet"])
+                subnet = ipaddress.ip_network(pool.subnet)
                 if address.ip in subnet and address.network.prefixlen != subnet.prefixlen:
                     raise CniError(_code_of(field), "%s: %s has prefix /%d, but its subnet in network %s is %s"
                                    % (field, text, address.network.prefixlen, network.name, subnet))
@@ -268,7 +268,7 @@ def _code_of(field):
 # --- the Result ------------------------------------------------------------------------------------
 
 
-def _result(call, network, endpoint, dns):
+def _result(call, controller, network, endpoint, dns):
     """As the reference bridge plugin's: the bridge, the host end of the veth, the container's interface."""
     info = endpoint.sandbox_info()
     interface = info["interfaces"][0]
@@ -276,7 +276,7 @@ def _result(call, network, endpoint, dns):
     interfaces = [_host_interface(network.options["bridge_name"], mtu), _host_interface(interface["src_name"], mtu),
                   {"name": interface["dst_name"], "mac": interface["mac"], "mtu": mtu, "sandbox": call.netns}]
     ips, routes = [], []
-    routed = seam.default_route_versions(network, endpoint)
+    routed = seam.default_route_versions(controller, endpoint)
     for version, address, gateway in ((4, interface["address"], info["gateway"]),
                                       (6, interface["address_ipv6"], info["gateway_ipv6"])):
         if address:

@@ -23,8 +23,8 @@ import zipapp
 
 PACKAGE = ("ansible_collections", "pynet", "libnetwork", "plugins", "module_utils")
 # zipapp's own generated __main__ drops the exit status; the plugin's is the protocol's.
-MAIN = """from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import protocol
-raise SystemExit(protocol.main())
+MAIN = """from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import plugin
+raise SystemExit(plugin.main())
 """
 
 

@@ -1,10 +1,13 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The interface every driver implements: what a network type does to the kernel.
+"""The interface every driver implements: what a network type is and does to the kernel.
 
-Drivers get plain records (dicts) from the controller and never touch the store: the
-controller records intent first, then asks the driver to make the kernel match it.
-Every method is idempotent, so a run cut off at any point is finished by the next one.
+A driver owns everything about its network type: its option tables (the one source of option
+names: the modules' argument specs are derived from them), the options derived from a network's id,
+the conflicts between its networks, what the host and the firewall need for them, and the kernel
+objects. The orchestrator gives it typed records (records.py) and never lets it touch the store: it
+records intent first, then asks the driver to make the kernel match. Every method that changes
+the kernel is idempotent, so a run cut off at any point is finished by the next one.
 """
 
 from __future__ import annotations
@@ -14,68 +17,120 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils import options
 
 class Driver:
     network_type = ""
-    # Host-wide options (new_network_driver), network options and endpoint options, by name.
-    DRIVER_OPTIONS = {}
-    NETWORK_OPTIONS = {}
-    ENDPOINT_OPTIONS = {}
-    # Whether networks of this type get address pools and endpoints get addresses.
+    # Host-wide options (new_network_driver), by name.
+    DRIVER_OPTIONS: dict = {}
+    # The network options every network type takes; a driver adds its own to these.
+    NETWORK_OPTIONS = {
+        "ipam": options.Option(options.passthrough, None, "list of pools: subnet, gateway, ip_range, aux_addresses",
+                               spec=dict(type="list", elements="dict", options=dict(
+                                   subnet=dict(type="str", required=True),
+                                   gateway=dict(type="str"),
+                                   ip_range=dict(type="str"),
+                                   aux_addresses=dict(type="dict"),
+                               ))),
+        "enable_ipv6": options.Option(options.check_bool, None, spec=dict(type="bool")),
+        "internal": options.Option(options.check_bool, False, spec=dict(type="bool")),
+        "labels": options.Option(options.check_labels, {}, spec=dict(type="dict")),
+    }
+    ENDPOINT_OPTIONS: dict = {}
+    # Networks of this type have address pools and their endpoints addresses.
     uses_ipam = False
+    # An endpoint of this type is an interface in its sandbox (with a name, a MAC and a host end).
+    gives_interface = False
+    # The driver option that turns pynet's firewall off (None: the driver has no say in it).
+    FIREWALL_SWITCH: str | None = None
 
-    def __init__(self, driver_options):
+    def __init__(self, driver_options: dict):
         self.options = driver_options
 
     @classmethod
-    def validate_driver_options(cls, given):
+    def validate_driver_options(cls, given) -> dict:
         return options.validate(given, cls.DRIVER_OPTIONS, "options.")
 
-    def check_network(self, network_options):
-        """Refuse network options that this driver's host-wide options or the host forbid, and fill in
-        those whose default comes from the host."""
+    @property
+    def firewall_enabled(self) -> bool:
+        return bool(self.options[self.FIREWALL_SWITCH]) if self.FIREWALL_SWITCH else True
 
-    def complete_network_options(self, network_options, network_id):
-        """Fill in the defaults that derive from the network id."""
+    # --- networks: options --------------------------------------------------------------------
+
+    def check_network(self, network_options: dict) -> None:
+        """Refuse network options that this driver's host-wide options or the host forbid, and fill in
+        those whose default comes from the host (in place)."""
+
+    def derived_options(self, network_id: str) -> dict:
+        """The options whose default derives from the network's id, as they would be for that id."""
+        return {}
+
+    def complete_network_options(self, network_options: dict, network_id: str) -> dict:
+        """The options with those that derive from the id filled in where they were not given."""
+        for name, value in self.derived_options(network_id).items():
+            if not network_options.get(name):
+                network_options[name] = value
         return network_options
 
-    def validate_endpoint_options(self, given):
-        return options.validate(given, self.ENDPOINT_OPTIONS)
+    def check_conflicts(self, network_options: dict, others: list) -> None:
+        """Refuse a new network whose options clash with another network's (NetworkRecords)."""
 
-    def create_network(self, network):
-        """Make (or repair) the network's kernel objects."""
+    # --- networks: the kernel, the host, the firewall -----------------------------------------
 
-    def delete_network(self, network):
+    def create_network(self, network) -> None:
+        """Make (or repair) the network's kernel objects (network: a NetworkRecord)."""
+
+    def delete_network(self, network) -> None:
         """Remove the network's kernel objects that pynet made."""
 
-    def create_endpoints(self, network, endpoints):
-        """Make (or repair) the endpoints' kernel objects (endpoint['sandbox_key'] is a netns path).
+    def network_drift(self, network) -> list:
+        """What differs between the kernel and the declared network, as sentences (empty: none)."""
+        return []
+
+    def host_settings(self, network, published: bool) -> dict:
+        """What the host needs for this network, beyond the network's own objects, as {setting: value}
+        (settings named as host_changes.py names them); `published` tells whether its endpoints publish
+        ports. The orchestrator records each change and puts it back once no network needs it."""
+        return {}
+
+    def tenant_links(self, network) -> set:
+        """The names of the host's links where the network's tenants are (a bridge): never given accept_ra 2."""
+        return set()
+
+    @staticmethod
+    def owns_link(link) -> bool:
+        """Whether a host link (an rtnl.Link) is one this driver made for tenants' traffic."""
+        return False
+
+    @staticmethod
+    def network_of_link(link) -> str | None:
+        """The id of the network a host link was made for (a network's bridge), or None."""
+        return None
+
+    def firewall_inputs(self, network, ports: list) -> tuple:
+        """What the firewall needs for the network and the published ports of its endpoints
+        (FirewallPorts): (a firewall.Interface or None, [firewall.Dnat, ...])."""
+        return None, []
+
+    # --- endpoints ----------------------------------------------------------------------------
+
+    def validate_endpoint_options(self, given) -> dict:
+        return options.validate(given, self.ENDPOINT_OPTIONS)
+
+    def host_ifname(self, endpoint_id: str) -> str:
+        """The name of an endpoint's host end ('' for an endpoint that has none)."""
+        return ""
+
+    def create_endpoints(self, network, endpoints: list) -> list:
+        """Make (or repair) the endpoints' kernel objects (EndpointRecords; sandbox_key is a netns path).
 
         Returns one entry per endpoint: None, or the exception that stopped it; an endpoint that
         fails leaves nothing in the kernel, the others stand.
         """
         return [None] * len(endpoints)
 
-    def delete_endpoints(self, network, endpoints):
+    def delete_endpoints(self, network, endpoints: list) -> None:
         """Remove the endpoints' kernel objects; ones already gone are fine."""
 
-    def host_settings(self, network, published):
-        """What the host needs for this network, beyond the network's own objects, as {setting: value}
-        (settings named as host_changes.py names them); `published` tells whether its endpoints publish ports.
-        The controller records each change and puts it back once no network needs it."""
-        return {}
+    def set_default_route(self, network, endpoint) -> None:
+        """Give the endpoint's sandbox the default routes of the IP versions in endpoint.default_routes."""
 
-    @staticmethod
-    def owns_link(link):
-        """Whether a host link (an rtnl link dict) is one this driver made for tenants' traffic."""
-        return False
-
-    @staticmethod
-    def network_of_link(link):
-        """The id of the network a host link was made for (a network's bridge), or None."""
-        return None
-
-    def network_drift(self, network):
-        """What differs between the kernel and the declared network, as sentences (empty: none)."""
-        return []
-
-    def endpoints_drift(self, network, endpoints):
+    def endpoints_drift(self, network, endpoints: list) -> list:
         """Per endpoint, what differs between the kernel and its declaration, as sentences (empty: none)."""
         return [[] for _endpoint in endpoints]

@@ -7,6 +7,10 @@ the bridge `pn-<12 hex of the network id>` (unless `bridge_name` is given) carri
 alias `pynet:<network id>`; a host-side veth is `pnv<12 hex of the endpoint id>` in the
 interface group PYNET_LINK_GROUP. A bridge without pynet's alias was not made by pynet
 and is never deleted.
+
+Everything about bridges is here: the option tables, the bridge name derived from the id and the
+conflict between two networks that name one bridge, the host settings and the firewall inputs
+(firewall.Interface, firewall.Dnat) of a bridge network.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import errno
 import os
 import socket
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, host_changes, ipam, options, ports
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, firewall, host_changes, ipam
+from ansible_collections.pynet.libnetwork.plugins.module_utils import options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import ports as published_ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
 
@@ -29,17 +35,15 @@ VETH_PREFIX = "pnv"
 ALIAS_PREFIX = "pynet:"
 
 
-def bridge_alias(network_id):
+def bridge_alias(network_id: str) -> str:
     return ALIAS_PREFIX + network_id
-
-
-def host_ifname(endpoint_id):
-    return VETH_PREFIX + endpoint_id[:12]
 
 
 class BridgeDriver(Driver):
     network_type = "bridge"
     uses_ipam = True
+    gives_interface = True
+    FIREWALL_SWITCH = "enable_firewall"
     DRIVER_OPTIONS = {
         "default_address_pool": options.Option(options.check_str, "10.89.0.0/16",
                                                "where networks without ipam get their subnet (IPv4 CIDR)"),
@@ -50,21 +54,24 @@ class BridgeDriver(Driver):
                                             "networks that are not internal"),
         "enable_firewall": options.Option(options.check_bool, True, "program pynet's nftables tables"),
     }
-    NETWORK_OPTIONS = {
-        "bridge_name": options.Option(options.check_literal_ifname, None, "default pn- and 12 hex digits of the id"),
+    NETWORK_OPTIONS = dict(Driver.NETWORK_OPTIONS, **{
+        "bridge_name": options.Option(options.check_literal_ifname, None, "default pn- and 12 hex digits of the id",
+                                      spec=dict(type="str")),
         "mtu": options.Option(options.int_between(68, 65535), None,
-                              "default 1500, or the MTU of an existing bridge_name, which pynet adopts as it is"),
-        "enable_ip_masquerade": options.Option(options.check_bool, True),
-        "enable_icc": options.Option(options.check_bool, True),
-        "host_binding_ipv4": options.Option(options.check_ipv4, ""),
-    }
+                              "default 1500, or the MTU of an existing bridge_name, which pynet adopts as it is",
+                              spec=dict(type="int")),
+        "enable_ip_masquerade": options.Option(options.check_bool, True, spec=dict(type="bool")),
+        "enable_icc": options.Option(options.check_bool, True, spec=dict(type="bool")),
+        "host_binding_ipv4": options.Option(options.check_ipv4, "", spec=dict(type="str")),
+    })
     ENDPOINT_OPTIONS = {
-        "ip": options.Option(options.check_str),
-        "ipv6": options.Option(options.check_str),
-        "mac": options.Option(options.check_mac),
-        "ifname": options.Option(options.check_sandbox_ifname, "eth0"),
-        "ports": options.Option(ports.check_ports, []),
-        "gw_priority": options.Option(options.int_between(-10000, 10000), 0),
+        "ip": options.Option(options.check_str, spec=dict(type="str")),
+        "ipv6": options.Option(options.check_str, spec=dict(type="str")),
+        "mac": options.Option(options.check_mac, spec=dict(type="str")),
+        "ifname": options.Option(options.check_sandbox_ifname, "eth0", spec=dict(type="str")),
+        "ports": options.Option(published_ports.check_ports, [],
+                                spec=dict(type="list", elements="dict", options=published_ports.ARGUMENT_SPEC)),
+        "gw_priority": options.Option(options.int_between(-10000, 10000), 0, spec=dict(type="int")),
     }
 
     @classmethod
@@ -81,16 +88,14 @@ class BridgeDriver(Driver):
         opts["default_address_pool"] = str(pool)
         return opts
 
-    @staticmethod
-    def host_ifname(endpoint_id):
-        return host_ifname(endpoint_id)
+    # --- networks: options --------------------------------------------------------------------
 
     def check_network(self, network_options):
         if not network_options["internal"] and not self.options["enable_ip_forward"]:
             raise errors.InvalidParameterError(
                 "internal", "the bridge driver's option enable_ip_forward is false, so only internal networks can "
                 "be created: set internal: true, or enable_ip_forward: true with pynet_driver")
-        ports.HostAddresses().check("host_binding_ipv4", network_options["host_binding_ipv4"])
+        published_ports.HostAddresses().check("host_binding_ipv4", network_options["host_binding_ipv4"])
         if network_options.get("bridge_name"):
             with rtnl.connect() as host:
                 found = host.link(network_options["bridge_name"])
@@ -104,12 +109,17 @@ class BridgeDriver(Driver):
             raise errors.InvalidParameterError("mtu", "%d is below %d, the least MTU of a network with an IPv6 subnet"
                                                % (network_options["mtu"], IPV6_MIN_MTU))
 
-    def complete_network_options(self, network_options, network_id):
-        if not network_options.get("bridge_name"):
-            network_options["bridge_name"] = BRIDGE_PREFIX + network_id[:12]
-        return network_options
+    def derived_options(self, network_id):
+        return {"bridge_name": BRIDGE_PREFIX + network_id[:12]}
 
-    # --- networks -----------------------------------------------------------------------------
+    def check_conflicts(self, network_options, others):
+        bridge = network_options["bridge_name"]
+        for other in others:
+            if other.options.get("bridge_name") == bridge:
+                raise errors.InvalidParameterError("bridge_name", "%s is already the bridge of network %s"
+                                                   % (bridge, other.name))
+
+    # --- networks: the kernel, the host, the firewall -----------------------------------------
 
     def create_network(self, network):
         with rtnl.connect() as host, sysctl.Sysctls() as sysctls:
@@ -118,54 +128,85 @@ class BridgeDriver(Driver):
     def _ensure_bridge(self, host, sysctls, network):
         """The bridge with its gateways. One pynet made is kept as the network says; one it adopted
         only gets the gateways here: what else it needs (MTU, up) is a recorded host setting."""
-        opts = network["options"]
+        opts = network.options
         name = opts["bridge_name"]
         bridge = host.link(name)
         if bridge is None:
             try:
-                bridge = host.add_bridge(name, ipam.mac_from_id(network["id"]), mtu=opts["mtu"],
-                                         alias=bridge_alias(network["id"]))
+                bridge = host.add_bridge(name, ipam.mac_from_id(network.id), mtu=opts["mtu"],
+                                         alias=bridge_alias(network.id))
             except OSError as exc:
                 bridge = host.link(name)  # another process on the host made it first
                 if exc.errno != errno.EEXIST or bridge is None:
                     raise errors.KernelError.refused("cannot create bridge %s" % name, exc, "bridge_name") from None
         else:
             _check_is_bridge(bridge)
-        own = bridge.alias == bridge_alias(network["id"])
+        own = _is_own(bridge, network)
         if own:
             if bridge.mtu != opts["mtu"]:
                 host.set_mtu(bridge.index, opts["mtu"])
-            if any(pool["version"] == 6 for pool in network["pools"]):
+            if any(pool.version == 6 for pool in network.pools):
                 # Router advertisements come from tenants here: the host takes none of them.
                 sysctls.write("net/ipv6/conf/%s/accept_ra" % name, 0)
             else:
                 sysctls.write("net/ipv6/conf/%s/disable_ipv6" % name, 1)
         present = host.addresses().get(bridge.index, set())
-        for gateway in _gateways(network):
-            if gateway not in present:
-                host.add_address(bridge.index, gateway, flags=rtnl.IFA_F_NODAD)
+        for pool in network.pools:
+            if pool.gateway_cidr not in present:
+                host.add_address(bridge.index, pool.gateway_cidr, flags=rtnl.IFA_F_NODAD)
         if own and not bridge.up:
             host.set_up(bridge.index)
         return bridge
 
+    def delete_network(self, network):
+        name = network.options["bridge_name"]
+        with rtnl.connect() as host:
+            bridge = host.link(name)
+            if bridge is None:
+                return
+            if _is_own(bridge, network):
+                host.delete_link(name)
+            else:  # a bridge pynet adopted: take back only the addresses pynet put on it
+                for pool in network.pools:
+                    host.delete_address(bridge.index, pool.gateway_cidr)
+
+    def network_drift(self, network):
+        name = network.options["bridge_name"]
+        with rtnl.connect() as host:
+            bridge = host.link(name)
+            if bridge is None:
+                return ["bridge %s is missing" % name]
+            drift = []
+            if not bridge.up:
+                drift.append("bridge %s is down" % name)
+            if bridge.mtu != network.options["mtu"]:
+                drift.append("bridge %s has MTU %s, not %s" % (name, bridge.mtu, network.options["mtu"]))
+            present = host.addresses().get(bridge.index, set())
+            drift.extend("bridge %s lacks address %s" % (name, pool.gateway_cidr)
+                         for pool in network.pools if pool.gateway_cidr not in present)
+            return drift
+
     def host_settings(self, network, published):
-        opts = network["options"]
+        opts = network.options
         name = opts["bridge_name"]
         wanted = {}
         if not opts["internal"]:
             wanted[host_changes.IP_FORWARD] = "1"
-            if any(pool["version"] == 6 for pool in network["pools"]):
+            if any(pool.version == 6 for pool in network.pools):
                 wanted[host_changes.IPV6_FORWARDING] = "1"
-        if published and self.options["enable_firewall"]:
+        if published and self.firewall_enabled:
             # The host's connections to a port published on 127.0.0.1 leave through the bridge from
             # 127.0.0.1, and the replies come back to it (firewall.py drops what tenants send there).
             wanted[host_changes.sysctl_setting("net/ipv4/conf/%s/route_localnet" % name)] = "1"
         with rtnl.connect() as connection:
             bridge = connection.link(name)
-        if bridge is not None and bridge.alias != bridge_alias(network["id"]):  # adopted
+        if bridge is not None and not _is_own(bridge, network):  # adopted
             wanted[host_changes.setting(host_changes.MTU, name)] = str(opts["mtu"])
             wanted[host_changes.setting(host_changes.UP, name)] = "1"
         return wanted
+
+    def tenant_links(self, network):
+        return {network.options["bridge_name"]}
 
     @staticmethod
     def owns_link(link):
@@ -176,38 +217,27 @@ class BridgeDriver(Driver):
         alias = link.alias or ""
         return alias[len(ALIAS_PREFIX):] if alias.startswith(ALIAS_PREFIX) else None
 
-    def delete_network(self, network):
-        name = network["options"]["bridge_name"]
-        with rtnl.connect() as host:
-            bridge = host.link(name)
-            if bridge is None:
-                return
-            if bridge.alias == bridge_alias(network["id"]):
-                host.delete_link(name)
-            else:  # a bridge pynet adopted: take back only the addresses pynet put on it
-                for gateway in _gateways(network):
-                    host.delete_address(bridge.index, gateway)
-
-    def network_drift(self, network):
-        name = network["options"]["bridge_name"]
-        with rtnl.connect() as host:
-            bridge = host.link(name)
-            if bridge is None:
-                return ["bridge %s is missing" % name]
-            drift = []
-            if not bridge.up:
-                drift.append("bridge %s is down" % name)
-            if bridge.mtu != network["options"]["mtu"]:
-                drift.append("bridge %s has MTU %s, not %s" % (name, bridge.mtu, network["options"]["mtu"]))
-            present = host.addresses().get(bridge.index, set())
-            drift.extend("bridge %s lacks address %s" % (name, gateway)
-                         for gateway in _gateways(network) if gateway not in present)
-            return drift
+    def firewall_inputs(self, network, ports):
+        opts = network.options
+        bridge = opts["bridge_name"]
+        interface = firewall.Interface(bridge, [pool.subnet for pool in network.pools], opts["internal"],
+                                       opts.get("enable_ip_masquerade", True), opts.get("enable_icc", True))
+        dnats = []
+        for published in ports:
+            port = published.port
+            for address in (published.ipv4, published.ipv6):
+                if address and (not port.host_ip or _same_version(port.host_ip, address)):
+                    dnats.append(firewall.Dnat(bridge, port.protocol, port.host_ip, port.host_port,
+                                               address.split("/")[0], port.container_port))
+        return interface, dnats
 
     # --- endpoints ----------------------------------------------------------------------------
 
+    def host_ifname(self, endpoint_id):
+        return VETH_PREFIX + endpoint_id[:12]
+
     def create_endpoints(self, network, endpoints):
-        opts = network["options"]
+        opts = network.options
         outcome = [None] * len(endpoints)
         with rtnl.connect() as host, sysctl.Sysctls() as sysctls:
             bridge = host.link(opts["bridge_name"])
@@ -217,26 +247,26 @@ class BridgeDriver(Driver):
                 try:
                     self._make_endpoint(host, sysctls, bridge, network, endpoint)
                 except Exception as exc:  # pylint: disable=broad-exception-caught  # reported, the batch goes on
-                    host.delete_link(endpoint["host_ifname"])
+                    host.delete_link(endpoint.host_ifname)
                     outcome[index] = exc
             # Ready means both ends pass traffic. The sandbox end went up last, so it has carrier at
             # once; the host end's carrier (and the bridge port's forwarding) goes through the kernel's
             # linkwatch, usually at once, at worst a second later. Waited for once the batch is made.
             for index, endpoint in enumerate(endpoints):
                 if outcome[index] is None:
-                    host.wait_oper_up(endpoint["host_ifname"])
+                    host.wait_oper_up(endpoint.host_ifname)
         return outcome
 
     def _make_endpoint(self, host, sysctls, bridge, network, endpoint):
-        opts = network["options"]
-        sandbox_fd = netns.open_fd(endpoint["sandbox_key"])
+        opts = network.options
+        sandbox_fd = netns.open_fd(endpoint.sandbox_key)
         try:
             self._add_veth(host, bridge, endpoint, sandbox_fd, opts["mtu"])
             if not opts["enable_icc"]:
-                host.set_port_isolated(endpoint["host_ifname"])
+                host.set_port_isolated(endpoint.host_ifname)
             # The bridge port needs no address; without IPv6 it sends no DAD or MLD (the port
             # has no carrier, and so sends nothing, until the sandbox end is up).
-            sysctls.write("net/ipv6/conf/%s/disable_ipv6" % endpoint["host_ifname"], 1)
+            sysctls.write("net/ipv6/conf/%s/disable_ipv6" % endpoint.host_ifname, 1)
             with rtnl.connect(sandbox_fd) as sandbox:
                 self._configure_sandbox_side(sandbox, sandbox_fd, sysctls, network, endpoint)
         finally:
@@ -247,42 +277,44 @@ class BridgeDriver(Driver):
         """The veth pair, host end up on the bridge; a pair left by a run that was cut off is replaced."""
         for attempt in (1, 2):
             try:
-                host.add_veth(endpoint["host_ifname"], endpoint["ifname"], sandbox_fd, master=bridge.index,
-                              peer_mac=endpoint["mac"], mtu=mtu, group=PYNET_LINK_GROUP)
+                host.add_veth(endpoint.host_ifname, endpoint.ifname, sandbox_fd, master=bridge.index,
+                              peer_mac=endpoint.mac, mtu=mtu, group=PYNET_LINK_GROUP)
                 return
             except OSError as exc:
-                if exc.errno == errno.EEXIST and attempt == 1 and host.delete_link(endpoint["host_ifname"]):
+                if exc.errno == errno.EEXIST and attempt == 1 and host.delete_link(endpoint.host_ifname):
                     continue
                 raise errors.KernelError.refused("cannot create interface %s in sandbox %s"
-                                                 % (endpoint["ifname"], endpoint["sandbox_key"]), exc, "ifname") from None
+                                                 % (endpoint.ifname, endpoint.sandbox_key), exc, "ifname") from None
 
     def _configure_sandbox_side(self, sandbox, sandbox_fd, sysctls, network, endpoint):
-        ifname = endpoint["ifname"]
-        if not endpoint["address_ipv6"]:
+        ifname = endpoint.ifname
+        if not endpoint.ipv6:
             # Before it is up: an IPv4-only sandbox runs no IPv6 autoconf.
             with netns.entered(sandbox_fd):
                 sysctls.write("net/ipv6/conf/%s/disable_ipv6" % ifname, 1)
         index = sandbox.link(ifname).index
-        if endpoint["address"]:
-            sandbox.add_address(index, endpoint["address"])
-        if endpoint["address_ipv6"]:
+        if endpoint.ipv4:
+            sandbox.add_address(index, endpoint.ipv4)
+        if endpoint.ipv6:
             # No duplicate address detection: the address is ours by allocation and usable at once.
-            sandbox.add_address(index, endpoint["address_ipv6"], flags=rtnl.IFA_F_NODAD)
+            sandbox.add_address(index, endpoint.ipv6, flags=rtnl.IFA_F_NODAD)
         sandbox.set_up(index)
         sandbox.set_up(rtnl.LOOPBACK_INDEX)
         self._set_default_routes(sandbox, network, endpoint, index)
 
     @staticmethod
-    def _set_default_routes(sandbox, network, endpoint, index):
-        """The sandbox's default route of each family the endpoint owns (see network.default_route_owners)."""
-        for pool in network["pools"]:
-            address = endpoint["address"] if pool["version"] == 4 else endpoint["address_ipv6"]
-            if pool["version"] in endpoint["default_route"] and address and _in_subnet(address, pool["subnet"]):
-                sandbox.set_default_route(pool["gateway"], index)
+    def _routed_pools(network, endpoint):
+        """The pools whose gateway is the sandbox's default route through this endpoint (see sandbox.py)."""
+        return [pool for pool in network.pools if pool.version in endpoint.default_routes
+                and endpoint.address(pool.version) and pool.holds(endpoint.address(pool.version))]
+
+    def _set_default_routes(self, sandbox, network, endpoint, index):
+        for pool in self._routed_pools(network, endpoint):
+            sandbox.set_default_route(pool.gateway, index)
 
     def set_default_route(self, network, endpoint):
-        with rtnl.connect(endpoint["sandbox_key"]) as sandbox:
-            found = sandbox.link(endpoint["ifname"])
+        with rtnl.connect(endpoint.sandbox_key) as sandbox:
+            found = sandbox.link(endpoint.ifname)
             if found is not None:
                 self._set_default_routes(sandbox, network, endpoint, found.index)
 
@@ -291,17 +323,17 @@ class BridgeDriver(Driver):
         RCU grace period, so they are moved into a group of this process's and the group is deleted."""
         group, claim = _claim_teardown_group()
         with claim, rtnl.connect() as connection:
-            moved = [endpoint for endpoint in endpoints if connection.set_group(endpoint["host_ifname"], group)]
+            moved = [endpoint for endpoint in endpoints if connection.set_group(endpoint.host_ifname, group)]
             if moved:
                 connection.delete_group(group)
                 # A bridge whose MTU was given when it was made (as `ip link add ... mtu` does) gets the
                 # least of its ports', 1500 once the last one leaves: an adopted one gets its own back.
-                bridge = connection.link(network["options"]["bridge_name"])
-                if bridge is not None and bridge.mtu != network["options"]["mtu"]:
-                    connection.set_mtu(bridge.index, network["options"]["mtu"])
+                bridge = connection.link(network.options["bridge_name"])
+                if bridge is not None and bridge.mtu != network.options["mtu"]:
+                    connection.set_mtu(bridge.index, network.options["mtu"])
 
     def endpoints_drift(self, network, endpoints):
-        bridge_name = network["options"]["bridge_name"]
+        bridge_name = network.options["bridge_name"]
         with rtnl.connect() as host:
             bridge = host.link(bridge_name)
             # A lookup by name per endpoint: a dump of the bridge's ports would cost as much for one
@@ -309,40 +341,47 @@ class BridgeDriver(Driver):
             return [self._endpoint_drift(host, bridge, bridge_name, network, endpoint) for endpoint in endpoints]
 
     def _endpoint_drift(self, host, bridge, bridge_name, network, endpoint):
-        veth = endpoint["host_ifname"]
+        veth = endpoint.host_ifname
         drift = []
         link = host.link(veth)
         if link is None:
-            return ["veth %s of endpoint %s is missing" % (veth, endpoint["name"])]
+            return ["veth %s of endpoint %s is missing" % (veth, endpoint.name)]
         if bridge is None or link.master != bridge.index:
             drift.append("veth %s is not on bridge %s" % (veth, bridge_name))
         else:
             if not link.up:
                 drift.append("veth %s is down" % veth)
-            if link.isolated == network["options"]["enable_icc"]:  # enable_icc: false isolates the ports
+            if link.isolated == network.options["enable_icc"]:  # enable_icc: false isolates the ports
                 drift.append("veth %s is %s on bridge %s, though enable_icc is %s"
                              % (veth, "isolated" if link.isolated else "not isolated", bridge_name,
-                                str(network["options"]["enable_icc"]).lower()))
-        if not netns.is_netns(endpoint["sandbox_key"]):
-            return drift + ["sandbox %s is missing" % endpoint["sandbox_key"]]
-        with rtnl.connect(endpoint["sandbox_key"]) as sandbox:
-            peer = sandbox.link(endpoint["ifname"])
+                                str(network.options["enable_icc"]).lower()))
+        if not netns.is_netns(endpoint.sandbox_key):
+            return drift + ["sandbox %s is missing" % endpoint.sandbox_key]
+        with rtnl.connect(endpoint.sandbox_key) as sandbox:
+            peer = sandbox.link(endpoint.ifname)
             if peer is None:
-                return drift + ["interface %s is missing in sandbox %s" % (endpoint["ifname"], endpoint["sandbox_key"])]
+                return drift + ["interface %s is missing in sandbox %s" % (endpoint.ifname, endpoint.sandbox_key)]
             present = sandbox.addresses().get(peer.index, set())
-            for address in (endpoint["address"], endpoint["address_ipv6"]):
+            for address in (endpoint.ipv4, endpoint.ipv6):
                 if address and address not in present:
-                    drift.append("interface %s lacks address %s" % (endpoint["ifname"], address))
+                    drift.append("interface %s lacks address %s" % (endpoint.ifname, address))
             if not peer.up:
-                drift.append("interface %s is down" % endpoint["ifname"])
-            gateways = sandbox.default_gateways() if endpoint["default_route"] else {}
-            for pool in network["pools"]:
-                address = endpoint["address"] if pool["version"] == 4 else endpoint["address_ipv6"]
-                if pool["version"] in endpoint["default_route"] and address and _in_subnet(address, pool["subnet"]):
-                    if gateways.get(pool["version"]) != pool["gateway"]:
-                        drift.append("sandbox %s has no IPv%d default route via %s"
-                                     % (endpoint["sandbox_key"], pool["version"], pool["gateway"]))
+                drift.append("interface %s is down" % endpoint.ifname)
+            routed = self._routed_pools(network, endpoint)
+            gateways = sandbox.default_gateways() if routed else {}
+            drift.extend("sandbox %s has no IPv%d default route via %s" % (endpoint.sandbox_key, pool.version,
+                                                                           pool.gateway)
+                         for pool in routed if gateways.get(pool.version) != pool.gateway)
         return drift
+
+
+def _is_own(bridge, network):
+    """Whether pynet made the bridge for this network (and so may change and delete it)."""
+    return bridge.alias == bridge_alias(network.id)
+
+
+def _same_version(host_ip, cidr):
+    return addresses.version(host_ip) == addresses.version(cidr)
 
 
 def _claim_teardown_group():
@@ -367,13 +406,3 @@ def _check_is_bridge(link):
     if link.kind != "bridge":
         raise errors.InvalidParameterError("bridge_name", "%s is already a %s device on this host, not a bridge; "
                                            "choose another name" % (link.name, link.kind or "non-bridge"))
-
-
-def _gateways(network):
-    return ["%s/%s" % (pool["gateway"], pool["subnet"].split("/")[1]) for pool in network["pools"] if pool["gateway"]]
-
-
-def _in_subnet(cidr, subnet):
-    found = addresses.interface(cidr).ip
-    network = addresses.network(subnet)
-    return found.version == network.version and found in network

@@ -15,7 +15,7 @@ class NullDriver(Driver):
         outcome = []
         for endpoint in endpoints:
             try:
-                with rtnl.connect(endpoint["sandbox_key"]) as sandbox:
+                with rtnl.connect(endpoint.sandbox_key) as sandbox:
                     sandbox.set_up(rtnl.LOOPBACK_INDEX)
                 outcome.append(None)
             except OSError as exc:

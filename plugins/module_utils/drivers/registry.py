@@ -1,6 +1,6 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The network types pynet knows, by name."""
+"""The network types pynet knows, by name, and the option tables of them all."""
 
 from __future__ import annotations
 
@@ -18,3 +18,25 @@ def canonical_type(network_type):
     if name not in DRIVERS:
         raise errors.NetworkTypeError(network_type, list(DRIVERS) + list(ALIASES))
     return name
+
+
+def type_names():
+    """Every network type with its aliases after it, as the modules list their choices."""
+    return [name for network_type in DRIVERS
+            for name in [network_type] + sorted(alias for alias, target in ALIASES.items() if target == network_type)]
+
+
+def network_options():
+    """The network options of every driver, by name: the one table the modules' specs come from."""
+    table = {}
+    for driver in DRIVERS.values():
+        table.update(driver.NETWORK_OPTIONS)
+    return table
+
+
+def endpoint_options():
+    """The endpoint options of every driver, by name."""
+    table = {}
+    for driver in DRIVERS.values():
+        table.update(driver.ENDPOINT_OPTIONS)
+    return table

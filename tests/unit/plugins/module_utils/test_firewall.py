@@ -8,7 +8,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils import firewall
 
 
 def network(bridge, subnet, internal=False, icc=True):
-    return {"bridge": bridge, "subnets": [subnet], "internal": internal, "masquerade": True, "icc": icc}
+    return firewall.Interface(bridge, [subnet], internal, True, icc)
 
 
 def chain(rules, name):
@@ -46,8 +46,7 @@ def test_internal_bridges_reach_no_host_address_but_replies_come_back():
 
 
 def test_every_dnat_matches_only_local_destinations():
-    ports = [{"bridge": "pn-a", "protocol": "tcp", "host_ip": host_ip, "host_port": 8080, "address": "10.89.1.2",
-              "container_port": 80} for host_ip in ("", "192.0.2.10")]
+    ports = [firewall.Dnat("pn-a", "tcp", host_ip, 8080, "10.89.1.2", 80) for host_ip in ("", "192.0.2.10")]
     rules = firewall.render_rules([network("pn-a", "10.89.1.0/24")], ports)
     dnats = [rule for rule in chain(rules, "prerouting") + chain(rules, "output") if "dnat" in rule]
     local = json.dumps({"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}},

@@ -107,6 +107,6 @@ def test_bad_pools_name_the_parameter(pools, param, message):
 
 def test_default_subnet_skips_taken_networks(store):
     make_network(store, "n", [{"subnet": "10.89.0.0/24"}])
-    tx = store.read()
+    tx = store.snapshot()
     chosen = ipam.choose_default_subnet(tx, "10.89.0.0/16", 24, [ipaddress.ip_network("10.89.1.0/24")])
     assert str(chosen) == "10.89.2.0/24"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import converge, errors, module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, module_support
+from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import diff, info
 
 
 class Exited(Exception):
@@ -34,7 +35,7 @@ def test_result_with_diff_and_warnings(tmp_path):
     module = FakeModule(str(tmp_path / "state"))
 
     def converge_fn(controller):
-        result = converge.Result(True, {"a": 1}, {"a": 2}, thing={"name": "x"})
+        result = diff.Result(True, {"a": 1}, {"a": 2}, thing={"name": "x"})
         result.warnings.append("careful")
         return result
 
@@ -59,14 +60,14 @@ def test_user_mistake_fails_with_message_and_param_no_traceback(tmp_path):
 
 
 def test_report_has_no_diff():
-    assert converge.Result.report(networks=[]).as_dict() == {"changed": False, "networks": []}
+    assert diff.Result.report(networks=[]).as_dict() == {"changed": False, "networks": []}
 
 
 @pytest.mark.parametrize("check_mode, read_only", [(True, False), (False, True)])
 def test_check_mode_and_reading_create_no_state_dir(tmp_path, check_mode, read_only):
     module = FakeModule(str(tmp_path / "state"), check_mode=check_mode)
     with pytest.raises(Exited) as exited:
-        module_support.run(module, converge.gather_info, read_only=read_only)
+        module_support.run(module, info.gather_info, read_only=read_only)
     assert exited.value.result["networks"] == [] and exited.value.result["exists"] is False
     assert not (tmp_path / "state").exists()
 

@@ -1,0 +1,105 @@
+# Copyright (c) pynet developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Typed records: what the store reads and writes, and what drivers are given.
+
+Named tuples: cheap to import (dataclasses pulls in inspect, about 10 ms of a process exec'd per
+call) and to make (thousands in a batch); a change is `record._replace(field=...)`. Options are the
+dicts the option tables (drivers/base.py and the drivers) validated.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses
+
+# Life of a network or endpoint record: intent is recorded before the kernel is changed, so a
+# record that is not 'ready' is one whose creation or deletion was cut off.
+STATE_CREATING = "creating"
+STATE_READY = "ready"
+STATE_DELETING = "deleting"
+
+
+def new_id() -> str:
+    """A new object id, 64 hex digits."""
+    return os.urandom(32).hex()
+
+
+class Pool(collections.namedtuple("Pool", "version subnet gateway")):
+    """An address pool of a network: its IP version, subnet (CIDR) and gateway (an address, no prefix)."""
+
+    __slots__ = ()
+
+    @property
+    def gateway_cidr(self) -> str:
+        """The gateway with the subnet's prefix length, as it is put on a bridge."""
+        return "%s/%s" % (self.gateway, self.subnet.split("/")[1])
+
+    def holds(self, cidr: str) -> bool:
+        """Whether the address of `cidr` ('10.89.0.5/24') is in this pool's subnet."""
+        found = addresses.interface(cidr).ip
+        return found.version == self.version and found in addresses.network(self.subnet)
+
+
+def pools_of(ipam: list) -> tuple:
+    """The Pools of a network's normalised `ipam` option."""
+    return tuple(Pool(addresses.version(pool["subnet"]), pool["subnet"], pool.get("gateway")) for pool in ipam or ())
+
+
+class NetworkRecord(collections.namedtuple("NetworkRecord", "id name type options state pools")):
+    """A network as recorded: `options` the normalised options, `pools` its Pools (from options['ipam'])."""
+
+    __slots__ = ()
+
+    @property
+    def internal(self) -> bool:
+        return bool(self.options.get("internal"))
+
+    def gateways(self) -> dict:
+        """{IP version: gateway} of the first pool of each version."""
+        return {pool.version: pool.gateway for pool in reversed(self.pools)}
+
+
+class EndpointRecord(collections.namedtuple(
+        "EndpointRecord", "id network_id name sandbox_key ifname host_ifname mac ipv4 ipv6 options state "
+                          "default_routes", defaults=((),))):
+    """An endpoint as recorded: `ipv4` and `ipv6` its addresses as CIDRs (or None), `default_routes` the IP
+    versions whose default route in its sandbox goes through it (filled in where a driver needs it)."""
+
+    __slots__ = ()
+
+    def address(self, version: int) -> str | None:
+        return self.ipv4 if version == 4 else self.ipv6
+
+
+class SandboxRecord(collections.namedtuple("SandboxRecord", "key created ns_dev ns_ino boot_id")):
+    """A sandbox as recorded: whether pynet made its namespace and, if so, that namespace's (st_dev,
+    st_ino) and the boot it was made in (None in records of before store schema 3)."""
+
+    __slots__ = ()
+
+
+class InSandbox(collections.namedtuple("InSandbox", "endpoint network internal")):
+    """An endpoint in a sandbox, with its network's name and whether that network is internal."""
+
+    __slots__ = ()
+
+
+class PublishedPort(collections.namedtuple("PublishedPort", "protocol host_ip host_port container_port")):
+    """A host port an endpoint holds: `host_ip` '' for every address."""
+
+    __slots__ = ()
+
+
+class FirewallPort(collections.namedtuple("FirewallPort", "network_id port ipv4 ipv6")):
+    """A published port of an endpoint, with the endpoint's addresses: what the firewall DNATs."""
+
+    __slots__ = ()
+
+
+class HostChange(collections.namedtuple("HostChange", "setting original value parent")):
+    """A host setting pynet changed (host_changes.py): its value before, the one pynet wrote, and the
+    setting it goes with ('' for none)."""
+
+    __slots__ = ()
