@@ -220,7 +220,9 @@ def test_port_isolation_groups_and_deletion_as_pyroute2_and_iproute2_see_them(ho
 
 def test_bridge_mtu_alias_and_address_removal_as_pyroute2_and_iproute2_see_them(host, sent):
     with rtnl.connect() as here:
-        bridge = here.add_bridge("pnt-bridge", "02:70:6e:00:00:01", mtu=1450, alias="pynet:test")
+        here.add_bridge("pnt-bridge", "02:70:6e:00:00:01")
+        here.set_alias("pnt-bridge", "pynet:test", mtu=1450)
+        bridge = here.link("pnt-bridge")
         created, aliased = sent[-3:-1]
         assert as_pyroute2_reads(created) == (NEWLINK, REQUEST | ACK | CREATE | EXCL, {}, [
             ("IFLA_IFNAME", "pnt-bridge"), ("IFLA_ADDRESS", "02:70:6e:00:00:01"),

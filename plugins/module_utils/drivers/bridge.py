@@ -5,8 +5,9 @@
 Kernel objects are named from their owner's id, so they can be found without a dump:
 the bridge `pn-<12 hex of the network id>` (unless `bridge_name` is given) carries the
 alias `pynet:<network id>`; a host-side veth is `pnv<12 hex of the endpoint id>` in the
-interface group PYNET_LINK_GROUP. A bridge without pynet's alias was not made by pynet
-and is never deleted.
+interface group PYNET_LINK_GROUP. A bridge pynet makes has the MAC address derived from the
+network id (ipam.mac_from_id) before it gets its alias: a bridge with neither was not made by
+pynet (it is adopted) and is never deleted.
 
 Everything about bridges is here: the option tables, the bridge name derived from the id and the
 conflict between two networks that name one bridge, the host settings and the firewall inputs
@@ -133,15 +134,16 @@ class BridgeDriver(Driver):
         bridge = host.link(name)
         if bridge is None:
             try:
-                bridge = host.add_bridge(name, ipam.mac_from_id(network.id), mtu=opts["mtu"],
-                                         alias=bridge_alias(network.id))
+                host.add_bridge(name, ipam.mac_from_id(network.id))
             except OSError as exc:
-                bridge = host.link(name)  # another process on the host made it first
-                if exc.errno != errno.EEXIST or bridge is None:
+                if exc.errno != errno.EEXIST or host.link(name) is None:  # EEXIST: another process made it first
                     raise errors.KernelError.refused("cannot create bridge %s" % name, exc, "bridge_name") from None
-        else:
-            _check_is_bridge(bridge)
+            bridge = host.link(name)
+        _check_is_bridge(bridge)
         own = _is_own(bridge, network)
+        if own and bridge.alias != bridge_alias(network.id):  # just made, or by a run cut off before its alias
+            host.set_alias(name, bridge_alias(network.id), mtu=opts["mtu"])
+            bridge = host.link(name)
         if own:
             if bridge.mtu != opts["mtu"]:
                 host.set_mtu(bridge.index, opts["mtu"])
@@ -376,8 +378,11 @@ class BridgeDriver(Driver):
 
 
 def _is_own(bridge, network):
-    """Whether pynet made the bridge for this network (and so may change and delete it)."""
-    return bridge.alias == bridge_alias(network.id)
+    """Whether pynet made the bridge for this network (and so may change and delete it): it has pynet's
+    alias, or, as a bridge made by a run cut off before its alias was set, the name and the MAC address
+    that pynet derives for the network (no other bridge has that MAC: it comes from the network's id)."""
+    return bridge.alias == bridge_alias(network.id) or (
+        bridge.name == network.options["bridge_name"] and bridge.mac == ipam.mac_from_id(network.id))
 
 
 def _same_version(host_ip, cidr):

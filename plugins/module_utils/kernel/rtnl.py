@@ -310,23 +310,23 @@ class Connection:
 
     # --- links --------------------------------------------------------------------------------
 
-    def add_bridge(self, name, mac, mtu=None, alias=None):
-        """A bridge with a fixed MAC address and IGMP/MLD snooping off, down; returns its Link.
+    def add_bridge(self, name, mac):
+        """A bridge with a fixed MAC address and IGMP/MLD snooping off, down.
 
         Without a MAC of its own a bridge takes its ports' lowest, changing as ports come and go, and
         looks through every port for it each time one joins. Snooping constrains forwarding only while
         a multicast querier is seen on the bridge (the kernel's own is off); without one it only costs
-        timers on every port, reset each time a port joins.
+        timers on every port, reset each time a port joins. Its alias and MTU come after (set_alias).
         """
         self._change(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFINFOMSG.encode([
             (IFLA_IFNAME, name), (IFLA_ADDRESS, mac),
             (IFLA_LINKINFO, [(IFLA_INFO_KIND, "bridge"), (IFLA_INFO_DATA, [(IFLA_BR_MCAST_SNOOPING, 0)])])]))
-        # Both only on an existing link: the kernel takes IFLA_IFALIAS no other way, and an MTU given
-        # when the bridge is made follows its ports (back to 1500 once the last one leaves).
-        if alias or mtu:
-            self._change(RTM_NEWLINK, 0, IFINFOMSG.encode([(IFLA_IFNAME, name), (IFLA_IFALIAS, alias),
-                                                           (IFLA_MTU, mtu)]))
-        return self.link(name)
+
+    def set_alias(self, name, alias, mtu=None):
+        """Give an existing link its alias (and MTU), in one request: the kernel takes IFLA_IFALIAS only
+        on an existing link, and a bridge's MTU given when it is made follows its ports (back to 1500
+        once the last one leaves)."""
+        self._change(RTM_NEWLINK, 0, IFINFOMSG.encode([(IFLA_IFNAME, name), (IFLA_IFALIAS, alias), (IFLA_MTU, mtu)]))
 
     def add_veth(self, name, peer_name, peer_netns_fd, master=None, peer_mac=None, mtu=None, group=None):
         """A veth pair, this end up (on `master`, if given); the peer is born inside the namespace of
