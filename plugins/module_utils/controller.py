@@ -8,6 +8,8 @@ the Networks it returns; Networks, Endpoints and Sandboxes never hold the contro
 
 from __future__ import annotations
 
+import collections
+
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, firewall
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
@@ -16,14 +18,11 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.orchestrator impo
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR, Store
 
 
-class NetworkDriver:
-    """A configured driver: libnetwork's NetworkDriver, handed to new_network()."""
+class NetworkDriver(collections.namedtuple("NetworkDriver", "state_dir type impl configured")):
+    """A configured driver: libnetwork's NetworkDriver, handed to new_network(). `impl` is the driver
+    (drivers/), `configured` whether its options were recorded (else they are its defaults)."""
 
-    def __init__(self, state_dir, network_type, impl, configured):
-        self.state_dir = state_dir
-        self.type = network_type
-        self.impl = impl
-        self.configured = configured
+    __slots__ = ()
 
     @property
     def options(self):

@@ -8,45 +8,29 @@ its network to the orchestrator.
 
 from __future__ import annotations
 
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import RecordView, record_field
 
-class Endpoint:
+
+class Endpoint(RecordView):
     """libnetwork's Endpoint: id, name, network_name, sandbox_info(), delete()."""
 
+    id = record_field("id")
+    name = record_field("name")
+    sandbox_key = record_field("sandbox_key")
+    state = record_field("state", "creating, ready or deleting")
+    options = record_field("options", "the normalised options")
+
     def __init__(self, network, record):
+        super().__init__(record)
         self._network = network
-        self._record = record
-
-    @property
-    def id(self):
-        return self._record.id
-
-    @property
-    def name(self):
-        return self._record.name
 
     @property
     def network_name(self):
         """The name of the network this endpoint belongs to (libnetwork's Endpoint.Network())."""
         return self._network.name
 
-    @property
-    def sandbox_key(self):
-        return self._record.sandbox_key
-
-    @property
-    def options(self):
-        return dict(self._record.options)
-
-    @property
-    def state(self):
-        return self._record.state
-
     def __repr__(self):
         return "Endpoint(%r, network=%r)" % (self.name, self.network_name)
-
-    def record(self):
-        """The endpoint's record (an EndpointRecord)."""
-        return self._record
 
     def ports(self):
         """The published ports with the host ports they hold, as dicts."""

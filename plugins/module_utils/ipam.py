@@ -9,7 +9,9 @@ search starts after the last address given out, so a released address is not reu
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
+import collections
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, options
 
 # sqlite integers are signed 64-bit: pools bigger than this are used only up to it.
 MAX_OFFSET = (1 << 63) - 1
@@ -23,14 +25,10 @@ def mac_from_id(object_id):
     return "02:" + ":".join(object_id[i:i + 2] for i in range(0, 10, 2))
 
 
-class PoolSpec:
-    """One validated `ipam` entry."""
+class PoolSpec(collections.namedtuple("PoolSpec", "subnet gateway ip_range aux_addresses")):
+    """One validated `ipam` entry: ipaddress objects (ip_range None for the whole subnet)."""
 
-    def __init__(self, subnet, gateway, ip_range, aux_addresses):
-        self.subnet = subnet
-        self.gateway = gateway
-        self.ip_range = ip_range
-        self.aux_addresses = aux_addresses
+    __slots__ = ()
 
     @property
     def version(self):
@@ -49,17 +47,8 @@ def parse_pools(ipam):
     """Validate the `ipam` option (a list of dicts) and return PoolSpecs; raise before any change."""
     if ipam is None:
         return []
-    if not isinstance(ipam, list):
-        raise errors.InvalidParameterError("ipam", "must be a list of dicts with keys %s" % ", ".join(POOL_KEYS))
     pools = []
-    for index, entry in enumerate(ipam):
-        where = "ipam[%d]" % index
-        if not isinstance(entry, dict):
-            raise errors.InvalidParameterError(where, "must be a dict with keys %s" % ", ".join(POOL_KEYS))
-        unknown = sorted(set(entry) - set(POOL_KEYS))
-        if unknown:
-            raise errors.InvalidParameterError(where, "unknown key(s) %s; allowed: %s"
-                                               % (", ".join(unknown), ", ".join(POOL_KEYS)))
+    for where, entry in options.list_of_dicts("ipam", ipam, POOL_KEYS):
         if not entry.get("subnet"):
             raise errors.InvalidParameterError(where + ".subnet", "is required (a CIDR such as 10.89.0.0/24)")
         pools.append(_parse_pool(where, entry))

@@ -11,41 +11,24 @@ from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import Endpoint
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import RecordView, record_field
 
 
-class Network:
+class Network(RecordView):
     """libnetwork's Network: name, id, type, create_endpoint(), endpoints(), delete()."""
 
+    name = record_field("name")
+    id = record_field("id")
+    type = record_field("type", "the network type (its driver's name)")
+    state = record_field("state", "creating, ready or deleting")
+    options = record_field("options", "the normalised options")
+
     def __init__(self, orchestrator, record):
+        super().__init__(record)
         self._orchestrator = orchestrator
-        self._record = record
-
-    @property
-    def name(self):
-        return self._record.name
-
-    @property
-    def id(self):
-        return self._record.id
-
-    @property
-    def type(self):
-        return self._record.type
-
-    @property
-    def options(self):
-        return dict(self._record.options)
-
-    @property
-    def state(self):
-        return self._record.state
 
     def __repr__(self):
         return "Network(%r, type=%r)" % (self.name, self.type)
-
-    def record(self):
-        """The network's record (a NetworkRecord)."""
-        return self._record
 
     def pools(self):
         """The address pools (records.Pool: version, subnet, gateway)."""

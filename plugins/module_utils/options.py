@@ -47,6 +47,24 @@ def validate(given, spec, where=""):
     return result
 
 
+def list_of_dicts(param, value, keys):
+    """(param[index], dict) of each item of a list of dicts whose keys are among `keys`; an error
+    naming the item (or the list) for anything else."""
+    allowed = ", ".join(keys)
+    if not isinstance(value, list):
+        raise errors.InvalidParameterError(param, "must be a list of dicts with keys %s" % allowed)
+    items = []
+    for index, entry in enumerate(value):
+        where = "%s[%d]" % (param, index)
+        if not isinstance(entry, dict):
+            raise errors.InvalidParameterError(where, "must be a dict with keys %s" % allowed)
+        unknown = sorted(set(entry) - set(keys))
+        if unknown:
+            raise errors.InvalidParameterError(where, "unknown key(s) %s; allowed: %s" % (", ".join(unknown), allowed))
+        items.append((where, entry))
+    return items
+
+
 def check_bool(param, value):
     if isinstance(value, bool):
         return value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import socket
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, records
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, options, records
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 
 PORT_KEYS = ("host_ip", "host_port", "container_port", "protocol")
@@ -46,17 +46,8 @@ def _port_range(param, value, allow_zero):
 
 def check_ports(param, value):
     """The normalised `ports` option: a list of {protocol, host_ip, host_port, container_port}."""
-    if not isinstance(value, list):
-        raise errors.InvalidParameterError(param, "must be a list of dicts with keys %s" % ", ".join(PORT_KEYS))
     result = []
-    for index, entry in enumerate(value):
-        where = "%s[%d]" % (param, index)
-        if not isinstance(entry, dict):
-            raise errors.InvalidParameterError(where, "must be a dict with keys %s" % ", ".join(PORT_KEYS))
-        unknown = sorted(set(entry) - set(PORT_KEYS))
-        if unknown:
-            raise errors.InvalidParameterError(where, "unknown key(s) %s; allowed: %s"
-                                               % (", ".join(unknown), ", ".join(PORT_KEYS)))
+    for where, entry in options.list_of_dicts(param, value, PORT_KEYS):
         if entry.get("container_port") in (None, ""):
             raise errors.InvalidParameterError(where + ".container_port", "is required")
         protocol = str(entry.get("protocol") or "tcp").lower()

@@ -21,6 +21,25 @@ STATE_READY = "ready"
 STATE_DELETING = "deleting"
 
 
+class RecordView:
+    """An object of libnetwork's API over its typed record, which it reads and never writes."""
+
+    def __init__(self, record):
+        self._record = record
+
+    def record(self):
+        """Its record, as the store holds it."""
+        return self._record
+
+
+def record_field(name: str, doc: str = "") -> property:
+    """A read-only attribute of a RecordView: the field `name` of its record (a dict field as a copy)."""
+    def read(view):
+        value = getattr(view._record, name)  # pylint: disable=protected-access  # the view's own record
+        return dict(value) if isinstance(value, dict) else value
+    return property(read, doc=doc or None)
+
+
 def new_id() -> str:
     """A new object id, 64 hex digits."""
     return os.urandom(32).hex()

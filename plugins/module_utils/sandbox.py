@@ -24,6 +24,7 @@ import os
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, paths, rtnl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import RecordView, record_field
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR, Store
 
 PATH_MAX = 4096
@@ -36,16 +37,17 @@ ADOPT = "adopt"
 CREATE = "create"
 
 
-class Sandbox:
+class Sandbox(RecordView):
     """libnetwork's Sandbox: a network namespace that endpoints join, at its key."""
 
-    def __init__(self, store, record):
-        self._store = store
-        self._record = record
+    key = record_field("key", "the path of the namespace file")
 
-    @property
-    def key(self):
-        return self._record.key
+    def __init__(self, store, record):
+        super().__init__(record)
+        self._store = store
+
+    def __repr__(self):
+        return "Sandbox(%r)" % self.key
 
     @property
     def created(self):
@@ -55,9 +57,6 @@ class Sandbox:
         if found == netns.NETNS:
             return identity is not None and identity == _own_identity(self._record)
         return self._record.created
-
-    def __repr__(self):
-        return "Sandbox(%r)" % self.key
 
     def exists(self):
         """Whether a namespace is mounted at the key (it may have been removed outside pynet)."""
