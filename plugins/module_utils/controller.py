@@ -9,11 +9,14 @@ the Networks it returns; Networks, Endpoints and Sandboxes never hold the contro
 from __future__ import annotations
 
 import collections
+import contextlib
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, firewall
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
+from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import Endpoint
 from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network
+from ansible_collections.pynet.libnetwork.plugins.module_utils.sandbox import Sandbox
 from ansible_collections.pynet.libnetwork.plugins.module_utils.orchestrator import Orchestrator
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR, Store
 
@@ -25,17 +28,17 @@ class NetworkDriver(collections.namedtuple("NetworkDriver", "state_dir type impl
     __slots__ = ()
 
     @property
-    def options(self):
+    def options(self) -> dict:
         return self.impl.options
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "NetworkDriver(%r)" % self.type
 
 
 class Controller:
     """Drivers, networks and sandboxes of one host, kept in the store under `state_dir`."""
 
-    def __init__(self, state_dir=DEFAULT_STATE_DIR, create=True):
+    def __init__(self, state_dir: str = DEFAULT_STATE_DIR, create: bool = True):
         self.store = Store(state_dir, create=create)
         self.state_dir = self.store.state_dir
         # One nftables table per store, so that two state directories on a host never
@@ -43,38 +46,39 @@ class Controller:
         self.firewall_table = firewall.table_name(self.state_dir, DEFAULT_STATE_DIR)
         self._orchestrator = Orchestrator(self.store, self.firewall_table)
 
-    def close(self):
+    def close(self) -> None:
         self.store.close()
 
     # --- drivers ------------------------------------------------------------------------------
 
-    def new_network_driver(self, network_type, driver_options=None):
+    def new_network_driver(self, network_type: str, driver_options: dict | None = None) -> NetworkDriver:
         """Configure a driver on this host (again: its options are replaced) and return it."""
         name = registry.canonical_type(network_type)
         return NetworkDriver(self.state_dir, name, self._orchestrator.configure_driver(name, driver_options), True)
 
-    def driver(self, network_type):
+    def driver(self, network_type: str) -> NetworkDriver:
         """The driver of that type as configured here, or with its defaults when it is not configured."""
         name = registry.canonical_type(network_type)
         configured = self.store.snapshot().driver_options(name) is not None
         return NetworkDriver(self.state_dir, name, self._orchestrator.driver(name), configured)
 
-    def drivers(self):
+    def drivers(self) -> list[NetworkDriver]:
         """The drivers configured on this host."""
         return [self.driver(network_type) for network_type in self.store.snapshot().driver_types()]
 
-    def delete_network_driver(self, network_type):
+    def delete_network_driver(self, network_type: str) -> None:
         """Forget a driver's configuration; refused while networks use it."""
         self._orchestrator.forget_driver(registry.canonical_type(network_type))
 
     # --- networks -----------------------------------------------------------------------------
 
-    def new_network(self, driver, name, network_options=None):
+    def new_network(self, driver: NetworkDriver, name: str, network_options: dict | None = None) -> Network:
         """Create a network managed by `driver` (from new_network_driver) with the given options."""
         self._check_driver(driver)
         return Network(self._orchestrator, self._orchestrator.create_network(driver.type, name, network_options))
 
-    def plan_network(self, driver, name, network_options=None, replacing=None):
+    def plan_network(self, driver: NetworkDriver, name: str, network_options: dict | None = None,
+                     replacing: Network | None = None) -> dict:
         """The normalised options new_network() would record, or its error; nothing is changed.
 
         With `replacing` (a Network), the plan is for recreating that network: its name,
@@ -84,7 +88,7 @@ class Controller:
         return self._orchestrator.plan_network(driver.type, name, network_options,
                                                replacing.record() if replacing is not None else None)
 
-    def _check_driver(self, driver):
+    def _check_driver(self, driver: object) -> None:
         if driver is None:
             raise errors.NilNetworkDriverError()
         if not isinstance(driver, NetworkDriver):
@@ -93,16 +97,16 @@ class Controller:
             raise errors.InvalidNetworkDriverError("it belongs to the controller of %s, not of %s"
                                                    % (driver.state_dir, self.state_dir))
 
-    def networks(self):
+    def networks(self) -> list[Network]:
         return [Network(self._orchestrator, record) for record in self.store.snapshot().networks()]
 
-    def network_by_name(self, name):
+    def network_by_name(self, name: str) -> Network:
         record = self.store.snapshot().network(name=name)
         if record is None:
             raise errors.UnknownNetworkError(name)
         return Network(self._orchestrator, record)
 
-    def network_by_id(self, network_id):
+    def network_by_id(self, network_id: str) -> Network:
         record = self.store.snapshot().network(network_id=network_id)
         if record is None:
             raise errors.UnknownNetworkError(network_id)
@@ -110,35 +114,35 @@ class Controller:
 
     # --- endpoints: what converge predicts ------------------------------------------------------
 
-    def free_ports(self, endpoints):
+    def free_ports(self, endpoints: list[tuple[Network, dict]]) -> dict:
         """Free host ports for the (Network, options) pairs' mappings with host_port 0 (check mode)."""
         return self._orchestrator.free_ports([(network.record(), opts) for network, opts in endpoints])
 
-    def predicting(self, removed, free_ports):
+    def predicting(self, removed: list[Endpoint], free_ports: dict) -> contextlib.AbstractContextManager:
         """Orchestrator.predicting, for check mode: `removed` are Endpoints, predict() takes NetworkRecords."""
         return self._orchestrator.predicting([endpoint.record() for endpoint in removed], free_ports)
 
-    def default_routes(self, endpoint):
+    def default_routes(self, endpoint: Endpoint) -> tuple[int, ...]:
         """The IP versions whose default route in its sandbox goes through the endpoint."""
         return self._orchestrator.default_routes(endpoint.record())
 
     # --- the host -----------------------------------------------------------------------------
 
-    def host_changes(self):
+    def host_changes(self) -> list[dict]:
         """What pynet changed on the host and will put back, as dicts of setting, original and value."""
         return [{"setting": change.setting, "original": change.original, "value": change.value}
                 for change in self.store.snapshot().host_changes()]
 
     # --- sandboxes ----------------------------------------------------------------------------
 
-    def new_sandbox(self, key):
+    def new_sandbox(self, key: str) -> Sandbox:
         return sandboxes.create(self.store, key)
 
-    def sandbox_by_key(self, key):
+    def sandbox_by_key(self, key: str) -> Sandbox:
         found = sandboxes.lookup(self.store, key)
         if found is None:
             raise errors.UnknownSandboxError(key)
         return found
 
-    def sandboxes(self):
+    def sandboxes(self) -> list[Sandbox]:
         return sandboxes.all_sandboxes(self.store)

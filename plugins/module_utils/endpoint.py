@@ -8,7 +8,8 @@ its network to the orchestrator.
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils.records import RecordView, record_field
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
+    EndpointRecord, NetworkRecord, RecordView, record_field)
 
 
 class Endpoint(RecordView):
@@ -20,41 +21,42 @@ class Endpoint(RecordView):
     state = record_field("state", "creating, ready or deleting")
     options = record_field("options", "the normalised options")
 
-    def __init__(self, network, record):
+    def __init__(self, network, record: EndpointRecord):
+        """`network`: the Network (network.py) the endpoint belongs to."""
         super().__init__(record)
         self._network = network
 
     @property
-    def network_name(self):
+    def network_name(self) -> str:
         """The name of the network this endpoint belongs to (libnetwork's Endpoint.Network())."""
         return self._network.name
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Endpoint(%r, network=%r)" % (self.name, self.network_name)
 
-    def ports(self):
+    def ports(self) -> list[dict]:
         """The published ports with the host ports they hold, as dicts."""
         return [port._asdict() for port in self._network.published_ports(self.id)]
 
-    def sandbox_info(self):
+    def sandbox_info(self) -> dict:
         """What the container sees: its interface and the gateways."""
         return sandbox_info(self._network.record(), self._record)
 
-    def info(self):
+    def info(self) -> dict:
         return {"id": self.id, "name": self.name, "network": self.network_name, "sandbox": self.sandbox_key,
                 "options": self.options, "state": self.state, "sandbox_info": self.sandbox_info(),
                 "ports": self.ports()}
 
-    def drift(self):
+    def drift(self) -> list[str]:
         """What the kernel lacks of this endpoint, as sentences (empty: nothing)."""
         return self._network.endpoints_drift([self])[0]
 
-    def delete(self):
+    def delete(self) -> None:
         """Remove the endpoint from the kernel, then from the store, releasing its addresses."""
         self._network.delete_endpoints([self])
 
 
-def sandbox_info(network, endpoint):
+def sandbox_info(network: NetworkRecord, endpoint: EndpointRecord) -> dict:
     """libnetwork's SandboxInfo of an endpoint (an EndpointRecord, stored or predicted) of `network`
     (a NetworkRecord): its interface in the sandbox, and the gateways."""
     interfaces = []

@@ -51,7 +51,7 @@ class Dnat(collections.namedtuple("Dnat", "interface protocol host_ip host_port 
     __slots__ = ()
 
 
-def table_name(state_dir, default_state_dir):
+def table_name(state_dir: str, default_state_dir: str) -> str:
     """`pynet` for the default state directory, `pynet_<8 hex of its path>` for another: the path as
     the store resolves it (which refuses a symlink in it), so that one directory has one table."""
     path = state_directory(state_dir)
@@ -61,32 +61,32 @@ def table_name(state_dir, default_state_dir):
     return "%s_%s" % (TABLE, hashlib.sha256(path.encode()).hexdigest()[:8])
 
 
-def _match(left, right, op="=="):
+def _match(left: object, right: object, op: str = "==") -> dict:
     return {"match": {"op": op, "left": left, "right": right}}
 
 
-def _meta(key):
+def _meta(key: str) -> dict:
     return {"meta": {"key": key}}
 
 
-def _prefix(cidr):
+def _prefix(cidr: str) -> dict:
     address, length = cidr.split("/")
     return {"prefix": {"addr": address, "len": int(length)}}
 
 
-def _saddr(cidr):
+def _saddr(cidr: str) -> dict:
     return {"payload": {"protocol": _PROTOCOL[addresses.version(cidr)], "field": "saddr"}}
 
 
-def _daddr(cidr):
+def _daddr(cidr: str) -> dict:
     return {"payload": {"protocol": _PROTOCOL[addresses.version(cidr)], "field": "daddr"}}
 
 
-def _one_or_set(names):
+def _one_or_set(names: list[str]) -> str | dict:
     return names[0] if len(names) == 1 else {"set": names}
 
 
-def render_rules(interfaces, dnats):
+def render_rules(interfaces: list[Interface], dnats: list[Dnat]) -> list[tuple[str, str, list]]:
     """The rules, as (family, chain, [expressions]), for these Interfaces and Dnats."""
     rules = []
     bridges = [net.name for net in interfaces]
@@ -129,7 +129,7 @@ def render_rules(interfaces, dnats):
     return rules
 
 
-def _input_rules(internal_bridges):
+def _input_rules(internal_bridges: list[str]) -> list[tuple[str, str, list]]:
     """Internal networks reach none of the host's addresses, their gateways included, but for the
     replies to connections the host opened and the neighbour discovery those need."""
     if not internal_bridges:
@@ -145,7 +145,7 @@ def _input_rules(internal_bridges):
     return rules
 
 
-def _dnat(dnat):
+def _dnat(dnat: Dnat) -> list[dict]:
     family = _PROTOCOL[addresses.version(dnat.address)]
     if dnat.host_ip:
         expr = [_match({"payload": {"protocol": family, "field": "daddr"}}, dnat.host_ip)]
@@ -159,7 +159,7 @@ def _dnat(dnat):
     return expr
 
 
-def ruleset_commands(table, rules):
+def ruleset_commands(table: str, rules: list[tuple[str, str, list]]) -> list[dict]:
     """nft JSON commands that make the table hold exactly `rules` (or remove it if there are none)."""
     commands = []
     if not rules:
@@ -178,11 +178,11 @@ def ruleset_commands(table, rules):
     return commands
 
 
-def apply(table, rules):
+def apply(table: str, rules: list[tuple[str, str, list]]) -> None:
     nftables.apply(ruleset_commands(table, rules))
 
 
-def drift(table, rules):
+def drift(table: str, rules: list[tuple[str, str, list]]) -> list[str]:
     """How the kernel's tables differ from `rules`, as sentences (empty: they match): a chain
     missing, or holding another number of rules."""
     found = []

@@ -23,8 +23,11 @@ Settings are named `kind:name`: `sysctl:<path under /proc/sys>`, `mtu:<link>`, `
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl, sysctl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import HostChange
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Store
 
 SYSCTL, MTU, UP = "sysctl", "mtu", "up"
 IP_FORWARD = "sysctl:net/ipv4/ip_forward"
@@ -35,15 +38,16 @@ RA_EVEN_WHEN_FORWARDING = "2"
 RA_UNLESS_FORWARDING = "1"
 
 
-def setting(kind, name):
+def setting(kind: str, name: str) -> str:
     return "%s:%s" % (kind, name)
 
 
-def sysctl_setting(path):
+def sysctl_setting(path: str) -> str:
     return setting(SYSCTL, path)
 
 
-def sync(store, wanted, faces_tenants, others_on_host):
+def sync(store: Store, wanted: dict[str, str], faces_tenants: Callable[[rtnl.Link], bool],
+         others_on_host: Callable[[], bool]) -> None:
     """Make the host hold `wanted` ({setting: value}) and put back what pynet changed that nothing wants.
 
     faces_tenants(link) tells the links (rtnl.Link records) that must not get accept_ra=2;
@@ -65,7 +69,8 @@ def sync(store, wanted, faces_tenants, others_on_host):
             _ensure(store, host, changes.get(name), name, needed[name], faces_tenants)
 
 
-def _ensure(store, host, change, name, value, faces_tenants):
+def _ensure(store: Store, host: _Host, change: HostChange | None, name: str, value: str,
+            faces_tenants: Callable[[rtnl.Link], bool]) -> None:
     current = host.read(name)
     if current is None:  # its link is gone: nothing to set, nothing to put back
         if change is not None:
@@ -88,7 +93,7 @@ def _ensure(store, host, change, name, value, faces_tenants):
         host.write(name, value)
 
 
-def _ra_keepers(host, faces_tenants):
+def _ra_keepers(host: _Host, faces_tenants: Callable[[rtnl.Link], bool]) -> dict[str, str]:
     """The host's interfaces that accept router advertisements only while not forwarding, and that
     do not face tenants, as {setting of their accept_ra: its value}."""
     found = {}
@@ -101,7 +106,7 @@ def _ra_keepers(host, faces_tenants):
     return found
 
 
-def _put_back(store, host, change, others_on_host):
+def _put_back(store: Store, host: _Host, change: HostChange, others_on_host: Callable[[], bool]) -> None:
     name = change.setting
     current = host.read(name)
     shared = (name in HOST_WIDE or change.parent in HOST_WIDE) and others_on_host()
@@ -110,7 +115,7 @@ def _put_back(store, host, change, others_on_host):
     _forget(store, name)
 
 
-def _forget(store, name):
+def _forget(store: Store, name: str) -> None:
     with store.write() as tx:
         tx.forget_host_change(name)
 
@@ -118,23 +123,23 @@ def _forget(store, name):
 class _Host:
     """Reads and writes settings by name in the calling thread's namespace."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._stack = contextlib.ExitStack()
         self._sysctls = None
         self._rtnl = None
 
-    def __enter__(self):
+    def __enter__(self) -> _Host:
         self._sysctls = self._stack.enter_context(sysctl.Sysctls())
         self._rtnl = self._stack.enter_context(rtnl.connect())
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info) -> None:
         self._stack.close()
 
-    def links(self):
+    def links(self) -> list[rtnl.Link]:
         return self._rtnl.links()
 
-    def read(self, name):
+    def read(self, name: str) -> str | None:
         kind, _sep, target = name.partition(":")
         if kind == SYSCTL:
             return self._sysctls.read(target)
@@ -143,7 +148,7 @@ class _Host:
             return None
         return str(link.mtu) if kind == MTU else str(int(link.up))
 
-    def write(self, name, value):
+    def write(self, name: str, value: str) -> None:
         kind, _sep, target = name.partition(":")
         if kind == SYSCTL:
             self._sysctls.write(target, value)

@@ -10,8 +10,10 @@ search starts after the last address given out, so a released address is not reu
 from __future__ import annotations
 
 import collections
+import ipaddress
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Snapshot, Writer
 
 # sqlite integers are signed 64-bit: pools bigger than this are used only up to it.
 MAX_OFFSET = (1 << 63) - 1
@@ -19,7 +21,7 @@ POOL_KEYS = ("subnet", "gateway", "ip_range", "aux_addresses")
 OWNER_RESERVED = "reserved"
 
 
-def mac_from_id(object_id):
+def mac_from_id(object_id: str) -> str:
     """A locally administered unicast MAC address made from an id (64 hex digits): the same for
     the same object each time it is made, as after a repair or a reboot."""
     return "02:" + ":".join(object_id[i:i + 2] for i in range(0, 10, 2))
@@ -31,10 +33,10 @@ class PoolSpec(collections.namedtuple("PoolSpec", "subnet gateway ip_range aux_a
     __slots__ = ()
 
     @property
-    def version(self):
+    def version(self) -> int:
         return self.subnet.version
 
-    def as_option(self):
+    def as_option(self) -> dict:
         option = {"subnet": str(self.subnet), "gateway": str(self.gateway)}
         if self.ip_range is not None:
             option["ip_range"] = str(self.ip_range)
@@ -43,7 +45,7 @@ class PoolSpec(collections.namedtuple("PoolSpec", "subnet gateway ip_range aux_a
         return option
 
 
-def parse_pools(ipam):
+def parse_pools(ipam: list | None) -> list[PoolSpec]:
     """Validate the `ipam` option (a list of dicts) and return PoolSpecs; raise before any change."""
     if ipam is None:
         return []
@@ -60,7 +62,7 @@ def parse_pools(ipam):
     return pools
 
 
-def _parse_pool(where, entry):
+def _parse_pool(where: str, entry: dict) -> PoolSpec:
     subnet = parse_subnet(entry["subnet"], where + ".subnet")
     if subnet.prefixlen > (30 if subnet.version == 4 else 126):
         raise errors.InvalidParameterError(where + ".subnet", "%s is too small: it needs room for a gateway and "
@@ -87,7 +89,7 @@ def _parse_pool(where, entry):
     return PoolSpec(subnet, gateway, ip_range, aux_addresses)
 
 
-def parse_subnet(value, param):
+def parse_subnet(value: object, param: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """A CIDR subnet without host bits, such as 10.89.0.0/24."""
     try:
         found = addresses.interface(str(value))
@@ -101,25 +103,25 @@ def parse_subnet(value, param):
     return found.network
 
 
-def parse_address(value, param):
+def parse_address(value: object, param: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
         return addresses.address(str(value))
     except ValueError:
         raise errors.InvalidParameterError(param, "%r is not an IP address" % (value,)) from None
 
 
-def _check_host_address(address, subnet, param):
+def _check_host_address(address, subnet, param: str) -> None:
     if address.version != subnet.version or address not in subnet:
         raise errors.InvalidParameterError(param, "%s is not inside subnet %s" % (address, subnet))
     if subnet.version == 4 and address in (subnet.network_address, subnet.broadcast_address):
         raise errors.InvalidParameterError(param, "%s is the network or broadcast address of %s" % (address, subnet))
 
 
-def _overlaps(a, b):
+def _overlaps(a, b) -> bool:
     return a.version == b.version and a.overlaps(b)
 
 
-def add_pools(tx, network_id, pools):
+def add_pools(tx: Writer, network_id: str, pools: list[PoolSpec]) -> None:
     """Record a network's pools and reserve their special addresses (network, broadcast, gateway, aux)."""
     for pool in pools:
         subnet = pool.subnet
@@ -141,11 +143,12 @@ def add_pools(tx, network_id, pools):
                        (pool_id, offset, OWNER_RESERVED))
 
 
-def network_pools(tx, network_id):
+def network_pools(tx: Snapshot, network_id: str) -> list[dict]:
     return tx.query_all("SELECT * FROM pools WHERE network_id = ? ORDER BY id", (network_id,))
 
 
-def allocate(tx, network_name, network_id, version, owner, requested=None, param="ip"):
+def allocate(tx: Writer, network_name: str, network_id: str, version: int, owner: str, requested: str | None = None,
+             param: str = "ip") -> str | None:
     """Give `owner` one address of the given IP version; return it as 'address/prefixlen'.
 
     With `requested`, that address or an error; otherwise the next free one after the last
@@ -176,12 +179,12 @@ def allocate(tx, network_name, network_id, version, owner, requested=None, param
     raise errors.NoAvailableIPsError(network_name, version, param=param)
 
 
-def _record(tx, pool, offset, owner):
+def _record(tx: Writer, pool: dict, offset: int, owner: str) -> None:
     tx.execute("INSERT INTO allocations(pool_id, offset, owner) VALUES (?, ?, ?)", (pool["id"], offset, owner))
     tx.execute("UPDATE pools SET cursor = ? WHERE id = ?", (offset, pool["id"]))
 
 
-def _next_free(tx, pool):
+def _next_free(tx: Writer, pool: dict) -> int | None:
     first, last, cursor = pool["range_first"], pool["range_last"], pool["cursor"]
     start = first if cursor is None or cursor >= last or cursor < first else cursor + 1
     found = _first_free(tx, pool["id"], start, last)
@@ -190,7 +193,7 @@ def _next_free(tx, pool):
     return found
 
 
-def _first_free(tx, pool_id, low, high):
+def _first_free(tx: Writer, pool_id: int, low: int, high: int) -> int | None:
     """The lowest offset in [low, high] with no allocation: walks only the run of taken ones at `low`."""
     candidate = low
     rows = tx.execute("SELECT offset FROM allocations WHERE pool_id = ? AND offset >= ? AND offset <= ? "
@@ -202,12 +205,12 @@ def _first_free(tx, pool_id, low, high):
     return candidate if candidate <= high else None
 
 
-def release(tx, owner):
+def release(tx: Writer, owner: str) -> None:
     """Free every address held by `owner` (an endpoint id)."""
     tx.execute("DELETE FROM allocations WHERE owner = ?", (owner,))
 
 
-def choose_default_subnet(tx, default_pool, prefixlen, taken):
+def choose_default_subnet(tx: Snapshot, default_pool: str, prefixlen: int, taken: list) -> ipaddress.IPv4Network:
     """The first subnet of `prefixlen` in `default_pool` that overlaps no pynet pool and no `taken` network."""
     base = parse_subnet(default_pool, "default_address_pool")
     used = [addresses.network(row["subnet"]) for row in tx.query_all("SELECT subnet FROM pools")] + list(taken)
@@ -220,7 +223,7 @@ def choose_default_subnet(tx, default_pool, prefixlen, taken):
         "configure a larger default_address_pool with pynet_driver" % (prefixlen, base))
 
 
-def check_pools_free(tx, pools, taken):
+def check_pools_free(tx: Snapshot, pools: list[PoolSpec], taken: list) -> None:
     """Refuse a subnet that overlaps another pynet network's pool or a network on the host."""
     existing = tx.query_all("SELECT pools.subnet, networks.name FROM pools JOIN networks ON networks.id = pools.network_id")
     for index, pool in enumerate(pools):

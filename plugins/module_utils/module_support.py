@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
@@ -15,21 +16,21 @@ COMMON_ARGS = dict(
 )
 
 
-def argument_spec(**specific):
+def argument_spec(**specific: dict) -> dict:
     return dict(COMMON_ARGS, **specific)
 
 
-def network_type_choices():
+def network_type_choices() -> list[str]:
     """The values of a `driver` (or a driver's `name`) parameter: every network type and its aliases."""
     return registry.type_names()
 
 
-def network_option_specs():
+def network_option_specs() -> dict[str, dict]:
     """The argument specs of the network options of every driver (drivers/*.py's option tables)."""
     return {name: option.spec for name, option in registry.network_options().items()}
 
 
-def endpoint_option_specs(item=False):
+def endpoint_option_specs(item: bool = False) -> dict[str, dict]:
     """The argument specs of the endpoint options of every driver. In an item of a list (`endpoints`),
     an option with suboptions is taken whole: pynet checks it, and its errors name the item."""
     specs = {name: dict(option.spec) for name, option in registry.endpoint_options().items()}
@@ -39,8 +40,8 @@ def endpoint_option_specs(item=False):
     return specs
 
 
-def run(module, converge, read_only=False):
-    """Call converge(controller) -> Result and exit the module with it.
+def run(module, converge: Callable, read_only: bool = False) -> None:
+    """Call converge(controller) -> Result (converge/diff.py) and exit the AnsibleModule `module` with it.
 
     In check mode, and for a read-only module, a state directory that does not exist is
     not created: it reads as empty.

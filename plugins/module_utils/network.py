@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import Endpoint
-from ansible_collections.pynet.libnetwork.plugins.module_utils.records import RecordView, record_field
+from ansible_collections.pynet.libnetwork.plugins.module_utils.orchestrator import Orchestrator
+from ansible_collections.pynet.libnetwork.plugins.module_utils.ports import HostAddresses
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
+    NetworkRecord, Pool, PublishedPort, RecordView, record_field)
 
 
 class Network(RecordView):
@@ -23,87 +26,89 @@ class Network(RecordView):
     state = record_field("state", "creating, ready or deleting")
     options = record_field("options", "the normalised options")
 
-    def __init__(self, orchestrator, record):
+    def __init__(self, orchestrator: Orchestrator, record: NetworkRecord):
         super().__init__(record)
         self._orchestrator = orchestrator
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Network(%r, type=%r)" % (self.name, self.type)
 
-    def pools(self):
+    def pools(self) -> list[Pool]:
         """The address pools (records.Pool: version, subnet, gateway)."""
         return list(self._record.pools)
 
-    def info(self):
+    def info(self) -> dict:
         return {"id": self.id, "name": self.name, "driver": self.type, "options": self.options,
                 "state": self.state, "endpoints": [ep.info() for ep in self.endpoints()]}
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    def endpoints(self):
+    def endpoints(self) -> list[Endpoint]:
         return [Endpoint(self, record) for record in self._orchestrator.store.snapshot().endpoints(self.id)]
 
-    def endpoint_by_name(self, name):
+    def endpoint_by_name(self, name: str) -> Endpoint:
         record = self._orchestrator.store.snapshot().endpoint(self.id, name=name)
         if record is None:
             raise errors.UnknownEndpointError(name, self.name)
         return Endpoint(self, record)
 
-    def endpoint_by_id(self, endpoint_id):
+    def endpoint_by_id(self, endpoint_id: str) -> Endpoint:
         record = self._orchestrator.store.snapshot().endpoint(self.id, endpoint_id=endpoint_id)
         if record is None:
             raise errors.UnknownEndpointError(endpoint_id, self.name)
         return Endpoint(self, record)
 
-    def published_ports(self, endpoint_id):
+    def published_ports(self, endpoint_id: str) -> list[PublishedPort]:
         """The host ports an endpoint of this network holds (records.PublishedPort)."""
         return self._orchestrator.store.snapshot().ports(endpoint_id)
 
-    def create_endpoint(self, name, sandbox_key, endpoint_options=None):
+    def create_endpoint(self, name: str, sandbox_key: str, endpoint_options: dict | None = None) -> Endpoint:
         """Allocate addresses and connect the sandbox at `sandbox_key` to this network."""
         created = self.create_endpoints([(name, sandbox_key, endpoint_options)])[0]
         if isinstance(created, Endpoint):
             return created
         raise created  # pylint: disable=raising-bad-type  # an exception: the batch gives Endpoint or error
 
-    def create_endpoints(self, specs, host_addresses=None):
+    def create_endpoints(self, specs: list[tuple[str, str, dict | None]],
+                         host_addresses: HostAddresses | None = None) -> list[Endpoint | Exception]:
         """Create many endpoints: (name, sandbox_key, options) tuples. Returns, in order, an Endpoint or
         the error that stopped that one: a failed endpoint leaves nothing behind, the others stand.
         host_addresses: a ports.HostAddresses already read, if the caller has one."""
         return [created if isinstance(created, Exception) else Endpoint(self, created)
                 for created in self._orchestrator.create_endpoints(self._record, specs, host_addresses)]
 
-    def repair_endpoints(self, endpoints):
+    def repair_endpoints(self, endpoints: list[Endpoint]) -> None:
         """Make the kernel match these endpoints again (after damage outside pynet, or a creation cut
         off), as creating them does; raises the first failure."""
         self._orchestrator.repair_endpoints(self._record, [endpoint.record() for endpoint in endpoints])
 
-    def delete_endpoints(self, endpoints):
+    def delete_endpoints(self, endpoints: list[Endpoint]) -> None:
         """Remove endpoints from the kernel (in one request), then from the store, releasing their addresses."""
         self._orchestrator.delete_endpoints(self._record, [endpoint.record() for endpoint in endpoints])
 
-    def endpoints_drift(self, endpoints):
+    def endpoints_drift(self, endpoints: list[Endpoint]) -> list[list[str]]:
         """Per endpoint, what the kernel lacks of it, as sentences (empty: nothing); one pass for all."""
         return self._orchestrator.endpoints_drift(self._record, [endpoint.record() for endpoint in endpoints])
 
-    def check_endpoint(self, name, sandbox_key, endpoint_options, host_addresses=None):
+    def check_endpoint(self, name: str, sandbox_key: str, endpoint_options: dict | None,
+                       host_addresses: HostAddresses | None = None) -> dict:
         """The endpoint options normalised, or an error naming the one at fault; nothing is changed."""
         return self._orchestrator.check_endpoint(self._record, name, sandbox_key, endpoint_options, host_addresses)
 
     # --- the network itself -------------------------------------------------------------------
 
-    def drift(self):
+    def drift(self) -> list[str]:
         """What the kernel lacks of this network, as sentences (empty: nothing)."""
         return self._orchestrator.network_drift(self._record)
 
-    def repair(self):
+    def repair(self) -> None:
         """Make the kernel match this network again (after damage outside pynet, or a creation cut off)."""
         self._record = self._orchestrator.repair_network(self._record)
 
-    def set_labels(self, labels):
+    def set_labels(self, labels: dict) -> None:
         """Labels are the one option changed in place: they live only in the store."""
         self._record = self._orchestrator.set_labels(self._record, labels)
 
-    def delete(self):
+    def delete(self) -> None:
         """Remove the network; refused (ActiveEndpointsError, nothing changed) while it has endpoints."""
         self._orchestrator.delete_network(self._record)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
 
@@ -23,14 +24,15 @@ class Option:
     """One allowed option: a checker that returns the normalised value, its default, and its Ansible
     argument spec (the modules' specs are made of these)."""
 
-    def __init__(self, check, default=None, doc="", spec=None):
+    def __init__(self, check: Callable[[str, object], object], default: object = None, doc: str = "",
+                 spec: dict | None = None):
         self.check = check
         self.default = default
         self.doc = doc
         self.spec = spec
 
 
-def validate(given, spec, where=""):
+def validate(given: object, spec: dict[str, Option], where: str = "") -> dict:
     """Return `given` checked against `spec` (name -> Option) with defaults filled in."""
     if given is not None and not isinstance(given, dict):
         raise errors.InvalidParameterError(where.rstrip(".") or "options", "must be a dict of option names to "
@@ -47,7 +49,7 @@ def validate(given, spec, where=""):
     return result
 
 
-def list_of_dicts(param, value, keys):
+def list_of_dicts(param: str, value: object, keys: tuple[str, ...]) -> list[tuple[str, dict]]:
     """(param[index], dict) of each item of a list of dicts whose keys are among `keys`; an error
     naming the item (or the list) for anything else."""
     allowed = ", ".join(keys)
@@ -65,7 +67,7 @@ def list_of_dicts(param, value, keys):
     return items
 
 
-def check_bool(param, value):
+def check_bool(param: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
@@ -73,8 +75,8 @@ def check_bool(param, value):
     raise errors.InvalidParameterError(param, "%r is not a boolean (true or false)" % (value,))
 
 
-def int_between(low, high):
-    def check(param, value):
+def int_between(low: int, high: int) -> Callable[[str, object], int]:
+    def check(param: str, value: object) -> int:
         if isinstance(value, bool):
             raise errors.InvalidParameterError(param, "%r is not an integer from %d to %d" % (value, low, high))
         try:
@@ -88,7 +90,7 @@ def int_between(low, high):
     return check
 
 
-def check_ifname(param, value):
+def check_ifname(param: str, value: object) -> str:
     encoded = value.encode() if isinstance(value, str) else b""
     if not 1 <= len(encoded) <= 15 or _IFNAME_REFUSED.intersection(encoded) or value in (".", ".."):
         raise errors.InvalidParameterError(param, "%r is not a valid interface name: 1 to 15 bytes (ASCII letters, "
@@ -97,7 +99,7 @@ def check_ifname(param, value):
     return value
 
 
-def check_literal_ifname(param, value):
+def check_literal_ifname(param: str, value: object) -> str:
     """An interface name that goes into firewall rules, where it must match itself only."""
     value = check_ifname(param, value)
     if not _NFT_LITERAL_NAME.match(value):
@@ -107,7 +109,7 @@ def check_literal_ifname(param, value):
     return value
 
 
-def check_sandbox_ifname(param, value):
+def check_sandbox_ifname(param: str, value: object) -> str:
     """An interface name inside a sandbox, where the loopback is always there."""
     value = check_ifname(param, value)
     if value == "lo":
@@ -115,7 +117,7 @@ def check_sandbox_ifname(param, value):
     return value
 
 
-def check_mac(param, value):
+def check_mac(param: str, value: object) -> str:
     mac = str(value).lower().replace("-", ":")
     if not _MAC.match(mac):
         raise errors.InvalidParameterError(param, "%r is not a MAC address (six hex pairs such as "
@@ -129,26 +131,26 @@ def check_mac(param, value):
     return mac
 
 
-def check_name(param, value):
+def check_name(param: str, value: object) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
         raise errors.InvalidParameterError(param, "%r is not a valid name: 1 to 128 characters of letters, digits, "
                                            "'_', '.' and '-', starting with a letter or digit" % (value,))
     return value
 
 
-def check_labels(param, value):
+def check_labels(param: str, value: object) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise errors.InvalidParameterError(param, "must be a dict of string keys to string values")
     return {key: str(item) for key, item in value.items()}
 
 
-def check_str(param, value):
+def check_str(param: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise errors.InvalidParameterError(param, "%r is not a non-empty string" % (value,))
     return value
 
 
-def check_ip(param, value):
+def check_ip(param: str, value: object) -> str:
     """An IP address as text; '' means none."""
     text = str(value)
     if text and not addresses.is_address(text):
@@ -156,7 +158,7 @@ def check_ip(param, value):
     return text
 
 
-def check_ipv4(param, value):
+def check_ipv4(param: str, value: object) -> str:
     """An IPv4 address as text; '' means none."""
     text = check_ip(param, value)
     if text and addresses.version(text) != 4:
@@ -164,5 +166,5 @@ def check_ipv4(param, value):
     return text
 
 
-def passthrough(param, value):
+def passthrough(param: str, value: object) -> object:
     return value

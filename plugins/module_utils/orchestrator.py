@@ -15,27 +15,30 @@ completes or removes.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import (
     addresses, errors, firewall, host_changes, ipam, options, ports, records)
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
-    STATE_CREATING, STATE_DELETING, STATE_READY)
+    STATE_CREATING, STATE_DELETING, STATE_READY, EndpointRecord, NetworkRecord)
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Snapshot, Store, Writer
 
 
 class Orchestrator:
     """The writes of one store, and the firewall table that renders it."""
 
-    def __init__(self, store, firewall_table):
+    def __init__(self, store: Store, firewall_table: str):
         self.store = store
         self.firewall_table = firewall_table
         self._drivers = {}
 
     # --- drivers ------------------------------------------------------------------------------
 
-    def driver(self, network_type):
+    def driver(self, network_type: str) -> Driver:
         """The driver instance of a (canonical) network type: configured here, or with its defaults."""
         if network_type not in self._drivers:
             configured = self.store.snapshot().driver_options(network_type)
@@ -43,7 +46,7 @@ class Orchestrator:
             self._drivers[network_type] = cls(cls.validate_driver_options({}) if configured is None else configured)
         return self._drivers[network_type]
 
-    def configure_driver(self, network_type, driver_options):
+    def configure_driver(self, network_type: str, driver_options: dict | None) -> Driver:
         """Record a driver's host-wide options (replacing any) and return its instance."""
         normalised = registry.DRIVERS[network_type].validate_driver_options(driver_options)
         with self.store.write() as tx:
@@ -51,7 +54,7 @@ class Orchestrator:
         self._drivers[network_type] = registry.DRIVERS[network_type](normalised)
         return self._drivers[network_type]
 
-    def forget_driver(self, network_type):
+    def forget_driver(self, network_type: str) -> None:
         """Forget a driver's configuration; refused while networks use it."""
         with self.store.write() as tx:
             users = [network.name for network in tx.networks(network_type)]
@@ -62,7 +65,7 @@ class Orchestrator:
 
     # --- networks -----------------------------------------------------------------------------
 
-    def create_network(self, network_type, name, network_options):
+    def create_network(self, network_type: str, name: str, network_options: dict | None) -> NetworkRecord:
         """Record, make and sync a new network; returns its NetworkRecord."""
         impl = self.driver(network_type)
         opts, pools = self._check_network(impl, name, network_options)
@@ -86,7 +89,8 @@ class Orchestrator:
             tx.set_network_state(network.id, STATE_READY)
         return network._replace(state=STATE_READY)
 
-    def plan_network(self, network_type, name, network_options, replacing=None):
+    def plan_network(self, network_type: str, name: str, network_options: dict | None,
+                     replacing: NetworkRecord | None = None) -> dict:
         """The normalised options create_network() would record, or its error; nothing is changed.
 
         With `replacing` (a NetworkRecord), the plan is for recreating that network: its name,
@@ -106,7 +110,7 @@ class Orchestrator:
             return self._prepare_network(tx, impl, name, opts, pools, host_networks)[0].options
 
     @staticmethod
-    def _check_network(impl, name, network_options):
+    def _check_network(impl: Driver, name: str, network_options: dict | None) -> tuple[dict, list[ipam.PoolSpec]]:
         """A new network's options validated and normalised, and its pools (PoolSpecs): what needs
         neither the store nor a network id. Raises before any change."""
         options.check_name("name", name)
@@ -126,7 +130,8 @@ class Orchestrator:
         return opts, pools
 
     @staticmethod
-    def _prepare_network(tx, impl, name, opts, pools, host_networks):
+    def _prepare_network(tx: Writer, impl: Driver, name: str, opts: dict, pools: list[ipam.PoolSpec],
+                         host_networks: list) -> tuple[NetworkRecord, list[ipam.PoolSpec]]:
         """The NetworkRecord of a new network (state 'creating'), checked against the store in `tx`, and
         its pools (PoolSpecs), a default one added where it has no IPv4 pool."""
         network_id = records.new_id()
@@ -145,14 +150,14 @@ class Orchestrator:
                                      records.pools_of(opts["ipam"])), pools
 
     @staticmethod
-    def _networks_on_host():
+    def _networks_on_host() -> list:
         """Networks on this host's links and routes, which a new pool must not overlap."""
         with rtnl.connect() as connection:
             found = connection.networks_in_use()
         networks = [addresses.interface(cidr).network for cidr in found]
         return [net for net in networks if not net.is_loopback and not net.is_link_local]
 
-    def repair_network(self, network):
+    def repair_network(self, network: NetworkRecord) -> NetworkRecord:
         """Make the kernel match the network again (after damage outside pynet, or a creation cut off)."""
         self.driver(network.type).create_network(network)
         if network.state != STATE_READY:
@@ -161,14 +166,14 @@ class Orchestrator:
         self.sync_host()
         return network._replace(state=STATE_READY)
 
-    def set_labels(self, network, labels):
+    def set_labels(self, network: NetworkRecord, labels: object) -> NetworkRecord:
         """Labels are the one option changed in place: they live only in the store."""
         opts = dict(network.options, labels=options.check_labels("labels", labels))
         with self.store.write() as tx:
             tx.set_network_options(network.id, opts)
         return network._replace(options=opts)
 
-    def delete_network(self, network):
+    def delete_network(self, network: NetworkRecord) -> None:
         """Remove the network; refused (ActiveEndpointsError, nothing changed) while it has endpoints."""
         with self.store.write() as tx:
             names = [endpoint.name for endpoint in tx.endpoints(network.id)]
@@ -180,7 +185,7 @@ class Orchestrator:
         with self.store.write() as tx:
             tx.forget_network(network.id)
 
-    def network_drift(self, network):
+    def network_drift(self, network: NetworkRecord) -> list[str]:
         """What the kernel lacks of the network (its firewall included), as sentences (empty: nothing)."""
         drift = self.driver(network.type).network_drift(network) + self.firewall_drift()
         if network.state != STATE_READY:
@@ -189,7 +194,8 @@ class Orchestrator:
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    def check_endpoint(self, network, name, sandbox_key, endpoint_options, host_addresses=None):
+    def check_endpoint(self, network: NetworkRecord, name: str, sandbox_key: str, endpoint_options: dict | None,
+                       host_addresses: ports.HostAddresses | None = None) -> dict:
         """The endpoint options normalised, or an error naming the one at fault; no store, and no
         kernel but the host's addresses (host_addresses, a ports.HostAddresses) when a port gives host_ip."""
         options.check_name("name", name)
@@ -201,7 +207,8 @@ class Orchestrator:
                 host_addresses.check("ports[%d].host_ip" % index, mapping["host_ip"])
         return opts
 
-    def create_endpoints(self, network, specs, host_addresses=None):
+    def create_endpoints(self, network: NetworkRecord, specs: list[tuple[str, str, dict | None]],
+                         host_addresses: ports.HostAddresses | None = None) -> list[EndpointRecord | Exception]:
         """Create many endpoints with two store transactions and one netlink socket on the host.
 
         specs: (name, sandbox_key, options) tuples. Returns, in order, an EndpointRecord or the error
@@ -236,7 +243,7 @@ class Orchestrator:
                 results[index] = endpoint._replace(state=STATE_READY) if failure is None else failure
         return results
 
-    def repair_endpoints(self, network, endpoints):
+    def repair_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> list[EndpointRecord]:
         """Make the kernel match these endpoints again (after damage outside pynet, or a creation cut off),
         as create_endpoints() makes them; raises the first failure."""
         deleting = {endpoint.id for endpoint in endpoints if endpoint.state == STATE_DELETING}
@@ -253,7 +260,8 @@ class Orchestrator:
                 raise failure
         return [endpoint._replace(state=STATE_READY) for endpoint in endpoints]
 
-    def _make(self, network, endpoints, repairing=False):
+    def _make(self, network: NetworkRecord, endpoints: list[EndpointRecord],
+              repairing: bool = False) -> list[Exception | None]:
         """The kernel step of creating (or repairing) recorded endpoints, then the host's sync if they
         publish ports, then the records marked ready. Per endpoint: None or its error. A new endpoint
         the kernel refused goes with its record; any other failure undoes the new ones whole."""
@@ -282,7 +290,7 @@ class Orchestrator:
                 else errors.KernelError.refused("endpoint %s" % endpoint.name, failure, "name")
                 for endpoint, failure in zip(endpoints, failures)]
 
-    def delete_endpoints(self, network, endpoints):
+    def delete_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
         """Remove endpoints from the kernel (in one request), then from the store, releasing their addresses."""
         if not endpoints:
             return
@@ -296,7 +304,7 @@ class Orchestrator:
         for sandbox_key in sorted({endpoint.sandbox_key for endpoint in endpoints}):
             sandboxes.refresh_default_routes(snapshot, sandbox_key, self.driver)
 
-    def endpoints_drift(self, network, endpoints):
+    def endpoints_drift(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> list[list[str]]:
         """Per endpoint, what the kernel lacks of it, as sentences (empty: nothing); one pass for all."""
         snapshot = self.store.snapshot()
         found = self.driver(network.type).endpoints_drift(
@@ -306,12 +314,12 @@ class Orchestrator:
                 drift.append("endpoint %s was left %s by a run that was cut off" % (endpoint.name, endpoint.state))
         return found
 
-    def default_routes(self, endpoint):
+    def default_routes(self, endpoint: EndpointRecord) -> tuple[int, ...]:
         """The IP versions whose default route in its sandbox goes through the endpoint."""
         return self._with_routes(self.store.snapshot(), endpoint).default_routes
 
     @contextlib.contextmanager
-    def predicting(self, removed, free_ports):
+    def predicting(self, removed: list[EndpointRecord], free_ports: dict) -> Iterator[Callable]:
         """For check mode: in a transaction that is rolled back, the `removed` endpoints (EndpointRecords)
         forgotten, then a function predict(network, name, sandbox_key, options) that records a creation as
         a real run would, returning (EndpointRecord, [PublishedPort]) or raising the error that run would
@@ -321,13 +329,13 @@ class Orchestrator:
                 ipam.release(tx, endpoint.id)
             tx.forget_endpoints([endpoint.id for endpoint in removed])
 
-            def predict(network, name, sandbox_key, opts):
+            def predict(network: NetworkRecord, name: str, sandbox_key: str, opts: dict) -> tuple:
                 endpoint = self._prepare_endpoint(tx, network, name, sandbox_key, opts, free_ports)
                 return endpoint, tx.ports(endpoint.id)
 
             yield predict
 
-    def free_ports(self, endpoints):
+    def free_ports(self, endpoints: list[tuple[NetworkRecord, dict]]) -> dict:
         """Free host ports for the mappings with host_port 0 of the endpoints given as (NetworkRecord,
         options) pairs: see ports.probe_free_ports."""
         mappings = [(mapping, network.options.get("host_binding_ipv4") or "")
@@ -335,7 +343,8 @@ class Orchestrator:
         needs = ports.free_port_needs(mappings)
         return ports.probe_free_ports(self.store.snapshot(), needs) if needs else {}
 
-    def _prepare_endpoint(self, tx, network, name, sandbox_key, opts, free_ports):
+    def _prepare_endpoint(self, tx: Writer, network: NetworkRecord, name: str, sandbox_key: str, opts: dict,
+                          free_ports: dict) -> EndpointRecord:
         """Record a new endpoint in `tx` (state 'creating') with its addresses and host ports."""
         if tx.endpoint(network.id, name=name):
             raise errors.EndpointNameError(name, network.name)
@@ -362,7 +371,7 @@ class Orchestrator:
         ports.reserve(tx, endpoint_id, mappings, network.options.get("host_binding_ipv4") or "", free_ports)
         return endpoint
 
-    def _forget(self, endpoints):
+    def _forget(self, endpoints: list[EndpointRecord]) -> None:
         if not endpoints:
             return
         with self.store.write() as tx:
@@ -371,17 +380,17 @@ class Orchestrator:
             tx.forget_endpoints([endpoint.id for endpoint in endpoints])
 
     @staticmethod
-    def _with_routes(snapshot, endpoint):
+    def _with_routes(snapshot: Snapshot, endpoint: EndpointRecord) -> EndpointRecord:
         """The endpoint record as a driver takes it: with the IP versions whose default route it owns."""
         owners = sandboxes.default_route_owners(snapshot.endpoints_in_sandbox(endpoint.sandbox_key))
         return sandboxes.with_default_routes(endpoint, owners)
 
     # --- the host's settings and the firewall: functions of the store -------------------------
 
-    def _firewall_enabled(self):
+    def _firewall_enabled(self) -> bool:
         return all(self.driver(network_type).firewall_enabled for network_type in registry.DRIVERS)
 
-    def sync_host(self):
+    def sync_host(self) -> None:
         """Make the host's settings (recorded, see host_changes.py) and pynet's nftables table (applied
         in one transaction; none when a driver's option turns the firewall off) match the store: one
         process at a time."""
@@ -391,7 +400,7 @@ class Orchestrator:
                 with self._firewall_refusals():
                     firewall.apply(self.firewall_table, self._firewall_rules())
 
-    def _undo_sync(self):
+    def _undo_sync(self) -> None:
         """sync_host() for a creation being undone after a failure, which is the error to report: the
         firewall's own failure (often the same one again) is left for the next sync to correct."""
         with self.store.host_lock():
@@ -400,7 +409,7 @@ class Orchestrator:
                 with contextlib.suppress(OSError):
                     firewall.apply(self.firewall_table, self._firewall_rules())
 
-    def _firewall_rules(self):
+    def _firewall_rules(self) -> list:
         """The rules the drivers' firewall inputs make, for every network and published port that is
         not being deleted (their rules go first, so a deletion cut off leaves none behind)."""
         networks, published = self.store.snapshot().firewall_inputs()
@@ -414,7 +423,7 @@ class Orchestrator:
         dnats.sort(key=lambda dnat: (dnat.protocol, dnat.host_ip, dnat.host_port))
         return firewall.render_rules(interfaces, dnats)
 
-    def _sync_host_settings(self):
+    def _sync_host_settings(self) -> None:
         snapshot = self.store.snapshot()
         publishing = snapshot.networks_publishing()
         networks = snapshot.networks()
@@ -426,10 +435,10 @@ class Orchestrator:
         for network in networks:
             tenant_links |= self.driver(network.type).tenant_links(network)
 
-        def faces_tenants(link):
+        def faces_tenants(link: rtnl.Link) -> bool:
             return link.name in tenant_links or any(driver.owns_link(link) for driver in registry.DRIVERS.values())
 
-        def others_on_host():
+        def others_on_host() -> bool:
             ours = {network.id for network in networks}
             with rtnl.connect() as connection:
                 found = {driver.network_of_link(link) for link in connection.links()
@@ -438,14 +447,14 @@ class Orchestrator:
 
         host_changes.sync(self.store, wanted, faces_tenants, others_on_host)
 
-    def firewall_drift(self):
+    def firewall_drift(self) -> list[str]:
         if not self._firewall_enabled():
             return []
         with self._firewall_refusals():
             return firewall.drift(self.firewall_table, self._firewall_rules())
 
     @contextlib.contextmanager
-    def _firewall_refusals(self):
+    def _firewall_refusals(self) -> Iterator[None]:
         """nftables' refusals (OSError from kernel/nftables.py, nft missing included) as the user's error,
         naming the driver option that asks for the firewall."""
         try:
@@ -455,7 +464,7 @@ class Orchestrator:
             raise errors.KernelError(exc.strerror, param=switches[0] if switches else None) from None
 
 
-def _check_ports(network, endpoint, mappings):
+def _check_ports(network: NetworkRecord, endpoint: EndpointRecord, mappings: list[dict]) -> None:
     """Ports are published only where traffic can reach them: as Docker's, not on an internal
     network, and on a host address of an IP version the endpoint has."""
     if mappings and network.internal:

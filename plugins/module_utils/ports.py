@@ -13,6 +13,7 @@ import socket
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, options, records
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Snapshot, Writer
 
 PORT_KEYS = ("host_ip", "host_port", "container_port", "protocol")
 LISTED_ADDRESSES = 8  # how many of the host's addresses an error names
@@ -29,7 +30,7 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _port_range(param, value, allow_zero):
+def _port_range(param: str, value: object, allow_zero: bool) -> tuple[int, int]:
     """'8080', 8080 or '8080-8090' as (first, last)."""
     text = str(value).strip()
     first, _sep, last = text.partition("-")
@@ -44,7 +45,7 @@ def _port_range(param, value, allow_zero):
     return low, high
 
 
-def check_ports(param, value):
+def check_ports(param: str, value: object) -> list[dict]:
     """The normalised `ports` option: a list of {protocol, host_ip, host_port, container_port}."""
     result = []
     for where, entry in options.list_of_dicts(param, value, PORT_KEYS):
@@ -72,10 +73,10 @@ class HostAddresses:
     """The addresses assigned to the host's interfaces, read in one dump the first time one is checked
     (one per batch of endpoints, not one per port)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._found = None
 
-    def check(self, param, address):
+    def check(self, param: str, address: str) -> None:
         """Refuse an address to publish on that is not the host's: its DNAT would take the host's
         own and its sandboxes' connections to that address, another machine's, to the container."""
         if not address:
@@ -94,11 +95,11 @@ class HostAddresses:
                                            % (address, listed or "none of this version"))
 
 
-def _text(pair):
+def _text(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else "%d-%d" % pair
 
 
-def free_port_needs(mappings):
+def free_port_needs(mappings: list[tuple[dict, str]]) -> collections.Counter:
     """How many free ports the mappings with host_port 0 need, by (protocol, host address); `mappings`
     are (mapping, the host address its network publishes on by default) pairs."""
     needs = collections.Counter()
@@ -108,7 +109,7 @@ def free_port_needs(mappings):
     return needs
 
 
-def probe_free_ports(snapshot, needs):
+def probe_free_ports(snapshot: Snapshot, needs: collections.Counter) -> dict[tuple[str, str], list[int]]:
     """For each (protocol, host address) of `needs`, ports of DYNAMIC_PORTS that no endpoint holds (as
     `snapshot` says) and no process on the host listens on (a socket binds to them): as many as needed
     and SPARE_PORTS more. Probed before the write transaction, which holds every writer on the host
@@ -125,7 +126,7 @@ def probe_free_ports(snapshot, needs):
     return found
 
 
-def _bindable(protocol, host_ip, port):
+def _bindable(protocol: str, host_ip: str, port: int) -> bool:
     """Whether no process on the host holds the port: a socket binds to it."""
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     family = socket.AF_INET6 if host_ip and addresses.version(host_ip) == 6 else socket.AF_INET
@@ -139,7 +140,7 @@ def _bindable(protocol, host_ip, port):
     return True
 
 
-def reserve(tx, endpoint_id, mappings, default_host_ip, free_ports):
+def reserve(tx: Writer, endpoint_id: str, mappings: list[dict], default_host_ip: str, free_ports: dict) -> None:
     """Record the host ports of an endpoint's mappings in the write transaction `tx`; host_port 0 takes
     the first of `free_ports` (probe_free_ports, consumed) that no endpoint holds now."""
     for index, mapping in enumerate(mappings):
@@ -160,7 +161,7 @@ def reserve(tx, endpoint_id, mappings, default_host_ip, free_ports):
             tx.add_port(endpoint_id, records.PublishedPort(protocol, host_ip, host_port, container[0] + offset))
 
 
-def _take_free(tx, candidates, protocol, host_ip, where):
+def _take_free(tx: Writer, candidates: list[int], protocol: str, host_ip: str, where: str) -> int:
     while candidates:
         port = candidates.pop(0)
         if tx.port_holder(protocol, host_ip, port) is None:

@@ -21,11 +21,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Callable, Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, paths, rtnl
-from ansible_collections.pynet.libnetwork.plugins.module_utils.records import RecordView, record_field
-from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR, Store
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
+    EndpointRecord, InSandbox, RecordView, SandboxRecord, record_field)
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR, Snapshot, Store
 
 PATH_MAX = 4096
 PROC = "/proc"
@@ -42,15 +45,15 @@ class Sandbox(RecordView):
 
     key = record_field("key", "the path of the namespace file")
 
-    def __init__(self, store, record):
+    def __init__(self, store: Store, record: SandboxRecord):
         super().__init__(record)
         self._store = store
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Sandbox(%r)" % self.key
 
     @property
-    def created(self):
+    def created(self) -> bool:
         """Whether the sandbox is pynet's (and so removed by pynet): a namespace at the key must be the
         one pynet made in this boot; with none there, pynet's own is gone and is made again."""
         found, identity = examine(self.key)
@@ -58,15 +61,15 @@ class Sandbox(RecordView):
             return identity is not None and identity == _own_identity(self._record)
         return self._record.created
 
-    def exists(self):
+    def exists(self) -> bool:
         """Whether a namespace is mounted at the key (it may have been removed outside pynet)."""
         return examine(self.key)[0] == netns.NETNS
 
-    def endpoints(self):
+    def endpoints(self) -> list[InSandbox]:
         """The endpoints in this sandbox (InSandbox records: the endpoint and its network's name), by ifname."""
         return sorted(self._store.snapshot().endpoints_in_sandbox(self.key), key=lambda found: found.endpoint.ifname)
 
-    def destroy(self):
+    def destroy(self) -> None:
         """Remove the namespace if pynet made it, and forget the sandbox; refuses while endpoints use it,
         and (changing nothing) when a symlink is now on the key's path."""
         with self._store.write() as tx:
@@ -82,7 +85,7 @@ class Sandbox(RecordView):
             tx.forget_sandbox(self.key)
 
 
-def _own_identity(record):
+def _own_identity(record: SandboxRecord | None) -> tuple[int, int] | None:
     """The (st_dev, st_ino) of the namespace pynet made for this record in this boot, or None.
 
     A record of schema 2 or before has none (pynet did not keep it): the namespace at its key is
@@ -93,7 +96,7 @@ def _own_identity(record):
     return (record.ns_dev, record.ns_ino)
 
 
-def check_key(key, param="key"):
+def check_key(key: object, param: str = "key") -> str:
     """A sandbox key is an absolute, normalised path with no symlink in it, outside /proc, and not
     the host's own namespace; anything else is refused before any change."""
     if not isinstance(key, str) or not key:
@@ -118,13 +121,13 @@ def check_key(key, param="key"):
     return key
 
 
-def _symlink_error(key, link, param):
+def _symlink_error(key: str, link: str, param: str) -> errors.SandboxKeyError:
     return errors.SandboxKeyError(key, "must not contain symlinks: %s is a symbolic link; give the real path"
                                   % link, param)
 
 
 @contextlib.contextmanager
-def _directory(key, make=False, param="key"):
+def _directory(key: str, make: bool = False, param: str = "key") -> Iterator[int | None]:
     """The O_PATH descriptor of the key's directory, reached without symlinks (and made, mode 0755,
     with `make`); None when it does not exist."""
     try:
@@ -144,7 +147,7 @@ def _directory(key, make=False, param="key"):
             os.close(parent)
 
 
-def examine(key):
+def examine(key: str) -> tuple[str, tuple[int, int] | None]:
     """(what is at the key, the namespace's (st_dev, st_ino) if it is one), as netns.examine_at()
     says; netns.SYMLINK for a symlink anywhere on its path, netns.OTHER under something not a directory."""
     try:
@@ -163,13 +166,13 @@ def examine(key):
         os.close(parent)
 
 
-def plan(store, key):
+def plan(store: Store, key: str) -> str:
     """What new_sandbox(key) would do at a key check_key() passed: NOTHING (the sandbox stands), ADOPT
     or CREATE; raises if it would be refused."""
     return _action(store.snapshot().sandbox(key), examine(key)[0], key)
 
 
-def _action(record, found, key):
+def _action(record: SandboxRecord | None, found: str, key: str) -> str:
     if found == netns.NETNS:
         return NOTHING if record else ADOPT
     # The empty file of pynet's own creation that was cut off, or left by a reboot, is made again.
@@ -178,17 +181,17 @@ def _action(record, found, key):
     raise errors.SandboxKeyError(key, "exists and is not a network namespace; pynet never overwrites it")
 
 
-def lookup(store, key):
+def lookup(store: Store, key: str) -> Sandbox | None:
     """The sandbox known at `key`, or None."""
     record = store.snapshot().sandbox(key)
     return Sandbox(store, record) if record else None
 
 
-def all_sandboxes(store):
+def all_sandboxes(store: Store) -> list[Sandbox]:
     return [Sandbox(store, record) for record in store.snapshot().sandboxes()]
 
 
-def create(store, key):
+def create(store: Store, key: str) -> Sandbox:
     """Make or adopt the namespace at `key` and record it (the work of new_sandbox)."""
     check_key(key)
     with store.write() as tx:
@@ -200,7 +203,7 @@ def create(store, key):
     return lookup(store, key)
 
 
-def _make(store, key):
+def _make(store: Store, key: str) -> None:
     # The namespace is made first, its loopback up, and mounted at the key last: a process killed
     # before the mount leaves nothing (the namespace dies with it) but a record, or an empty file.
     ns_fd, identity = netns.new()
@@ -232,7 +235,7 @@ def _make(store, key):
         os.close(ns_fd)
 
 
-def new_sandbox(key, state_dir=DEFAULT_STATE_DIR):
+def new_sandbox(key: str, state_dir: str = DEFAULT_STATE_DIR) -> Sandbox:
     """libnetwork's sandbox.NewSandbox(key): a sandbox at `key`, recorded in the store of `state_dir`."""
     return create(Store(state_dir), key)
 
@@ -240,7 +243,7 @@ def new_sandbox(key, state_dir=DEFAULT_STATE_DIR):
 # --- the gateway policy ---------------------------------------------------------------------------
 
 
-def default_route_owners(members):
+def default_route_owners(members: list[InSandbox]) -> dict[int, str]:
     """Which endpoint gives the sandbox its default route, per IP version, as {version: endpoint id}:
     of its endpoints (InSandbox records, oldest first) on networks that are not internal, the one with
     the highest gw_priority, then the oldest."""
@@ -252,13 +255,13 @@ def default_route_owners(members):
     return owners
 
 
-def with_default_routes(endpoint, owners):
+def with_default_routes(endpoint: EndpointRecord, owners: dict[int, str]) -> EndpointRecord:
     """The endpoint record with the IP versions whose default route it owns (`owners` as above)."""
     return endpoint._replace(default_routes=tuple(version for version, owner in sorted(owners.items())
                                                   if owner == endpoint.id))
 
 
-def refresh_default_routes(snapshot, key, driver_of):
+def refresh_default_routes(snapshot: Snapshot, key: str, driver_of: Callable[[str], Driver]) -> None:
     """Give the sandbox at `key` its default routes through the endpoints that own them now;
     driver_of(network type) is the driver to ask."""
     if not netns.is_netns(key):

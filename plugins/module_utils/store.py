@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import stat
+from collections.abc import Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, records
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import paths
@@ -109,7 +110,7 @@ CREATE TABLE IF NOT EXISTS host_changes (
 class Store:
     """The database of one state directory. Cheap to open; one per Controller."""
 
-    def __init__(self, state_dir=DEFAULT_STATE_DIR, create=True):
+    def __init__(self, state_dir: str = DEFAULT_STATE_DIR, create: bool = True):
         """With create=False (check mode, reading), a state directory or database that does not exist
         yet is read as an empty store held in memory: nothing is written on the host."""
         self.state_dir = state_directory(state_dir)
@@ -121,11 +122,11 @@ class Store:
         finally:
             os.umask(old_umask)
 
-    def close(self):
+    def close(self) -> None:
         self._db.close()
 
     @contextlib.contextmanager
-    def write(self):
+    def write(self) -> Iterator[Writer]:
         """One write transaction (a Writer); every process on the host waits its turn."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -136,7 +137,7 @@ class Store:
         self._db.execute("COMMIT")
 
     @contextlib.contextmanager
-    def trial(self):
+    def trial(self) -> Iterator[Writer]:
         """A write transaction that is always rolled back: for predicting a change (check mode)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -144,12 +145,12 @@ class Store:
         finally:
             self._db.execute("ROLLBACK")
 
-    def snapshot(self):
+    def snapshot(self) -> Snapshot:
         """Reads of the last committed state."""
         return Snapshot(self._db)
 
     @contextlib.contextmanager
-    def host_lock(self):
+    def host_lock(self) -> Iterator[None]:
         """Held by one process at a time: for work that reads the store and then changes the host in
         several steps (host settings, the firewall), so that two processes never act on different
         readings. Never taken inside a transaction (a writer may be waiting for it). A flock of the
@@ -162,7 +163,7 @@ class Store:
             os.close(lock)  # releases the lock, as the death of the process does
 
 
-def state_directory(state_dir):
+def state_directory(state_dir: str) -> str:
     """The absolute path of a state directory: the store and the firewall's table name both go by it
     (the store refuses a path with a symlink, so this is the real path)."""
     if not isinstance(state_dir, str) or not state_dir or "\0" in state_dir:
@@ -171,7 +172,7 @@ def state_directory(state_dir):
     return os.path.abspath(state_dir)
 
 
-def _open(state_dir, create):
+def _open(state_dir: str, create: bool) -> sqlite3.Connection:
     """The connection to the database of `state_dir`, checked, made or brought to this schema."""
     directory = _open_state_dir(state_dir, create)
     if directory is None:
@@ -190,7 +191,7 @@ def _open(state_dir, create):
     return _connect(os.path.join(state_dir, DATABASE_NAME))
 
 
-def _open_state_dir(state_dir, create):
+def _open_state_dir(state_dir: str, create: bool) -> int | None:
     """An O_PATH descriptor of the state directory, every directory on its path checked (see
     _check_directory) before anything in it is read or made; None if it does not exist and not `create`.
     Missing directories are made, mode 0700; none that exists is ever changed."""
@@ -217,7 +218,7 @@ def _open_state_dir(state_dir, create):
         raise
 
 
-def _check_directory(state_dir, path, st):
+def _check_directory(state_dir: str, path: str, st: os.stat_result) -> None:
     """Only root may write the state directory, or any directory on its path (where whoever may
     could put another state directory in its place): a directory on the way may be writable by all
     only with the sticky bit, as /tmp, where only its owner can rename or remove an entry."""
@@ -239,7 +240,7 @@ def _check_directory(state_dir, path, st):
                                                             remedy))
 
 
-def _check_database_file(found, path):
+def _check_database_file(found: os.stat_result, path: str) -> None:
     if not stat.S_ISREG(found.st_mode):
         raise errors.StateError(path, "is not a regular file")
     if found.st_size == 0:
@@ -248,7 +249,7 @@ def _check_database_file(found, path):
                                 "is lost")
 
 
-def _create_database(directory, state_dir):
+def _create_database(directory: int, state_dir: str) -> None:
     """A new database, made whole under a temporary name and then linked into place, so that no
     crash ever leaves pynet.db empty or half made (an empty one is refused, not started afresh).
     A process killed in between leaves only its temporary files."""
@@ -269,7 +270,7 @@ def _create_database(directory, state_dir):
                 os.unlink(temporary + suffix, dir_fd=directory)
 
 
-def _connect(path, create_schema=False):
+def _connect(path: str, create_schema: bool = False) -> sqlite3.Connection:
     """A connection to the database at `path`, brought to SCHEMA_VERSION; a file that is not a pynet
     database (of this schema or an older one) is refused."""
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000.0, isolation_level=None, check_same_thread=False)
@@ -299,7 +300,7 @@ def _connect(path, create_schema=False):
     return db
 
 
-def _schema_version(db):
+def _schema_version(db: sqlite3.Connection) -> int | None:
     try:
         row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     except sqlite3.OperationalError:  # no meta table
@@ -307,7 +308,7 @@ def _schema_version(db):
     return int(row[0]) if row else None
 
 
-def _migrate(db):
+def _migrate(db: sqlite3.Connection) -> None:
     """The schema of this version, made or brought up from an older one in one transaction."""
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -327,64 +328,64 @@ def _migrate(db):
     db.execute("COMMIT")
 
 
-def _json(value):
+def _json(value: object) -> str:
     return json.dumps(value, sort_keys=True)
 
 
 # Each record type is read from its row here: the JSON columns (options) are decoded by the record
 # that holds them.
 
-def _network(row):
+def _network(row: sqlite3.Row) -> records.NetworkRecord:
     options = json.loads(row["options"])
     return records.NetworkRecord(row["id"], row["name"], row["type"], options, row["state"],
                                  records.pools_of(options.get("ipam")))
 
 
-def _endpoint(row):
+def _endpoint(row: sqlite3.Row) -> records.EndpointRecord:
     return records.EndpointRecord(row["id"], row["network_id"], row["name"], row["sandbox_key"], row["ifname"],
                                   row["host_ifname"], row["mac"], row["address"], row["address_ipv6"],
                                   json.loads(row["options"]), row["state"])
 
 
-def _sandbox(row):
+def _sandbox(row: sqlite3.Row) -> records.SandboxRecord:
     return records.SandboxRecord(row["key"], bool(row["created"]), row["ns_dev"], row["ns_ino"], row["boot_id"])
 
 
 _PORT_COLUMNS = "ports.protocol, ports.host_ip, ports.host_port, ports.container_port"
 
 
-def _port(row):
+def _port(row: sqlite3.Row) -> records.PublishedPort:
     return records.PublishedPort(row["protocol"], row["host_ip"], row["host_port"], row["container_port"])
 
 
 class Snapshot:
     """Reads of the store: of the last committed state, or inside a Writer's transaction."""
 
-    def __init__(self, db):
+    def __init__(self, db: sqlite3.Connection):
         self._db = db
 
-    def query_one(self, sql, params=()):
+    def query_one(self, sql: str, params: tuple = ()) -> dict | None:
         """One row as a dict, or None: for ipam.py's own tables (pools, allocations), which it reads itself."""
         row = self._db.execute(sql, params).fetchone()
         return dict(row) if row is not None else None
 
-    def query_all(self, sql, params=()):
+    def query_all(self, sql: str, params: tuple = ()) -> list[dict]:
         """Rows as dicts: for ipam.py's own tables (pools, allocations), which it reads itself."""
         return [dict(row) for row in self._db.execute(sql, params)]
 
     # --- drivers ----------------------------------------------------------------------------------
 
-    def driver_options(self, network_type):
+    def driver_options(self, network_type: str) -> dict | None:
         """The host-wide options a driver was configured with, or None when it is not configured."""
         row = self._db.execute("SELECT options FROM drivers WHERE type = ?", (network_type,)).fetchone()
         return json.loads(row["options"]) if row is not None else None
 
-    def driver_types(self):
+    def driver_types(self) -> list[str]:
         return [row["type"] for row in self._db.execute("SELECT type FROM drivers ORDER BY type")]
 
     # --- networks ---------------------------------------------------------------------------------
 
-    def networks(self, network_type=None):
+    def networks(self, network_type: str | None = None) -> list[records.NetworkRecord]:
         """Every network (or those of one type), by name."""
         if network_type is None:
             rows = self._db.execute("SELECT * FROM networks ORDER BY name")
@@ -392,7 +393,7 @@ class Snapshot:
             rows = self._db.execute("SELECT * FROM networks WHERE type = ? ORDER BY name", (network_type,))
         return [_network(row) for row in rows]
 
-    def network(self, name=None, network_id=None):
+    def network(self, name: str | None = None, network_id: str | None = None) -> records.NetworkRecord | None:
         """The network of that name (or id), or None."""
         if network_id is not None:
             row = self._db.execute("SELECT * FROM networks WHERE id = ?", (network_id,)).fetchone()
@@ -400,13 +401,13 @@ class Snapshot:
             row = self._db.execute("SELECT * FROM networks WHERE name = ?", (name,)).fetchone()
         return _network(row) if row is not None else None
 
-    def networks_publishing(self):
+    def networks_publishing(self) -> set[str]:
         """The ids of the networks with an endpoint (not being deleted) that publishes ports."""
         return {row[0] for row in self._db.execute(
             "SELECT DISTINCT endpoints.network_id FROM ports JOIN endpoints ON endpoints.id = ports.endpoint_id "
             "WHERE endpoints.state != ?", (records.STATE_DELETING,))}
 
-    def firewall_inputs(self):
+    def firewall_inputs(self) -> tuple[list[records.NetworkRecord], list[records.FirewallPort]]:
         """What the firewall is rendered from: the networks, and the published ports of their endpoints
         (as FirewallPorts, ordered by protocol, address and port), but those being deleted: their
         rules go first, so a deletion cut off leaves none behind."""
@@ -422,12 +423,13 @@ class Snapshot:
 
     # --- endpoints --------------------------------------------------------------------------------
 
-    def endpoints(self, network_id):
+    def endpoints(self, network_id: str) -> list[records.EndpointRecord]:
         """A network's endpoints, by name."""
         return [_endpoint(row) for row in self._db.execute(
             "SELECT * FROM endpoints WHERE network_id = ? ORDER BY name", (network_id,))]
 
-    def endpoint(self, network_id, name=None, endpoint_id=None):
+    def endpoint(self, network_id: str, name: str | None = None,
+                 endpoint_id: str | None = None) -> records.EndpointRecord | None:
         """The endpoint of that name (or id) in the network, or None."""
         if endpoint_id is not None:
             row = self._db.execute("SELECT * FROM endpoints WHERE network_id = ? AND id = ?",
@@ -437,7 +439,7 @@ class Snapshot:
                                    (network_id, name)).fetchone()
         return _endpoint(row) if row is not None else None
 
-    def endpoints_in_sandbox(self, key):
+    def endpoints_in_sandbox(self, key: str) -> list[records.InSandbox]:
         """The endpoints in the sandbox at `key`, oldest first, as InSandbox records."""
         return [records.InSandbox(_endpoint(row), row["network"], bool(json.loads(row["network_options"])
                                                                        .get("internal")))
@@ -448,13 +450,13 @@ class Snapshot:
 
     # --- published ports --------------------------------------------------------------------------
 
-    def ports(self, endpoint_id):
+    def ports(self, endpoint_id: str) -> list[records.PublishedPort]:
         """The host ports an endpoint holds, by protocol and port."""
         return [_port(row) for row in self._db.execute(
             "SELECT %s FROM ports WHERE endpoint_id = ? ORDER BY protocol, host_port" % _PORT_COLUMNS,
             (endpoint_id,))]
 
-    def port_holder(self, protocol, host_ip, host_port):
+    def port_holder(self, protocol: str, host_ip: str, host_port: int) -> tuple[str, str] | None:
         """(endpoint name, network name) of the endpoint that holds the port on that address (or on
         every address), or None."""
         row = self._db.execute(
@@ -464,7 +466,7 @@ class Snapshot:
             (protocol, host_port, host_ip, host_ip)).fetchone()
         return tuple(row) if row is not None else None
 
-    def held_ports(self, protocol, host_ip, first, last):
+    def held_ports(self, protocol: str, host_ip: str, first: int, last: int) -> set[int]:
         """The host ports from `first` to `last` held on that address (or on every address)."""
         return {row[0] for row in self._db.execute(
             "SELECT host_port FROM ports WHERE protocol = ? AND host_port BETWEEN ? AND ? "
@@ -472,16 +474,16 @@ class Snapshot:
 
     # --- sandboxes --------------------------------------------------------------------------------
 
-    def sandbox(self, key):
+    def sandbox(self, key: str) -> records.SandboxRecord | None:
         row = self._db.execute("SELECT * FROM sandboxes WHERE key = ?", (key,)).fetchone()
         return _sandbox(row) if row is not None else None
 
-    def sandboxes(self):
+    def sandboxes(self) -> list[records.SandboxRecord]:
         return [_sandbox(row) for row in self._db.execute("SELECT * FROM sandboxes ORDER BY key")]
 
     # --- host settings ----------------------------------------------------------------------------
 
-    def host_changes(self):
+    def host_changes(self) -> list[records.HostChange]:
         """What pynet changed on the host and has not put back (HostChanges), by setting."""
         return [records.HostChange(*row) for row in self._db.execute(
             "SELECT setting, original, value, parent FROM host_changes ORDER BY setting")]
@@ -490,12 +492,12 @@ class Snapshot:
 class Writer(Snapshot):
     """One write transaction (or a trial, rolled back): named changes, and the reads within it."""
 
-    def execute(self, sql, params=()):
+    def execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         """For ipam.py's own tables (pools, allocations), which it writes itself."""
         return self._db.execute(sql, params)
 
     @contextlib.contextmanager
-    def savepoint(self):
+    def savepoint(self) -> Iterator[None]:
         """Changes made in the block are undone when it raises; the transaction goes on."""
         self._db.execute("SAVEPOINT step")
         try:
@@ -508,75 +510,75 @@ class Writer(Snapshot):
 
     # --- drivers ----------------------------------------------------------------------------------
 
-    def save_driver(self, network_type, options):
+    def save_driver(self, network_type: str, options: dict) -> None:
         self._db.execute("INSERT OR REPLACE INTO drivers(type, options) VALUES (?, ?)", (network_type, _json(options)))
 
-    def forget_driver(self, network_type):
+    def forget_driver(self, network_type: str) -> None:
         self._db.execute("DELETE FROM drivers WHERE type = ?", (network_type,))
 
     # --- networks ---------------------------------------------------------------------------------
 
-    def add_network(self, network):
+    def add_network(self, network: records.NetworkRecord) -> None:
         self._db.execute("INSERT INTO networks(id, name, type, options, state) VALUES (?, ?, ?, ?, ?)",
                          (network.id, network.name, network.type, _json(network.options), network.state))
 
-    def set_network_state(self, network_id, state):
+    def set_network_state(self, network_id: str, state: str) -> None:
         self._db.execute("UPDATE networks SET state = ? WHERE id = ?", (state, network_id))
 
-    def set_network_options(self, network_id, options):
+    def set_network_options(self, network_id: str, options: dict) -> None:
         self._db.execute("UPDATE networks SET options = ? WHERE id = ?", (_json(options), network_id))
 
-    def forget_network(self, network_id):
+    def forget_network(self, network_id: str) -> None:
         """The network's record, with its pools and their allocations; its endpoints must be gone."""
         self._db.execute("DELETE FROM networks WHERE id = ?", (network_id,))
 
     # --- endpoints --------------------------------------------------------------------------------
 
-    def add_endpoint(self, endpoint):
+    def add_endpoint(self, endpoint: records.EndpointRecord) -> None:
         self._db.execute("INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, address, "
                          "address_ipv6, options, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (endpoint.id, endpoint.network_id, endpoint.name, endpoint.sandbox_key, endpoint.ifname,
                           endpoint.host_ifname, endpoint.mac, endpoint.ipv4, endpoint.ipv6, _json(endpoint.options),
                           endpoint.state))
 
-    def set_endpoint_state(self, endpoint_ids, state):
+    def set_endpoint_state(self, endpoint_ids: list[str], state: str) -> None:
         self._db.executemany("UPDATE endpoints SET state = ? WHERE id = ?", [(state, id_) for id_ in endpoint_ids])
 
-    def forget_endpoints(self, endpoint_ids):
+    def forget_endpoints(self, endpoint_ids: list[str]) -> None:
         """The endpoints' records with their published ports (ipam.release frees their addresses)."""
         self._db.executemany("DELETE FROM endpoints WHERE id = ?", [(id_,) for id_ in endpoint_ids])
 
-    def add_port(self, endpoint_id, port):
+    def add_port(self, endpoint_id: str, port: records.PublishedPort) -> None:
         self._db.execute("INSERT INTO ports(endpoint_id, protocol, host_ip, host_port, container_port) "
                          "VALUES (?, ?, ?, ?, ?)", (endpoint_id,) + tuple(port))
 
     # --- sandboxes --------------------------------------------------------------------------------
 
-    def adopt_sandbox(self, key):
+    def adopt_sandbox(self, key: str) -> None:
         """Record the namespace at `key` as not pynet's (never removed by pynet), unless it is known."""
         self._db.execute("INSERT OR IGNORE INTO sandboxes(key, created) VALUES (?, 0)", (key,))
 
-    def record_own_sandbox(self, key, identity, boot_id):
+    def record_own_sandbox(self, key: str, identity: tuple[int, int], boot_id: str) -> None:
         """Record the sandbox at `key` as pynet's, made with the namespace of (st_dev, st_ino) `identity`."""
         self._db.execute("INSERT OR REPLACE INTO sandboxes(key, created, ns_dev, ns_ino, boot_id) "
                          "VALUES (?, 1, ?, ?, ?)", (key, identity[0], identity[1], boot_id))
 
-    def set_sandbox_identity(self, key, identity, boot_id):
+    def set_sandbox_identity(self, key: str, identity: tuple[int, int], boot_id: str) -> None:
         self._db.execute("UPDATE sandboxes SET ns_dev = ?, ns_ino = ?, boot_id = ? WHERE key = ?",
                          (identity[0], identity[1], boot_id, key))
 
-    def forget_sandbox(self, key):
+    def forget_sandbox(self, key: str) -> None:
         self._db.execute("DELETE FROM sandboxes WHERE key = ?", (key,))
 
     # --- host settings ----------------------------------------------------------------------------
 
-    def record_host_change(self, setting, original, value, parent=""):
+    def record_host_change(self, setting: str, original: str, value: str, parent: str = "") -> None:
         """A change about to be made (a child one, with a `parent`, is kept if already recorded)."""
         self._db.execute("INSERT OR %s INTO host_changes(setting, original, value, parent) VALUES (?, ?, ?, ?)"
                          % ("IGNORE" if parent else "ABORT"), (setting, original, value, parent))
 
-    def set_host_change(self, setting, value):
+    def set_host_change(self, setting: str, value: str) -> None:
         self._db.execute("UPDATE host_changes SET value = ? WHERE setting = ?", (value, setting))
 
-    def forget_host_change(self, setting):
+    def forget_host_change(self, setting: str) -> None:
         self._db.execute("DELETE FROM host_changes WHERE setting = ?", (setting,))

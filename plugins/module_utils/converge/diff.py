@@ -8,40 +8,44 @@ sandboxes and endpoints, and the differences that decide a change.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
-from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import sandbox_info
+from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller, NetworkDriver
+from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import Endpoint, sandbox_info
+from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import EndpointRecord, PublishedPort
 
 
 class Result:
-    def __init__(self, changed, before, after, **returned):
+    def __init__(self, changed: bool, before: dict | None, after: dict | None, **returned: object):
         self.changed = changed
         self.diff = {"before": before or {}, "after": after or {}}
         self.returned = returned
         self.warnings = []
 
     @classmethod
-    def report(cls, **returned):
+    def report(cls, **returned: object) -> Result:
         """A read-only result: nothing changed, nothing to diff."""
         result = cls(False, None, None, **returned)
         result.diff = None
         return result
 
-    def as_dict(self):
+    def as_dict(self) -> dict:
         returned = dict(self.returned, changed=self.changed)
         if self.diff is not None:
             returned["diff"] = self.diff
         return returned
 
 
-def given(params, keys):
+def given(params: dict, keys: tuple[str, ...]) -> dict:
     """The parameters of `keys` that the task gives (not None)."""
     return {key: params[key] for key in keys if params.get(key) is not None}
 
 
 @contextlib.contextmanager
-def located(where):
+def located(where: str) -> Iterator[None]:
     """Errors about one item of a list name it: `endpoints[3].ip: ...`."""
     try:
         yield
@@ -56,11 +60,11 @@ def located(where):
 # --- views: what a diff shows and a task returns -------------------------------------------------
 
 
-def driver_view(driver):
+def driver_view(driver: NetworkDriver | None) -> dict | None:
     return {"name": driver.type, "options": dict(driver.options)} if driver and driver.configured else None
 
 
-def network_view(network, options=None, drift=None):
+def network_view(network: Network | None, options: dict | None = None, drift: list[str] | None = None) -> dict:
     view = {"name": network.name if network else None, "driver": network.type if network else None,
             "options": options if options is not None else network.options}
     if network is not None:
@@ -71,7 +75,7 @@ def network_view(network, options=None, drift=None):
     return view
 
 
-def sandbox_view(controller, key):
+def sandbox_view(controller: Controller, key: str) -> dict | None:
     sandbox = sandboxes.lookup(controller.store, key)
     if sandbox is None:
         return None
@@ -84,14 +88,14 @@ def sandbox_view(controller, key):
             "interfaces": sorted(interfaces, key=lambda iface: iface["dst_name"])}
 
 
-def endpoint_view(endpoint):
+def endpoint_view(endpoint: Endpoint) -> dict:
     """An Endpoint as a task returns it."""
     return {"name": endpoint.name, "network": endpoint.network_name, "sandbox": endpoint.sandbox_key,
             "id": endpoint.id, "options": endpoint.options, "sandbox_info": endpoint.sandbox_info(),
             "ports": endpoint.ports()}
 
 
-def predicted_endpoint_view(network, endpoint, ports):
+def predicted_endpoint_view(network: Network, endpoint: EndpointRecord, ports: list[PublishedPort]) -> dict:
     """An endpoint that check mode predicts (an EndpointRecord of `network`, a Network, with the
     PublishedPorts it would hold), as a task returns it; it has no id yet."""
     return {"name": endpoint.name, "network": network.name, "sandbox": endpoint.sandbox_key,
@@ -102,12 +106,12 @@ def predicted_endpoint_view(network, endpoint, ports):
 # --- differences -----------------------------------------------------------------------------------
 
 
-def changed_options(stored, planned, unchanged=()):
+def changed_options(stored: dict, planned: dict, unchanged: list[str] | tuple = ()) -> list[str]:
     """The options whose planned value is not the stored one, but those in `unchanged`, sorted."""
     return sorted(key for key in planned if planned[key] != stored.get(key) and key not in unchanged)
 
 
-def endpoint_differences(endpoint, item, opts, params):
+def endpoint_differences(endpoint: Endpoint, item: dict, opts: dict, params: tuple[str, ...]) -> list[str]:
     """The parameters (of `params`) in which a declared endpoint (`item`, its options checked: `opts`)
     differs from the Endpoint that stands; addresses are compared as addresses."""
     differ = []

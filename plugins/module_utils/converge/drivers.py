@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, driver_view
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 
 
-def ensure_driver(controller, params, check_mode):
+def ensure_driver(controller: Controller, params: dict, check_mode: bool) -> Result:
     name = registry.canonical_type(params["name"])
     current = controller.driver(name)
     before = driver_view(current)

@@ -9,20 +9,27 @@ creations (a batch per network), then repairs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, options, ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
+from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import diff
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, endpoint_view, located
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.networks import lookup_network
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
+from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import Endpoint
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
+from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network
+from ansible_collections.pynet.libnetwork.plugins.module_utils.sandbox import Sandbox
 
 # The endpoint options of every driver: the module's parameters that are options.
 ENDPOINT_PARAMS = tuple(registry.endpoint_options())
 
 
 class _Plan:
-    def __init__(self, where, item, network, endpoint, action, opts, differ=None, drift=None):
+    def __init__(self, where: str, item: dict, network: Network | None, endpoint: Endpoint | None, action: str,
+                 opts: dict | None, differ: list[str] | None = None, drift: list[str] | None = None):
         self.where = where
         self.item = item
         self.network = network
@@ -34,7 +41,7 @@ class _Plan:
         self.predicted = None
 
 
-def ensure_endpoint_params(controller, params, check_mode):
+def ensure_endpoint_params(controller: Controller, params: dict, check_mode: bool) -> Result:
     """pynet_endpoint's parameters: one endpoint (name) or a list (endpoints) with top-level defaults."""
     prune_stale = params.get("prune_stale")
     if params.get("endpoints") is None:
@@ -50,7 +57,7 @@ def ensure_endpoint_params(controller, params, check_mode):
     return ensure_endpoints(controller, items, check_mode, purge=sorted(purged), prune_stale=prune_stale)
 
 
-def _item(entry, defaults):
+def _item(entry: dict, defaults: dict) -> dict:
     item = {key: entry.get(key) for key in ("name",) + ENDPOINT_PARAMS}
     for key in ("network", "sandbox", "state"):
         item[key] = entry.get(key) if entry.get(key) is not None else defaults.get(key)
@@ -58,7 +65,8 @@ def _item(entry, defaults):
     return item
 
 
-def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prune_stale=False):
+def ensure_endpoints(controller: Controller, items: list[dict], check_mode: bool, purge: list[str] | tuple = (),
+                     as_list: bool = True, prune_stale: bool = False) -> Result:
     """Converge a list of endpoint declarations (dicts of network, name, sandbox, options, state).
 
     With as_list, errors name the item (`endpoints[3].ip`); otherwise the bare parameter.
@@ -111,7 +119,8 @@ def ensure_endpoints(controller, items, check_mode, purge=(), as_list=True, prun
     return result
 
 
-def _plan_endpoint(controller, where, item, check_mode, host_addresses):
+def _plan_endpoint(controller: Controller, where: str, item: dict, check_mode: bool,
+                   host_addresses: ports.HostAddresses) -> _Plan:
     for key in ("network", "name"):
         if not item.get(key):
             raise errors.InvalidParameterError(where + key, "is required")
@@ -148,7 +157,7 @@ def _plan_endpoint(controller, where, item, check_mode, host_addresses):
     return _Plan(where, item, network, endpoint, "check", opts)  # repair or none: see _check_drift
 
 
-def _check_drift(plans):
+def _check_drift(plans: list[_Plan]) -> None:
     """Endpoints that stand as declared are checked against the kernel, one pass per network."""
     for network, batch in _by_network(plans, ("check",)):
         for plan, drift in zip(batch, network.endpoints_drift([plan.endpoint for plan in batch])):
@@ -156,7 +165,7 @@ def _check_drift(plans):
             plan.action = "repair" if drift else "none"
 
 
-def _removal_plans(plans, networks, chosen):
+def _removal_plans(plans: list[_Plan], networks: list[Network], chosen: Callable[[Endpoint], bool]) -> list[_Plan]:
     """Deletions of the endpoints of `networks` that no plan names and that `chosen` picks."""
     named = {(plan.item["network"], plan.item["name"]) for plan in plans}
     return [_Plan("", {"network": network.name, "name": ep.name, "state": "absent", "sandbox": ep.sandbox_key},
@@ -165,7 +174,7 @@ def _removal_plans(plans, networks, chosen):
             if (network.name, ep.name) not in named and chosen(ep)]
 
 
-def _stale_sandboxes(known, plans):
+def _stale_sandboxes(known: list[Sandbox], plans: list[_Plan]) -> list[Sandbox]:
     """Of the `known` sandboxes, those whose namespace is gone and that no endpoint will use once the plans are
     carried out. One with a symlink on its path is not looked at through it, so never collected."""
     leaving = {plan.endpoint.id for plan in plans if plan.action == "delete"}
@@ -175,7 +184,7 @@ def _stale_sandboxes(known, plans):
             and all(found.endpoint.id in leaving for found in sandbox.endpoints())]
 
 
-def _predict(controller, plans):
+def _predict(controller: Controller, plans: list[_Plan]) -> None:
     """Run every allocation in one rolled-back transaction: a conflict fails before any change,
     and check mode shows the addresses a real run would give."""
     creating = [plan for plan in plans if plan.action in ("create", "recreate") and plan.network is not None]
@@ -189,7 +198,7 @@ def _predict(controller, plans):
             plan.predicted = diff.predicted_endpoint_view(plan.network, endpoint, published)
 
 
-def _apply(plans, host_addresses):
+def _apply(plans: list[_Plan], host_addresses: ports.HostAddresses) -> None:
     """Deletions first (in one request per network), then creations (one batch per network),
     then repairs. An endpoint the kernel refuses is reported after the others are made."""
     for network, batch in _by_network(plans, ("delete", "recreate")):
@@ -211,7 +220,7 @@ def _apply(plans, host_addresses):
                                 % (len(failed), "; ".join(failed)), param="endpoints")
 
 
-def _by_network(plans, actions):
+def _by_network(plans: list[_Plan], actions: tuple[str, ...]) -> list[tuple[Network, list[_Plan]]]:
     batches = {}
     for plan in plans:
         if plan.action in actions:
@@ -219,7 +228,7 @@ def _by_network(plans, actions):
     return list(batches.values())
 
 
-def _result_view(plan, check_mode):
+def _result_view(plan: _Plan, check_mode: bool) -> dict | None:
     if plan.action == "delete" or (plan.action == "none" and plan.endpoint is None):
         return None
     if check_mode and plan.action in ("create", "recreate"):

@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, driver_view, sandbox_view
 
 
-def gather_info(controller, networks=None, sandboxes_wanted=None):
+def gather_info(controller: Controller, networks: list[str] | None = None,
+                sandboxes_wanted: list[str] | None = None) -> Result:
     """Drivers, networks (with endpoints) and sandboxes, optionally filtered by names and keys, and what
     pynet changed on the host."""
     all_networks = controller.networks()

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, ipam
+from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import diff
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, network_view
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
+from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network
 
 # The network options of every driver: the module's parameters that are options.
 NETWORK_PARAMS = tuple(registry.network_options())
@@ -15,14 +17,14 @@ NETWORK_PARAMS = tuple(registry.network_options())
 NETWORK_IN_PLACE = ("labels",)
 
 
-def lookup_network(controller, name):
+def lookup_network(controller: Controller, name: str) -> Network | None:
     try:
         return controller.network_by_name(name)
     except errors.UnknownNetworkError:
         return None
 
 
-def ensure_network(controller, params, check_mode):
+def ensure_network(controller: Controller, params: dict, check_mode: bool) -> Result:
     name = params["name"]
     current = lookup_network(controller, name)
     if params["state"] == "absent":
@@ -86,7 +88,7 @@ def ensure_network(controller, params, check_mode):
     return Result(True, before, network_view(current), network=current.info())
 
 
-def _remove_network(current, force, check_mode):
+def _remove_network(current: Network | None, force: bool, check_mode: bool) -> Result:
     if current is None:
         return Result(False, None, None, network=None)
     endpoints = current.endpoints()

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
+from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, located, sandbox_view
 
 
-def ensure_sandbox_params(controller, params, check_mode):
+def ensure_sandbox_params(controller: Controller, params: dict, check_mode: bool) -> Result:
     """pynet_sandbox's parameters: one sandbox (key) or a list (sandboxes) in one run.
 
     The list is first carried out in check mode, so a bad item fails the task before any change."""
@@ -35,7 +36,7 @@ def ensure_sandbox_params(controller, params, check_mode):
                              for item, result in zip(items, results)])
 
 
-def ensure_sandbox(controller, params, check_mode):
+def ensure_sandbox(controller: Controller, params: dict, check_mode: bool) -> Result:
     key = sandboxes.check_key(params["key"])
     before = sandbox_view(controller, key)
     if params["state"] == "absent":

@@ -12,7 +12,9 @@ the kernel is idempotent, so a run cut off at any point is finished by the next 
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import firewall, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import EndpointRecord, FirewallPort, NetworkRecord
 
 
 class Driver:
@@ -44,7 +46,7 @@ class Driver:
         self.options = driver_options
 
     @classmethod
-    def validate_driver_options(cls, given) -> dict:
+    def validate_driver_options(cls, given: object) -> dict:
         return options.validate(given, cls.DRIVER_OPTIONS, "options.")
 
     @property
@@ -68,56 +70,57 @@ class Driver:
                 network_options[name] = value
         return network_options
 
-    def check_conflicts(self, network_options: dict, others: list) -> None:
+    def check_conflicts(self, network_options: dict, others: list[NetworkRecord]) -> None:
         """Refuse a new network whose options clash with another network's (NetworkRecords)."""
 
     # --- networks: the kernel, the host, the firewall -----------------------------------------
 
-    def create_network(self, network) -> None:
+    def create_network(self, network: NetworkRecord) -> None:
         """Make (or repair) the network's kernel objects (network: a NetworkRecord)."""
 
-    def delete_network(self, network) -> None:
+    def delete_network(self, network: NetworkRecord) -> None:
         """Remove the network's kernel objects that pynet made."""
 
-    def network_drift(self, network) -> list:
+    def network_drift(self, network: NetworkRecord) -> list[str]:
         """What differs between the kernel and the declared network, as sentences (empty: none)."""
         return []
 
-    def host_settings(self, network, published: bool) -> dict:
+    def host_settings(self, network: NetworkRecord, published: bool) -> dict[str, str]:
         """What the host needs for this network, beyond the network's own objects, as {setting: value}
         (settings named as host_changes.py names them); `published` tells whether its endpoints publish
         ports. The orchestrator records each change and puts it back once no network needs it."""
         return {}
 
-    def tenant_links(self, network) -> set:
+    def tenant_links(self, network: NetworkRecord) -> set[str]:
         """The names of the host's links where the network's tenants are (a bridge): never given accept_ra 2."""
         return set()
 
     @staticmethod
-    def owns_link(link) -> bool:
+    def owns_link(link: rtnl.Link) -> bool:
         """Whether a host link (an rtnl.Link) is one this driver made for tenants' traffic."""
         return False
 
     @staticmethod
-    def network_of_link(link) -> str | None:
+    def network_of_link(link: rtnl.Link) -> str | None:
         """The id of the network a host link was made for (a network's bridge), or None."""
         return None
 
-    def firewall_inputs(self, network, ports: list) -> tuple:
+    def firewall_inputs(self, network: NetworkRecord,
+                        ports: list[FirewallPort]) -> tuple[firewall.Interface | None, list[firewall.Dnat]]:
         """What the firewall needs for the network and the published ports of its endpoints
         (FirewallPorts): (a firewall.Interface or None, [firewall.Dnat, ...])."""
         return None, []
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    def validate_endpoint_options(self, given) -> dict:
+    def validate_endpoint_options(self, given: object) -> dict:
         return options.validate(given, self.ENDPOINT_OPTIONS)
 
     def host_ifname(self, endpoint_id: str) -> str:
         """The name of an endpoint's host end ('' for an endpoint that has none)."""
         return ""
 
-    def create_endpoints(self, network, endpoints: list) -> list:
+    def create_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> list[Exception | None]:
         """Make (or repair) the endpoints' kernel objects (EndpointRecords; sandbox_key is a netns path).
 
         Returns one entry per endpoint: None, or the exception that stopped it; an endpoint that
@@ -125,12 +128,12 @@ class Driver:
         """
         return [None] * len(endpoints)
 
-    def delete_endpoints(self, network, endpoints: list) -> None:
+    def delete_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
         """Remove the endpoints' kernel objects; ones already gone are fine."""
 
-    def set_default_route(self, network, endpoint) -> None:
+    def set_default_route(self, network: NetworkRecord, endpoint: EndpointRecord) -> None:
         """Give the endpoint's sandbox the default routes of the IP versions in endpoint.default_routes."""
 
-    def endpoints_drift(self, network, endpoints: list) -> list:
+    def endpoints_drift(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> list[list[str]]:
         """Per endpoint, what differs between the kernel and its declaration, as sentences (empty: none)."""
         return [[] for _endpoint in endpoints]

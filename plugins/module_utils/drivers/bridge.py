@@ -25,6 +25,8 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils import options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import ports as published_ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
+    EndpointRecord, FirewallPort, NetworkRecord, Pool)
 
 IPV6_MIN_MTU = 1280  # the kernel takes IPv6 off a link with a smaller MTU
 DEFAULT_MTU = 1500
@@ -76,7 +78,7 @@ class BridgeDriver(Driver):
     }
 
     @classmethod
-    def validate_driver_options(cls, given):
+    def validate_driver_options(cls, given: object) -> dict:
         opts = super().validate_driver_options(given)
         pool = ipam.parse_subnet(opts["default_address_pool"], "options.default_address_pool")
         if pool.version != 4:
@@ -91,7 +93,7 @@ class BridgeDriver(Driver):
 
     # --- networks: options --------------------------------------------------------------------
 
-    def check_network(self, network_options):
+    def check_network(self, network_options: dict) -> None:
         if not network_options["internal"] and not self.options["enable_ip_forward"]:
             raise errors.InvalidParameterError(
                 "internal", "the bridge driver's option enable_ip_forward is false, so only internal networks can "
@@ -110,10 +112,10 @@ class BridgeDriver(Driver):
             raise errors.InvalidParameterError("mtu", "%d is below %d, the least MTU of a network with an IPv6 subnet"
                                                % (network_options["mtu"], IPV6_MIN_MTU))
 
-    def derived_options(self, network_id):
+    def derived_options(self, network_id: str) -> dict:
         return {"bridge_name": BRIDGE_PREFIX + network_id[:12]}
 
-    def check_conflicts(self, network_options, others):
+    def check_conflicts(self, network_options: dict, others: list[NetworkRecord]) -> None:
         bridge = network_options["bridge_name"]
         for other in others:
             if other.options.get("bridge_name") == bridge:
@@ -122,11 +124,11 @@ class BridgeDriver(Driver):
 
     # --- networks: the kernel, the host, the firewall -----------------------------------------
 
-    def create_network(self, network):
+    def create_network(self, network: NetworkRecord) -> None:
         with rtnl.connect() as host, sysctl.Sysctls() as sysctls:
             self._ensure_bridge(host, sysctls, network)
 
-    def _ensure_bridge(self, host, sysctls, network):
+    def _ensure_bridge(self, host: rtnl.Connection, sysctls: sysctl.Sysctls, network: NetworkRecord) -> rtnl.Link:
         """The bridge with its gateways. One pynet made is kept as the network says; one it adopted
         only gets the gateways here: what else it needs (MTU, up) is a recorded host setting."""
         opts = network.options
@@ -160,7 +162,7 @@ class BridgeDriver(Driver):
             host.set_up(bridge.index)
         return bridge
 
-    def delete_network(self, network):
+    def delete_network(self, network: NetworkRecord) -> None:
         name = network.options["bridge_name"]
         with rtnl.connect() as host:
             bridge = host.link(name)
@@ -172,7 +174,7 @@ class BridgeDriver(Driver):
                 for pool in network.pools:
                     host.delete_address(bridge.index, pool.gateway_cidr)
 
-    def network_drift(self, network):
+    def network_drift(self, network: NetworkRecord) -> list[str]:
         name = network.options["bridge_name"]
         with rtnl.connect() as host:
             bridge = host.link(name)
@@ -188,7 +190,7 @@ class BridgeDriver(Driver):
                          for pool in network.pools if pool.gateway_cidr not in present)
             return drift
 
-    def host_settings(self, network, published):
+    def host_settings(self, network: NetworkRecord, published: bool) -> dict[str, str]:
         opts = network.options
         name = opts["bridge_name"]
         wanted = {}
@@ -207,19 +209,20 @@ class BridgeDriver(Driver):
             wanted[host_changes.setting(host_changes.UP, name)] = "1"
         return wanted
 
-    def tenant_links(self, network):
+    def tenant_links(self, network: NetworkRecord) -> set[str]:
         return {network.options["bridge_name"]}
 
     @staticmethod
-    def owns_link(link):
+    def owns_link(link: rtnl.Link) -> bool:
         return link.group == PYNET_LINK_GROUP or BridgeDriver.network_of_link(link) is not None
 
     @staticmethod
-    def network_of_link(link):
+    def network_of_link(link: rtnl.Link) -> str | None:
         alias = link.alias or ""
         return alias[len(ALIAS_PREFIX):] if alias.startswith(ALIAS_PREFIX) else None
 
-    def firewall_inputs(self, network, ports):
+    def firewall_inputs(self, network: NetworkRecord,
+                        ports: list[FirewallPort]) -> tuple[firewall.Interface, list[firewall.Dnat]]:
         opts = network.options
         bridge = opts["bridge_name"]
         interface = firewall.Interface(bridge, [pool.subnet for pool in network.pools], opts["internal"],
@@ -235,10 +238,10 @@ class BridgeDriver(Driver):
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    def host_ifname(self, endpoint_id):
+    def host_ifname(self, endpoint_id: str) -> str:
         return VETH_PREFIX + endpoint_id[:12]
 
-    def create_endpoints(self, network, endpoints):
+    def create_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> list[Exception | None]:
         opts = network.options
         outcome = [None] * len(endpoints)
         with rtnl.connect() as host, sysctl.Sysctls() as sysctls:
@@ -259,7 +262,8 @@ class BridgeDriver(Driver):
                     host.wait_oper_up(endpoint.host_ifname)
         return outcome
 
-    def _make_endpoint(self, host, sysctls, bridge, network, endpoint):
+    def _make_endpoint(self, host: rtnl.Connection, sysctls: sysctl.Sysctls, bridge: rtnl.Link, network: NetworkRecord,
+                       endpoint: EndpointRecord) -> None:
         opts = network.options
         sandbox_fd = netns.open_fd(endpoint.sandbox_key)
         try:
@@ -275,7 +279,8 @@ class BridgeDriver(Driver):
             os.close(sandbox_fd)
 
     @staticmethod
-    def _add_veth(host, bridge, endpoint, sandbox_fd, mtu):
+    def _add_veth(host: rtnl.Connection, bridge: rtnl.Link, endpoint: EndpointRecord, sandbox_fd: int,
+                  mtu: int) -> None:
         """The veth pair, host end up on the bridge; a pair left by a run that was cut off is replaced."""
         for attempt in (1, 2):
             try:
@@ -288,7 +293,8 @@ class BridgeDriver(Driver):
                 raise errors.KernelError.refused("cannot create interface %s in sandbox %s"
                                                  % (endpoint.ifname, endpoint.sandbox_key), exc, "ifname") from None
 
-    def _configure_sandbox_side(self, sandbox, sandbox_fd, sysctls, network, endpoint):
+    def _configure_sandbox_side(self, sandbox: rtnl.Connection, sandbox_fd: int, sysctls: sysctl.Sysctls,
+                                network: NetworkRecord, endpoint: EndpointRecord) -> None:
         ifname = endpoint.ifname
         if not endpoint.ipv6:
             # Before it is up: an IPv4-only sandbox runs no IPv6 autoconf.
@@ -305,22 +311,23 @@ class BridgeDriver(Driver):
         self._set_default_routes(sandbox, network, endpoint, index)
 
     @staticmethod
-    def _routed_pools(network, endpoint):
+    def _routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:
         """The pools whose gateway is the sandbox's default route through this endpoint (see sandbox.py)."""
         return [pool for pool in network.pools if pool.version in endpoint.default_routes
                 and endpoint.address(pool.version) and pool.holds(endpoint.address(pool.version))]
 
-    def _set_default_routes(self, sandbox, network, endpoint, index):
+    def _set_default_routes(self, sandbox: rtnl.Connection, network: NetworkRecord, endpoint: EndpointRecord,
+                            index: int) -> None:
         for pool in self._routed_pools(network, endpoint):
             sandbox.set_default_route(pool.gateway, index)
 
-    def set_default_route(self, network, endpoint):
+    def set_default_route(self, network: NetworkRecord, endpoint: EndpointRecord) -> None:
         with rtnl.connect(endpoint.sandbox_key) as sandbox:
             found = sandbox.link(endpoint.ifname)
             if found is not None:
                 self._set_default_routes(sandbox, network, endpoint, found.index)
 
-    def delete_endpoints(self, network, endpoints):
+    def delete_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
         """Delete the host veths (their peers go with them) in one request: each deletion waits for an
         RCU grace period, so they are moved into a group of this process's and the group is deleted."""
         group, claim = _claim_teardown_group()
@@ -334,7 +341,7 @@ class BridgeDriver(Driver):
                 if bridge is not None and bridge.mtu != network.options["mtu"]:
                     connection.set_mtu(bridge.index, network.options["mtu"])
 
-    def endpoints_drift(self, network, endpoints):
+    def endpoints_drift(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> list[list[str]]:
         bridge_name = network.options["bridge_name"]
         with rtnl.connect() as host:
             bridge = host.link(bridge_name)
@@ -342,7 +349,8 @@ class BridgeDriver(Driver):
             # endpoint as for all of them.
             return [self._endpoint_drift(host, bridge, bridge_name, network, endpoint) for endpoint in endpoints]
 
-    def _endpoint_drift(self, host, bridge, bridge_name, network, endpoint):
+    def _endpoint_drift(self, host: rtnl.Connection, bridge: rtnl.Link | None, bridge_name: str, network: NetworkRecord,
+                        endpoint: EndpointRecord) -> list[str]:
         veth = endpoint.host_ifname
         drift = []
         link = host.link(veth)
@@ -377,7 +385,7 @@ class BridgeDriver(Driver):
         return drift
 
 
-def _is_own(bridge, network):
+def _is_own(bridge: rtnl.Link, network: NetworkRecord) -> bool:
     """Whether pynet made the bridge for this network (and so may change and delete it): it has pynet's
     alias, or, as a bridge made by a run cut off before its alias was set, the name and the MAC address
     that pynet derives for the network (no other bridge has that MAC: it comes from the network's id)."""
@@ -385,11 +393,11 @@ def _is_own(bridge, network):
         bridge.name == network.options["bridge_name"] and bridge.mac == ipam.mac_from_id(network.id))
 
 
-def _same_version(host_ip, cidr):
+def _same_version(host_ip: str, cidr: str) -> bool:
     return addresses.version(host_ip) == addresses.version(cidr)
 
 
-def _claim_teardown_group():
+def _claim_teardown_group() -> tuple[int, socket.socket]:
     """A teardown group no other pynet process on the host is using, and the socket that holds it:
     drawn at random (a PID repeats across PID namespaces) and held by binding an abstract socket
     named after it, which belongs to the network namespace, where the links are, and goes with the
@@ -407,7 +415,7 @@ def _claim_teardown_group():
         return group, claim
 
 
-def _check_is_bridge(link):
+def _check_is_bridge(link: rtnl.Link) -> None:
     if link.kind != "bridge":
         raise errors.InvalidParameterError("bridge_name", "%s is already a %s device on this host, not a bridge; "
                                            "choose another name" % (link.name, link.kind or "non-bridge"))

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import EndpointRecord, NetworkRecord
 
 
 class NullDriver(Driver):
     network_type = "null"
 
-    def create_endpoints(self, network, endpoints):
+    def create_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> list[Exception | None]:
         outcome = []
         for endpoint in endpoints:
             try:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils.options import Option
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.bridge import BridgeDriver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.null import NullDriver
 
@@ -12,7 +13,7 @@ DRIVERS = {driver.network_type: driver for driver in (BridgeDriver, NullDriver)}
 ALIASES = {"simplebridge": "bridge"}
 
 
-def canonical_type(network_type):
+def canonical_type(network_type: object) -> str:
     """The driver name for a type or alias; NetworkTypeError for anything else."""
     name = ALIASES.get(network_type, network_type) if isinstance(network_type, str) else None
     if name not in DRIVERS:
@@ -20,13 +21,13 @@ def canonical_type(network_type):
     return name
 
 
-def type_names():
+def type_names() -> list[str]:
     """Every network type with its aliases after it, as the modules list their choices."""
     return [name for network_type in DRIVERS
             for name in [network_type] + sorted(alias for alias, target in ALIASES.items() if target == network_type)]
 
 
-def network_options():
+def network_options() -> dict[str, Option]:
     """The network options of every driver, by name: the one table the modules' specs come from."""
     table = {}
     for driver in DRIVERS.values():
@@ -34,7 +35,7 @@ def network_options():
     return table
 
 
-def endpoint_options():
+def endpoint_options() -> dict[str, Option]:
     """The endpoint options of every driver, by name."""
     table = {}
     for driver in DRIVERS.values():

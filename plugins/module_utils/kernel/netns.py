@@ -20,6 +20,7 @@ import functools
 import os
 import stat
 import threading
+from collections.abc import Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import paths
 
@@ -50,25 +51,25 @@ class _Statfs(ctypes.Structure):
     _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 256)]
 
 
-def _check(result, what, path=""):
+def _check(result: int, what: str, path: str = "") -> None:
     if result != 0:
         code = ctypes.get_errno()
         raise OSError(code, "%s: %s" % (what, os.strerror(code)), path or None)
 
 
-def _fd_path(fd):
+def _fd_path(fd: int) -> bytes:
     return b"/proc/self/fd/%d" % fd
 
 
 # --- looking: without following a symlink ------------------------------------------------------
 
 
-def _parent(path):
+def _parent(path: str) -> int:
     """The O_PATH descriptor of the directory of `path` (absolute, no '..'), reached without symlinks."""
     return paths.open_directory(os.path.dirname(path))
 
 
-def _netns_fd(entry):
+def _netns_fd(entry: int) -> int | None:
     """A descriptor for setns of the file of the O_PATH descriptor `entry`, or None if that is not a
     network namespace. nsfs holds every kind of namespace: the kernel says which kind this one is."""
     buf = _Statfs()
@@ -84,11 +85,11 @@ def _netns_fd(entry):
     return None
 
 
-def _identity(st):
+def _identity(st: os.stat_result) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
 
 
-def examine_at(parent_fd, name):
+def examine_at(parent_fd: int, name: str) -> tuple[str, tuple[int, int] | None]:
     """(what is at `name` in the directory `parent_fd`, the namespace's (st_dev, st_ino) if it is one)."""
     try:
         entry = os.open(name, ENTRY_FLAGS, dir_fd=parent_fd)
@@ -109,7 +110,7 @@ def examine_at(parent_fd, name):
         os.close(entry)
 
 
-def open_fd(path):
+def open_fd(path: str) -> int:
     """A descriptor (for setns) of the network namespace file at `path`, reached without symlinks."""
     entry = paths.open_entry(path)
     try:
@@ -121,7 +122,7 @@ def open_fd(path):
     return fd
 
 
-def is_netns(path):
+def is_netns(path: str) -> bool:
     """True if `path` is a network namespace file (a bind mount of an nsfs inode) reached without symlinks."""
     try:
         os.close(open_fd(path))
@@ -130,7 +131,7 @@ def is_netns(path):
     return True
 
 
-def host_identities():
+def host_identities() -> set[tuple[int, int]]:
     """(st_dev, st_ino) of the calling thread's network namespace and of PID 1's: no sandbox is either."""
     found = {_identity(os.stat(THREAD_NETNS))}
     with contextlib.suppress(OSError):  # PID 1's may be hidden (hidepid=): the thread's is still known
@@ -139,7 +140,7 @@ def host_identities():
 
 
 @functools.lru_cache(maxsize=None)
-def boot_id():
+def boot_id() -> str:
     """This boot's id: a namespace's (st_dev, st_ino) names it only until the next boot."""
     with open(BOOT_ID) as handle:
         return handle.read().strip()
@@ -148,12 +149,12 @@ def boot_id():
 # --- making and removing ------------------------------------------------------------------------
 
 
-def new():
+def new() -> tuple[int, tuple[int, int]]:
     """A new network namespace (`lo` down), held by the descriptor returned with its (st_dev, st_ino).
     It is mounted nowhere: it vanishes when the descriptor is closed, unless bind_at() mounted it."""
     made = []
 
-    def make():
+    def make() -> None:
         # A throwaway thread: it unshares, leaving every other thread where it was.
         try:
             _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
@@ -169,7 +170,7 @@ def new():
     return made[0], _identity(os.fstat(made[0]))
 
 
-def bind_at(ns_fd, parent_fd, name):
+def bind_at(ns_fd: int, parent_fd: int, name: str) -> None:
     """Mount the namespace of `ns_fd` at `name` in the directory `parent_fd`, as `ip netns add` does.
 
     The file is made here (O_EXCL: never one that was there) and the namespace is mounted onto
@@ -188,7 +189,7 @@ def bind_at(ns_fd, parent_fd, name):
         os.close(placeholder)
 
 
-def destroy_at(parent_fd, name, identity):
+def destroy_at(parent_fd: int, name: str, identity: tuple[int, int] | None) -> None:
     """Unmount the network namespace of (st_dev, st_ino) `identity` at `name` in the directory
     `parent_fd` (None: unmount none), then remove the empty file it was mounted on. Anything else
     found there is left alone; nothing there is not an error."""
@@ -208,7 +209,7 @@ def destroy_at(parent_fd, name, identity):
         _remove_placeholder(parent_fd, name)
 
 
-def create(path):
+def create(path: str) -> tuple[int, int]:
     """A new network namespace mounted at `path` (its directory exists), `lo` down; returns its (st_dev, st_ino)."""
     parent = _parent(path)
     try:
@@ -222,7 +223,7 @@ def create(path):
     return identity
 
 
-def destroy(path):
+def destroy(path: str) -> None:
     """Unmount whatever network namespace is at `path` and remove its file, as destroy_at() does."""
     try:
         parent = _parent(path)
@@ -238,22 +239,22 @@ def destroy(path):
 # Each step that changes something is a function of its own: the crash tests kill a process before each.
 
 
-def _make_placeholder(parent_fd, name):
+def _make_placeholder(parent_fd: int, name: str) -> int:
     return os.open(name, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o444,
                    dir_fd=parent_fd)
 
 
-def _mount(ns_fd, placeholder_fd, name):
+def _mount(ns_fd: int, placeholder_fd: int, name: str) -> None:
     _check(_libc.mount(_fd_path(ns_fd), _fd_path(placeholder_fd), None, MS_BIND, None),
            "bind mount of a network namespace", name)
 
 
-def _unmount(entry_fd, name):
+def _unmount(entry_fd: int, name: str) -> None:
     # Through the descriptor that was checked: the mount whose root it is, and no other.
     _check(_libc.umount2(_fd_path(entry_fd), MNT_DETACH), "umount", name)
 
 
-def _remove_placeholder(parent_fd, name):
+def _remove_placeholder(parent_fd: int, name: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(name, dir_fd=parent_fd)
 
@@ -262,7 +263,7 @@ def _remove_placeholder(parent_fd, name):
 
 
 @contextlib.contextmanager
-def entered(path_or_fd):
+def entered(path_or_fd: str | int) -> Iterator[None]:
     """Run the body with the calling thread inside the namespace; always return to where it was."""
     target = path_or_fd if isinstance(path_or_fd, int) else open_fd(path_or_fd)
     try:
@@ -275,7 +276,7 @@ def entered(path_or_fd):
 
 
 @contextlib.contextmanager
-def private():
+def private() -> Iterator[None]:
     """Move the calling thread into a brand-new namespace for the body (tests use it); it vanishes after."""
     with _returning():
         _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
@@ -283,7 +284,7 @@ def private():
 
 
 @contextlib.contextmanager
-def _returning():
+def _returning() -> Iterator[None]:
     """The calling thread back in the namespace it is in now once the body is done, however it ends."""
     home = os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC)
     try:

@@ -17,7 +17,7 @@ import os
 NFT_SEARCH_PATH = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 
 
-def _nft():
+def _nft() -> str:
     for directory in NFT_SEARCH_PATH:
         binary = os.path.join(directory, "nft")
         if os.access(binary, os.X_OK):
@@ -25,13 +25,13 @@ def _nft():
     raise OSError(errno.ENOENT, "nft (the nftables package) is not installed; pynet programs its firewall with it")
 
 
-def _errno(message):
+def _errno(message: str) -> int:
     """The errno of a refusal nft reports as text ("Error: Could not process rule: File exists");
     EINVAL for a document nft itself rejects."""
     return next((code for code in errno.errorcode if os.strerror(code) in message), errno.EINVAL)
 
 
-def apply(commands):
+def apply(commands: list[dict]) -> None:
     """Apply a list of JSON commands ({"add": ...}, {"flush": ...}, ...) as one transaction."""
     import subprocess  # pylint: disable=import-outside-toplevel  # see the module's docstring
     document = json.dumps({"nftables": [{"metainfo": {"json_schema_version": 1}}] + list(commands)})
@@ -40,7 +40,7 @@ def apply(commands):
         raise OSError(_errno(done.stderr), "nftables refused pynet's ruleset: %s" % done.stderr.strip())
 
 
-def list_table(family, name):
+def list_table(family: str, name: str) -> list[dict] | None:
     """The table's objects as nft lists them in JSON, or None when there is no such table."""
     import subprocess  # pylint: disable=import-outside-toplevel  # see the module's docstring
     done = subprocess.run([_nft(), "-j", "list", "table", family, name], capture_output=True, text=True, check=False)

@@ -19,6 +19,7 @@ import ctypes
 import errno
 import os
 import stat
+from collections.abc import Callable
 
 DIRECTORY_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 SYS_OPENAT2 = 437  # the same on every architecture but alpha
@@ -38,7 +39,8 @@ _DIRECTORY_HOW = _OpenHow(os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0, RESOLVE_
 _ENTRY_HOW = _OpenHow(os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
 
-def open_directory(path, make_mode=None, check=None):
+def open_directory(path: str, make_mode: int | None = None,
+                   check: Callable[[str, os.stat_result, bool], None] | None = None) -> int:
     """An O_PATH descriptor of the directory at `path` (absolute, no '..').
 
     No symbolic link is followed: one on the way raises OSError(ELOOP) naming it, a component
@@ -82,7 +84,7 @@ def open_directory(path, make_mode=None, check=None):
         raise
 
 
-def open_entry(path):
+def open_entry(path: str) -> int:
     """An O_PATH descriptor of the file at `path` (absolute, no '..'), with no symbolic link on the
     way or at the end (OSError(ELOOP)); what open_directory() and then O_NOFOLLOW would give, in one call."""
     _check_absolute(path)
@@ -100,17 +102,17 @@ def open_entry(path):
     return entry
 
 
-def _check_absolute(path):
+def _check_absolute(path: str) -> None:
     if not os.path.isabs(path) or ".." in path.split("/"):
         raise OSError(errno.EINVAL, "not an absolute path without '..'", path)
 
 
-def _openat2(path, how):
+def _openat2(path: str, how: _OpenHow) -> int:
     """The descriptor openat2() gives, or a negative number where it fails (for whatever reason)."""
     return _libc.syscall(SYS_OPENAT2, AT_FDCWD, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how))
 
 
-def _open_existing(parent, name, walked):
+def _open_existing(parent: int, name: str, walked: str) -> int:
     try:
         return os.open(name, DIRECTORY_FLAGS, dir_fd=parent)
     except NotADirectoryError:
@@ -120,11 +122,11 @@ def _open_existing(parent, name, walked):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), walked) from None
 
 
-def _checked(check, path, fd, made):
+def _checked(check: Callable[[str, os.stat_result, bool], None] | None, path: str, fd: int, made: bool) -> None:
     if check is not None:
         check(path, os.fstat(fd), made)
 
 
-def reopen(fd, flags):
+def reopen(fd: int, flags: int) -> int:
     """A new descriptor, opened with `flags`, of the very file an O_PATH descriptor refers to."""
     return os.open("/proc/self/fd/%d" % fd, flags | os.O_CLOEXEC)

@@ -30,6 +30,7 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
@@ -131,19 +132,19 @@ class _ByKind:
     """Nested attributes whose meaning the sibling attribute `kind_attribute` names (the space of
     IFLA_INFO_DATA is the one of its IFLA_INFO_KIND), as pyroute2 chooses them."""
 
-    def __init__(self, kind_attribute, spaces):
+    def __init__(self, kind_attribute: int, spaces: dict):
         self.kind_attribute = kind_attribute
         self.codecs = {kind: _nested(space) for kind, space in spaces.items()}
 
-    def pick(self, siblings):
+    def pick(self, siblings: dict) -> _Codec | None:
         return self.codecs.get(siblings.get(self.kind_attribute))
 
 
-def _nested(space):
+def _nested(space: dict) -> _Codec:
     return _Codec(lambda attrs: _encode(space, attrs), lambda raw: _decode(space, raw))
 
 
-def _family(address):
+def _family(address: str) -> int:
     return VERSION_FAMILY[addresses.version(address)]
 
 
@@ -195,7 +196,7 @@ ROUTE_ATTRIBUTES = {
 }
 
 
-def _encode(space, attrs):
+def _encode(space: dict, attrs: list | tuple) -> bytes:
     """Attributes as bytes, from (attribute, value) pairs in order; a pair whose value is None is left
     out. The value of a nested attribute is its own list of pairs."""
     parts = []
@@ -210,7 +211,7 @@ def _encode(space, attrs):
     return b"".join(parts)
 
 
-def _decode(space, data, offset=0):
+def _decode(space: dict, data: bytes, offset: int = 0) -> dict:
     """The attributes of `space` in data[offset:] as {attribute: value}; the others are skipped."""
     found = {}
     end = len(data) - _NLATTR.size
@@ -232,13 +233,13 @@ class _Message:
     """A message: its header (a C struct; fields named as pyroute2 names them, each 0 unless given)
     and the attributes after it."""
 
-    def __init__(self, fields, layout, space):
+    def __init__(self, fields: tuple[str, ...], layout: str, space: dict):
         self.fields = fields
         self._header = struct.Struct(layout)
         self._zeros = bytes(self._header.size)
         self._space = space
 
-    def encode(self, attrs=(), **header):
+    def encode(self, attrs: list | tuple = (), **header: int) -> bytes:
         packed = self._zeros
         if header:
             packed = self._header.pack(*[header.pop(field, 0) for field in self.fields])
@@ -246,10 +247,10 @@ class _Message:
                 raise TypeError("no header fields %s in %s" % (sorted(header), self.fields))
         return packed + _encode(self._space, attrs) if attrs else packed
 
-    def header(self, body):
+    def header(self, body: bytes) -> dict:
         return dict(zip(self.fields, self._header.unpack_from(body)))
 
-    def attrs(self, body):
+    def attrs(self, body: bytes) -> dict:
         return _decode(self._space, body, self._header.size)
 
 
@@ -265,11 +266,11 @@ RTMSG = _Message(("family", "dst_len", "src_len", "tos", "table", "proto", "scop
 class Connection:
     """One netlink socket bound to one namespace; requests are synchronous."""
 
-    def __init__(self, sock):
+    def __init__(self, sock: socket.socket):
         self._sock = sock
         self._seq = 0
 
-    def _request(self, msg_type, flags, payload):
+    def _request(self, msg_type: int, flags: int, payload: bytes) -> list[bytes]:
         """Send one message and return the bodies of its replies (all of them for a dump)."""
         self._seq += 1
         self._sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(payload), msg_type, NLM_F_REQUEST | flags, self._seq, 0)
@@ -295,10 +296,10 @@ class Connection:
                 if not flags & NLM_F_DUMP:
                     return messages
 
-    def _change(self, msg_type, flags, payload):
+    def _change(self, msg_type: int, flags: int, payload: bytes) -> None:
         self._request(msg_type, NLM_F_ACK | flags, payload)
 
-    def _unless_gone(self, msg_type, payload):
+    def _unless_gone(self, msg_type: int, payload: bytes) -> bool:
         """A change of a link named in the request; False when there is no such link."""
         try:
             self._change(msg_type, 0, payload)
@@ -310,7 +311,7 @@ class Connection:
 
     # --- links --------------------------------------------------------------------------------
 
-    def add_bridge(self, name, mac):
+    def add_bridge(self, name: str, mac: str) -> None:
         """A bridge with a fixed MAC address and IGMP/MLD snooping off, down.
 
         Without a MAC of its own a bridge takes its ports' lowest, changing as ports come and go, and
@@ -322,13 +323,14 @@ class Connection:
             (IFLA_IFNAME, name), (IFLA_ADDRESS, mac),
             (IFLA_LINKINFO, [(IFLA_INFO_KIND, "bridge"), (IFLA_INFO_DATA, [(IFLA_BR_MCAST_SNOOPING, 0)])])]))
 
-    def set_alias(self, name, alias, mtu=None):
+    def set_alias(self, name: str, alias: str, mtu: int | None = None) -> None:
         """Give an existing link its alias (and MTU), in one request: the kernel takes IFLA_IFALIAS only
         on an existing link, and a bridge's MTU given when it is made follows its ports (back to 1500
         once the last one leaves)."""
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode([(IFLA_IFNAME, name), (IFLA_IFALIAS, alias), (IFLA_MTU, mtu)]))
 
-    def add_veth(self, name, peer_name, peer_netns_fd, master=None, peer_mac=None, mtu=None, group=None):
+    def add_veth(self, name: str, peer_name: str, peer_netns_fd: int, master: int | None = None,
+                 peer_mac: str | None = None, mtu: int | None = None, group: int | None = None) -> None:
         """A veth pair, this end up (on `master`, if given); the peer is born inside the namespace of
         peer_netns_fd with its final name (a move between namespaces costs ~20 ms)."""
         peer = [(IFLA_IFNAME, peer_name), (IFLA_NET_NS_FD, peer_netns_fd), (IFLA_ADDRESS, peer_mac), (IFLA_MTU, mtu)]
@@ -337,35 +339,35 @@ class Connection:
             (IFLA_LINKINFO, [(IFLA_INFO_KIND, "veth"), (IFLA_INFO_DATA, [(VETH_INFO_PEER, peer)])])],
             flags=IFF_UP, change=IFF_UP))
 
-    def set_up(self, index):
+    def set_up(self, index: int) -> None:
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode(index=index, flags=IFF_UP, change=IFF_UP))
 
-    def set_mtu(self, index, mtu):
+    def set_mtu(self, index: int, mtu: int) -> None:
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode([(IFLA_MTU, mtu)], index=index))
 
-    def set_down(self, index):
+    def set_down(self, index: int) -> None:
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode(index=index, flags=0, change=IFF_UP))
 
-    def set_port_isolated(self, name):
+    def set_port_isolated(self, name: str) -> None:
         """An isolated bridge port reaches only the ports that are not isolated (and the bridge itself)."""
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode([
             (IFLA_IFNAME, name),
             (IFLA_LINKINFO, [(IFLA_INFO_SLAVE_KIND, "bridge"), (IFLA_INFO_SLAVE_DATA, [(IFLA_BRPORT_ISOLATED, 1)])])]))
 
-    def set_group(self, name, group):
+    def set_group(self, name: str, group: int) -> bool:
         """Put a link in an interface group; False when there is no such link."""
         return self._unless_gone(RTM_NEWLINK, IFINFOMSG.encode([(IFLA_IFNAME, name), (IFLA_GROUP, group)]))
 
-    def delete_link(self, name):
+    def delete_link(self, name: str) -> bool:
         """Delete a link by name; one already gone is fine. Returns True when it existed."""
         return self._unless_gone(RTM_DELLINK, IFINFOMSG.encode([(IFLA_IFNAME, name)]))
 
-    def delete_group(self, group):
+    def delete_group(self, group: int) -> None:
         """Delete every link of an interface group in one request: the kernel waits for one RCU grace
         period for all of them, where a request per link waits for one each (about 20 ms)."""
         self._change(RTM_DELLINK, 0, IFINFOMSG.encode([(IFLA_GROUP, group)]))
 
-    def wait_oper_up(self, name, timeout=3.0):
+    def wait_oper_up(self, name: str, timeout: float = 3.0) -> bool:
         """Wait until the kernel reports the link operationally up (its carrier change processed).
 
         Until then its queue may drop packets and a bridge does not forward to it: the kernel
@@ -378,7 +380,7 @@ class Connection:
                 return found is not None and found.oper_up
             time.sleep(0.002)
 
-    def link(self, name):
+    def link(self, name: str) -> Link | None:
         """The link called `name` (a Link), or None."""
         try:
             messages = self._request(RTM_GETLINK, 0, IFINFOMSG.encode([(IFLA_IFNAME, name)]))
@@ -390,7 +392,7 @@ class Connection:
 
     # --- addresses and routes -----------------------------------------------------------------
 
-    def add_address(self, index, cidr, flags=0):
+    def add_address(self, index: int, cidr: str, flags: int = 0) -> None:
         """Add an address; one that is already there is fine."""
         try:
             self._change(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, _address_message(index, cidr, flags))
@@ -398,7 +400,7 @@ class Connection:
             if exc.errno != errno.EEXIST:
                 raise
 
-    def delete_address(self, index, cidr):
+    def delete_address(self, index: int, cidr: str) -> None:
         """Remove an address; one (or a link) already gone is fine."""
         try:
             self._change(RTM_DELADDR, 0, _address_message(index, cidr))
@@ -406,16 +408,16 @@ class Connection:
             if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV):
                 raise
 
-    def set_default_route(self, gateway, index):
+    def set_default_route(self, gateway: str, index: int) -> None:
         self._change(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, RTMSG.encode(
             [(RTA_GATEWAY, gateway), (RTA_OIF, index)], family=_family(gateway), table=RT_TABLE_MAIN,
             proto=RTPROT_BOOT, scope=RT_SCOPE_UNIVERSE, type=RTN_UNICAST))
 
-    def links(self):
+    def links(self) -> list[Link]:
         """Every link of the namespace (a dump: its cost grows with the links; never per endpoint)."""
         return [_link(message) for message in self._request(RTM_GETLINK, NLM_F_DUMP, IFINFOMSG.encode())]
 
-    def local_addresses(self):
+    def local_addresses(self) -> set[str]:
         """The addresses assigned to the namespace's interfaces, without prefix length (IFA_LOCAL: on a
         point-to-point link IFA_ADDRESS is the peer's)."""
         found = set()
@@ -426,7 +428,7 @@ class Connection:
                 found.add(address)
         return found
 
-    def addresses(self):
+    def addresses(self) -> dict[int, set[str]]:
         """Every address of the namespace as {link index: {"address/prefixlen", ...}}."""
         found = {}
         for message in self._request(RTM_GETADDR, NLM_F_DUMP, IFADDRMSG.encode()):
@@ -436,7 +438,7 @@ class Connection:
                 found.setdefault(header["index"], set()).add("%s/%d" % (address, header["prefixlen"]))
         return found
 
-    def default_gateways(self):
+    def default_gateways(self) -> dict[int, str]:
         """The main table's default routes as {IP version: gateway}."""
         found = {}
         for family, dst_len, attrs in self._main_routes():
@@ -444,7 +446,7 @@ class Connection:
                 found.setdefault(FAMILY_VERSION[family], attrs[RTA_GATEWAY])
         return found
 
-    def networks_in_use(self):
+    def networks_in_use(self) -> set[str]:
         """Every address of the namespace and every route of its main table that has a destination,
         as CIDR strings: what a new network's subnet must not overlap."""
         found = {cidr for cidrs in self.addresses().values() for cidr in cidrs}
@@ -452,7 +454,7 @@ class Connection:
                      for unused_family, dst_len, attrs in self._main_routes() if dst_len and RTA_DST in attrs)
         return found
 
-    def _main_routes(self):
+    def _main_routes(self) -> Iterator[tuple[int, int, dict]]:
         """The IPv4 and IPv6 routes of the main table as (family, destination length, attributes)."""
         for message in self._request(RTM_GETROUTE, NLM_F_DUMP, RTMSG.encode()):
             header = RTMSG.header(message)
@@ -463,13 +465,13 @@ class Connection:
                 yield header["family"], header["dst_len"], attrs
 
 
-def _address_message(index, cidr, flags=0):
+def _address_message(index: int, cidr: str, flags: int = 0) -> bytes:
     address, prefixlen = cidr.split("/")
     return IFADDRMSG.encode([(IFA_LOCAL, address), (IFA_ADDRESS, address)], family=_family(address),
                             prefixlen=int(prefixlen), flags=flags, scope=RT_SCOPE_UNIVERSE, index=index)
 
 
-def _link(message):
+def _link(message: bytes) -> Link:
     header = IFINFOMSG.header(message)
     attrs = IFINFOMSG.attrs(message)
     info = attrs.get(IFLA_LINKINFO, {})
@@ -482,7 +484,7 @@ def _link(message):
 
 
 @contextlib.contextmanager
-def connect(netns_path_or_fd=None):
+def connect(netns_path_or_fd: str | int | None = None) -> Iterator[Connection]:
     """A Connection to the calling thread's namespace or to the given one (the socket stays bound
     there whatever the thread does next)."""
     if netns_path_or_fd is None:
@@ -496,7 +498,7 @@ def connect(netns_path_or_fd=None):
         sock.close()
 
 
-def _socket():
+def _socket() -> socket.socket:
     """A netlink socket with no multicast subscriptions: only the replies to its own requests arrive."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
     sock.bind((0, 0))

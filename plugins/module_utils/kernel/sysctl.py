@@ -31,17 +31,17 @@ _libc.syscall.restype = ctypes.c_long
 class Sysctls:
     """Reads and writes sysctls by path under /proc/sys, in whatever namespace the calling thread is in then."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._root = None
         self._lookups = 0
 
-    def __enter__(self):
+    def __enter__(self) -> Sysctls:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info) -> None:
         self._drop_root()
 
-    def write(self, path, value):
+    def write(self, path: str, value: object) -> None:
         """Set the sysctl at `path` (relative to /proc/sys, such as "net/ipv4/ip_forward")."""
         knob = os.open(path, os.O_WRONLY | os.O_CLOEXEC, dir_fd=self._sys())
         try:
@@ -49,7 +49,7 @@ class Sysctls:
         finally:
             os.close(knob)
 
-    def read(self, path):
+    def read(self, path: str) -> str | None:
         """The sysctl's value as text without its newline, or None when there is no such sysctl (its
         interface is gone)."""
         try:
@@ -61,7 +61,7 @@ class Sysctls:
         finally:
             os.close(knob)
 
-    def _sys(self):
+    def _sys(self) -> int:
         if self._root is None or self._lookups == LOOKUPS_PER_INSTANCE:
             self._drop_root()
             self._root = _new_procfs()
@@ -69,13 +69,13 @@ class Sysctls:
         self._lookups += 1
         return self._root
 
-    def _drop_root(self):
+    def _drop_root(self) -> None:
         if self._root is not None:
             os.close(self._root)
             self._root = None
 
 
-def _new_procfs():
+def _new_procfs() -> int:
     """The sys directory of a new procfs instance, or /proc/sys where the kernel (before 5.2) or a
     seccomp filter refuses the mount API: correct either way, only slower."""
     try:
@@ -84,7 +84,7 @@ def _new_procfs():
         return os.open("/proc/sys", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
-def _mount_procfs_sys():
+def _mount_procfs_sys() -> int:
     config = _syscall(SYS_FSOPEN, b"proc", FSOPEN_CLOEXEC)
     try:
         _syscall(SYS_FSCONFIG, config, FSCONFIG_CMD_CREATE, None, None, 0)
@@ -97,7 +97,7 @@ def _mount_procfs_sys():
         os.close(root)
 
 
-def _syscall(number, *args):
+def _syscall(number: int, *args: object) -> int:
     args = [ctypes.c_long(arg) if isinstance(arg, int) else arg for arg in args]
     result = _libc.syscall(ctypes.c_long(number), *args)
     if result < 0:
