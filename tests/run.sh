@@ -17,7 +17,7 @@
 #   8. ansible-test integration, in a privileged podman container (--docker-network none)
 #
 # Every stage runs even when an earlier one fails; the exit status is non-zero if any failed.
-# The last line counts the test cases of all stages: 'tests: N passed, N failed'.
+# The last line counts the test cases of all stages and the time: 'tests: N passed, N failed in M min S s'.
 set -uo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -49,6 +49,7 @@ PY
 total_passed=0
 total_failed=0
 status=0
+stage_start=$SECONDS  # each stage's time is printed with its counts: the whole run must stay under 45 minutes
 
 record() {  # record STAGE RC PASSED FAILED
     local stage="$1" rc="$2" passed="$3" failed="$4"
@@ -58,7 +59,9 @@ record() {  # record STAGE RC PASSED FAILED
     total_passed=$((total_passed + passed))
     total_failed=$((total_failed + failed))
     [[ "$rc" -eq 0 ]] || status=1
-    printf 'run.sh: %-12s rc=%s  %s passed, %s failed\n' "$stage" "$rc" "$passed" "$failed"
+    printf 'run.sh: %-12s rc=%s  %s passed, %s failed  (%d s)\n' "$stage" "$rc" "$passed" "$failed" \
+        $((SECONDS - stage_start))
+    stage_start=$SECONDS
 }
 
 pytest_stage() {  # pytest_stage NAME: the pytest suite in tests/NAME
@@ -77,6 +80,8 @@ main() {
         { log "apt-get failed"; exit 1; }
     venv="$("$repo_root/tests/venv.sh")" || { log "virtualenv set-up failed"; exit 1; }
 
+    log "set-up: $((SECONDS - stage_start)) s"
+    stage_start=$SECONDS
     log "stage 1: kernel tests"
     pytest_stage kernel
 
@@ -125,7 +130,7 @@ main() {
     fi
     record integration "$rc" "$passed" 0
 
-    echo "tests: $total_passed passed, $total_failed failed"
+    echo "tests: $total_passed passed, $total_failed failed in $((SECONDS / 60)) min $((SECONDS % 60)) s"
     exit "$status"
 }
 
