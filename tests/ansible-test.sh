@@ -63,21 +63,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Copy tracked and untracked-but-not-ignored files (so .venv, tests/output and other
-# ignored files stay out); tracked files deleted in the work tree are skipped.
+# Tracked and untracked-but-not-ignored files only (so .venv, tests/output and other ignored
+# files stay out).
 stage_collection() {
     stage_root="$(mktemp -d "${TMPDIR:-/tmp}/pynet-ansible-test.XXXXXX")"
     collection_dir="$stage_root/ansible_collections/$COLLECTION_NAMESPACE/$COLLECTION_NAME"
-    mkdir -p "$collection_dir"
-    local path
-    (
-        cd "$repo_root"
-        git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' path; do
-            if [[ -e "$path" || -L "$path" ]]; then
-                printf '%s\0' "$path"
-            fi
-        done | tar --null --no-recursion -T - -cf - | tar -xf - -C "$collection_dir"
-    )
+    "$repo_root/tests/copy-checkout.sh" "$collection_dir"
 }
 
 # ansible-test writes results (junit, coverage, ...) under tests/output/ of the staged

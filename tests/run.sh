@@ -9,12 +9,15 @@
 #   3. fleet: etcd client, cluster IPAM, the simulated fleet (pytest; tests/fleet/README.md)
 #   4. cni: the CNI plugin against the spec's checks, chained with the reference plugins, and run
 #      by podman (pytest; the whole stage in private mount and network namespaces)
-#   5. ansible-test sanity
-#   6. ansible-test units
-#   7. ansible-test integration, in a privileged podman container (--docker-network none)
+#   5. ecosystem: what Galaxy and collection maintainers check (tests/ecosystem.sh): the built
+#      tarball's contents, galaxy-importer, ansible-lint --profile production, antsibull-docs lint,
+#      antsibull-changelog, ansible-builder's build context, the HTML docs site
+#   6. ansible-test sanity
+#   7. ansible-test units
+#   8. ansible-test integration, in a privileged podman container (--docker-network none)
 #
 # Every stage runs even when an earlier one fails; the exit status is non-zero if any failed.
-# The last line counts the test cases of all stages: 'tests: N passed, N failed'.
+# The last line counts the test cases of all stages and the time: 'tests: N passed, N failed in M min S s'.
 set -uo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -46,6 +49,7 @@ PY
 total_passed=0
 total_failed=0
 status=0
+stage_start=$SECONDS  # each stage's time is printed with its counts: the whole run must stay under 45 minutes
 
 record() {  # record STAGE RC PASSED FAILED
     local stage="$1" rc="$2" passed="$3" failed="$4"
@@ -55,7 +59,9 @@ record() {  # record STAGE RC PASSED FAILED
     total_passed=$((total_passed + passed))
     total_failed=$((total_failed + failed))
     [[ "$rc" -eq 0 ]] || status=1
-    printf 'run.sh: %-12s rc=%s  %s passed, %s failed\n' "$stage" "$rc" "$passed" "$failed"
+    printf 'run.sh: %-12s rc=%s  %s passed, %s failed  (%d s)\n' "$stage" "$rc" "$passed" "$failed" \
+        $((SECONDS - stage_start))
+    stage_start=$SECONDS
 }
 
 pytest_stage() {  # pytest_stage NAME: the pytest suite in tests/NAME
@@ -74,6 +80,8 @@ main() {
         { log "apt-get failed"; exit 1; }
     venv="$("$repo_root/tests/venv.sh")" || { log "virtualenv set-up failed"; exit 1; }
 
+    log "set-up: $((SECONDS - stage_start)) s"
+    stage_start=$SECONDS
     log "stage 1: kernel tests"
     pytest_stage kernel
 
@@ -85,7 +93,13 @@ main() {
     log "stage 4: CNI plugin"
     pytest_stage cni
 
-    log "stage 5: ansible-test sanity"
+    log "stage 5: ecosystem (galaxy-importer, ansible-lint, antsibull-docs, antsibull-changelog, ansible-builder)"
+    rc=0
+    "$repo_root/tests/ecosystem.sh" || rc=$?
+    read -r passed failed < <(junit_counts "$repo_root/tests/output/ecosystem/ecosystem.xml" 2>/dev/null || echo "0 0")
+    record ecosystem "$rc" "$passed" "$failed"
+
+    log "stage 6: ansible-test sanity"
     rc=0
     "$repo_root/tests/ansible-test.sh" sanity --junit || rc=$?
     counts="$(find "$repo_root/tests/output/junit" -name '*sanity*.xml' 2>/dev/null)"
@@ -97,7 +111,7 @@ main() {
     fi
     record sanity "$rc" "$passed" "$failed"
 
-    log "stage 6: ansible-test units"
+    log "stage 7: ansible-test units"
     rc=0
     "$repo_root/tests/ansible-test.sh" units || rc=$?
     counts="$(find "$repo_root/tests/output/junit" -name '*units*.xml' 2>/dev/null)"
@@ -105,7 +119,7 @@ main() {
     read -r passed failed < <(if [[ -n "$counts" ]]; then junit_counts $counts; else echo "0 0"; fi)
     record units "$rc" "$passed" "$failed"
 
-    log "stage 7: ansible-test integration"
+    log "stage 8: ansible-test integration"
     rc=0
     "$repo_root/tests/ansible-test.sh" integration 2>&1 | tee "$output/integration.log"
     rc=${PIPESTATUS[0]}
@@ -116,7 +130,7 @@ main() {
     fi
     record integration "$rc" "$passed" 0
 
-    echo "tests: $total_passed passed, $total_failed failed"
+    echo "tests: $total_passed passed, $total_failed failed in $((SECONDS / 60)) min $((SECONDS % 60)) s"
     exit "$status"
 }
 

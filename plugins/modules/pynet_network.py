@@ -88,7 +88,7 @@ options:
         Its sandboxes reach none of the host's addresses either, its gateway included (the host still gets the
         replies to connections it opens to them).
       - Networks that are not internal turn on IP forwarding on the host, unless the driver forbids it
-        (O(pynet.libnetwork.pynet_driver#module:options.enable_ip_forward=false)), in which case they are refused.
+        (C(enable_ip_forward=false) in O(pynet.libnetwork.pynet_driver#module:options)), in which case they are refused.
     type: bool
   enable_ipv6:
     description:

@@ -3,6 +3,7 @@
 rules for DEL (idempotent), errors (codes, the field named, non-zero exit) and concurrency."""
 
 import concurrent.futures
+import errno
 import os
 import shutil
 import subprocess
@@ -174,7 +175,7 @@ def test_add_where_the_interface_name_is_taken_fails_and_leaves_nothing(rig):
                    check=True)
     before = unchanged(rig, key)
     taken = conforming(rig.add("c1", key))
-    assert taken.code == 4 and taken.msg.startswith("CNI_IFNAME: ") and "EEXIST" in taken.msg, taken
+    assert taken.code == 4 and taken.msg.startswith("CNI_IFNAME: ") and os.strerror(errno.EEXIST) in taken.msg, taken
     assert unchanged(rig, key) == before
     assert not [link for link in pynet_testing.ip_json("link", "show") if link["ifname"].startswith("pnv")]
 
