@@ -159,7 +159,7 @@ def where_the_time_goes(work, collection, zipapp):
     keys = make_netns(os.path.join(work, "ns-split"), ["s%d" % i for i in range(15)])
     env = {"PATH": "/usr/bin:/bin", "CNI_COMMAND": "VERSION"}
     verbs_import = ("import sys; sys.path.insert(0, %r); "
-                    "import ansible_collections.pynet.libnetwork.plugins.module_utils.cni.verbs" % zipapp)
+                    "import ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.verbs" % zipapp)
     split = {
         "interpreter start (python -I -c pass)": median_wall([sys.executable, "-I", "-c", "pass"]),
         "interpreter start without site (-I -S)": median_wall([sys.executable, "-I", "-S", "-c", "pass"]),

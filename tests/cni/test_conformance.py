@@ -97,7 +97,7 @@ def test_version_loads_nothing_of_pynets_library():
     outcome = runtime.module_plugin().execute("VERSION", {"cniVersion": "1.1.0"}, python_flags=["-X", "importtime"])
     succeeded(outcome)
     loaded = [line.split("|")[-1].strip() for line in outcome.stderr.splitlines() if line.startswith("import time:")]
-    assert "ansible_collections.pynet.libnetwork.plugins.module_utils.cni.protocol" in loaded
+    assert "ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.protocol" in loaded
     assert not [name for name in loaded if name.endswith(("controller", "verbs", "store")) or name == "netaddr"], loaded
 
 

@@ -1,5 +1,5 @@
 """What issue 15 asks of the core that it does not do yet, as tests that fail today (strict xfail: the
-day the core does it, they pass and xfail turns them red, to be unmarked). See plugins/module_utils/cni/
+day the core does it, they pass and xfail turns them red, to be unmarked). See plugins/module_utils/cni_plugin/
 seam.py for the stand-ins the plugin uses meanwhile."""
 
 import os

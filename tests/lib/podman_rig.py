@@ -114,7 +114,7 @@ class PodmanRig:
         with open(self.conf, "w") as handle:
             handle.write(CONTAINERS_CONF.format(work=self.work, reference=REFERENCE_PLUGINS))
         self.plugin = os.path.join(self.work, "plugins", "pynet")
-        subprocess.run([python, "-m", "ansible_collections.pynet.libnetwork.plugins.module_utils.cni.zipapp",
+        subprocess.run([python, "-m", "ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.zipapp",
                         self.plugin], check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
         self._import_busybox()
 

@@ -43,10 +43,10 @@ LAYERS = [
     # faces: what the Ansible modules do, and the CNI plugin
     "converge.diff", "converge.drivers", "converge.networks", "converge.sandboxes", "converge.endpoints",
     "converge.info", "module_support",
-    "cni.protocol", "cni.seam", "cni.verbs", "cni.plugin", "cni.__main__", "cni.zipapp",
+    "cni_plugin.protocol", "cni_plugin.seam", "cni_plugin.verbs", "cni", "cni_plugin.zipapp",
 ]
 # Packages that are only a namespace: their __init__ imports nothing.
-PACKAGES = ("kernel", "drivers", "dns", "cluster", "converge", "cni")
+PACKAGES = ("kernel", "drivers", "dns", "cluster", "converge", "cni_plugin")
 # SQL statements, as they stand in string constants.
 SQL = re.compile(r"\b(SELECT\s.*\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
                  r"CREATE\s+(TABLE|INDEX)|ALTER\s+TABLE|PRAGMA)\b", re.S)

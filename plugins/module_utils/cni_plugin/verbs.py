@@ -15,8 +15,8 @@ import sqlite3
 import struct
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import protocol, seam
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cni.protocol import CniError
+from ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin import protocol, seam
+from ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.protocol import CniError
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR
 

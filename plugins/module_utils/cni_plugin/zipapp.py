@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The CNI plugin as one executable file: a zipapp of pynet's library, run in isolated mode.
 
-    PYTHON -m ansible_collections.pynet.libnetwork.plugins.module_utils.cni.zipapp TARGET
+    PYTHON -m ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.zipapp TARGET
 
 PYTHON, the interpreter that builds the archive, is the one that runs it: the archive holds
 plugins/module_utils (the library and this package) under its import path with bytecode PYTHON
@@ -23,8 +23,8 @@ import zipapp
 
 PACKAGE = ("ansible_collections", "pynet", "libnetwork", "plugins", "module_utils")
 # zipapp's own generated __main__ drops the exit status; the plugin's is the protocol's.
-MAIN = """from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import plugin
-raise SystemExit(plugin.main())
+MAIN = """from ansible_collections.pynet.libnetwork.plugins.module_utils import cni
+raise SystemExit(cni.main())
 """
 
 

@@ -1,6 +1,10 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The plugin's entry point: the call read (protocol.py), its verb run (verbs.py), the answer printed.
+"""pynet as a CNI plugin (spec 1.1.0; 0.4.0 and 1.0.0 configs too), exec'd by container runtimes as
+
+    python3 -m ansible_collections.pynet.libnetwork.plugins.module_utils.cni
+
+The call is read (cni_plugin/protocol.py), its verb run (cni_plugin/verbs.py), the answer printed.
 
 VERSION and every malformed call are answered with the standard library alone; verbs.py, and with it
 pynet's library, is imported only for the verbs that need the store or the kernel.
@@ -12,7 +16,7 @@ import json
 import os
 import sys
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import protocol
+from ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin import protocol
 
 
 def main(environ=None, stdin=None, stdout=None):
@@ -30,7 +34,7 @@ def main(environ=None, stdin=None, stdout=None):
         version = config["cniVersion"]
         call = protocol.Call(protocol.check_environment(command, environ, version), environ, config)
         # Imported here: the library is needed from now on, and only from now on.
-        from ansible_collections.pynet.libnetwork.plugins.module_utils.cni import verbs  # pylint: disable=import-outside-toplevel
+        from ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin import verbs  # pylint: disable=import-outside-toplevel
         result = verbs.run(call)
     except protocol.CniError as exc:
         stdout.write(json.dumps(protocol.error_object(exc, version)))
@@ -44,3 +48,7 @@ def main(environ=None, stdin=None, stdout=None):
     if result is not None:
         stdout.write(json.dumps(protocol.shape_result(result, version)))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

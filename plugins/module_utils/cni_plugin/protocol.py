@@ -4,7 +4,7 @@
 printed on stdout, errors as the spec's error object with its codes.
 
 Only the standard library is imported here, and only json among the modules Python does not load
-at start-up: VERSION and every malformed call are answered (plugin.py) before pynet's library is
+at start-up: VERSION and every malformed call are answered (module_utils/cni.py) before pynet's library is
 loaded.
 """
 
