@@ -356,6 +356,6 @@ def _listed_addresses(prev, call):
     """The addresses prevResult gives the container's interface of this attachment."""
     interfaces = prev.get("interfaces", [])
     return {ip.get("address") for ip in prev.get("ips", [])
-            if isinstance(ip.get("interface"), int) and 0 <= ip["interface"] < len(interfaces)
-            and interfaces[ip["interface"]].get("name") == call.ifname
-            and interfaces[ip["interface"]].get("sandbox") == call.netns}
+            if isinstance(ip.get("interface"), int) and 0 <= ip["interface"] < len(interfaces) and
+            interfaces[ip["interface"]].get("name") == call.ifname and
+            interfaces[ip["interface"]].get("sandbox") == call.netns}

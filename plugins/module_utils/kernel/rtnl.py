@@ -273,8 +273,8 @@ class Connection:
     def _request(self, msg_type: int, flags: int, payload: bytes) -> list[bytes]:
         """Send one message and return the bodies of its replies (all of them for a dump)."""
         self._seq += 1
-        self._sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(payload), msg_type, NLM_F_REQUEST | flags, self._seq, 0)
-                        + payload)
+        header = _NLMSGHDR.pack(_NLMSGHDR.size + len(payload), msg_type, NLM_F_REQUEST | flags, self._seq, 0)
+        self._sock.send(header + payload)
         messages = []
         while True:
             data = self._sock.recv(1 << 16)
