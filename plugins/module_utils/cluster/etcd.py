@@ -83,8 +83,8 @@ def _parse_url(item):
         port = parts.port or DEFAULT_PORT
     except ValueError:
         port = None
-    if (parts.scheme not in SCHEMES or not parts.hostname or port is None or parts.username is not None or
-            parts.path not in ("", "/") or parts.query or parts.fragment):
+    if any((parts.scheme not in SCHEMES, not parts.hostname, port is None, parts.username is not None,
+            parts.path not in ("", "/"), parts.query, parts.fragment)):
         raise errors.InvalidParameterError("cluster_store", "%r is not %s; username and password are options of "
                                            "their own, not part of the URL" % (item, FORMS))
     netloc = parts.netloc if parts.port else "%s:%d" % (parts.netloc, port)

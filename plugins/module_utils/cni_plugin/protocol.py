@@ -173,8 +173,7 @@ def gc_attachments(config):
         raise CniError(INVALID_CONFIG, "%s: required for GC, a list of {containerID, ifname}" % key)
     valid = set()
     for index, item in enumerate(attachments):
-        if not (isinstance(item, dict) and isinstance(item.get("containerID"), str) and
-                isinstance(item.get("ifname"), str)):
+        if not (isinstance(item, dict) and all(isinstance(item.get(key), str) for key in ("containerID", "ifname"))):
             raise CniError(INVALID_CONFIG, "%s[%d]: %s is not {containerID, ifname}" % (key, index, json.dumps(item)))
         valid.add((item["containerID"], item["ifname"]))
     return valid

@@ -355,7 +355,6 @@ def _merged(prev, ours):
 def _listed_addresses(prev, call):
     """The addresses prevResult gives the container's interface of this attachment."""
     interfaces = prev.get("interfaces", [])
-    return {ip.get("address") for ip in prev.get("ips", [])
-            if isinstance(ip.get("interface"), int) and 0 <= ip["interface"] < len(interfaces) and
-            interfaces[ip["interface"]].get("name") == call.ifname and
-            interfaces[ip["interface"]].get("sandbox") == call.netns}
+    ours = {index for index, interface in enumerate(interfaces)
+            if (interface.get("name"), interface.get("sandbox")) == (call.ifname, call.netns)}
+    return {ip.get("address") for ip in prev.get("ips", []) if isinstance(ip.get("interface"), int) and ip["interface"] in ours}

@@ -179,9 +179,9 @@ def _stale_sandboxes(known: list[Sandbox], plans: list[_Plan]) -> list[Sandbox]:
     carried out. One with a symlink on its path is not looked at through it, so never collected."""
     leaving = {plan.endpoint.id for plan in plans if plan.action == "delete"}
     wanted = {plan.item.get("sandbox") for plan in plans if plan.action != "delete"}
-    return [sandbox for sandbox in known
-            if sandbox.key not in wanted and sandboxes.examine(sandbox.key)[0] not in (netns.NETNS, netns.SYMLINK) and
-            all(found.endpoint.id in leaving for found in sandbox.endpoints())]
+    gone = [sandbox for sandbox in known
+            if sandbox.key not in wanted and sandboxes.examine(sandbox.key)[0] not in (netns.NETNS, netns.SYMLINK)]
+    return [sandbox for sandbox in gone if all(found.endpoint.id in leaving for found in sandbox.endpoints())]
 
 
 def _predict(controller: Controller, plans: list[_Plan]) -> None:

@@ -180,7 +180,7 @@ def _host_lines(records):
     lines = []
     for record in records:
         names = [check_dns_name("name", record.name)] + [check_dns_name("aliases", alias) for alias in record.aliases]
-        addresses = ([check_address("address", address, 4) for address in record.ipv4] +
-                     [check_address("address_ipv6", address, 6) for address in record.ipv6])
+        addresses = [*(check_address("address", address, 4) for address in record.ipv4),
+                     *(check_address("address_ipv6", address, 6) for address in record.ipv6)]
         lines += ["%s\t%s" % (address, " ".join(names)) for address in addresses]
     return lines

@@ -159,9 +159,9 @@ class _Server:
         except OSError:  # gone meanwhile, or a zombie (no exe)
             return False
         here = os.stat("/proc/thread-self/ns/net")
-        return (exe in (DNSMASQ, DNSMASQ + " (deleted)") and  # deleted: upgraded since it started
-                argv == [os.fsencode(DNSMASQ), os.fsencode("--conf-file=" + self.conf_path)] and
-                (namespace.st_dev, namespace.st_ino) == (here.st_dev, here.st_ino))
+        return all((exe in (DNSMASQ, DNSMASQ + " (deleted)"),  # deleted: upgraded since it started
+                    argv == [os.fsencode(DNSMASQ), os.fsencode("--conf-file=" + self.conf_path)],
+                    (namespace.st_dev, namespace.st_ino) == (here.st_dev, here.st_ino)))
 
     def start(self):
         if not os.access(DNSMASQ, os.X_OK):

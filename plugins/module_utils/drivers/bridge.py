@@ -313,8 +313,8 @@ class BridgeDriver(Driver):
     @staticmethod
     def _routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:
         """The pools whose gateway is the sandbox's default route through this endpoint (see sandbox.py)."""
-        return [pool for pool in network.pools if pool.version in endpoint.default_routes and
-                endpoint.address(pool.version) and pool.holds(endpoint.address(pool.version))]
+        routed = [pool for pool in network.pools if pool.version in endpoint.default_routes]
+        return [pool for pool in routed if endpoint.address(pool.version) and pool.holds(endpoint.address(pool.version))]
 
     def _set_default_routes(self, sandbox: rtnl.Connection, network: NetworkRecord, endpoint: EndpointRecord,
                             index: int) -> None:
