@@ -34,6 +34,7 @@ import podman_rig  # noqa: E402
 
 CNI_PATH = common.CNI_PATH
 PLUGIN_MODULE = "ansible_collections.pynet.libnetwork.plugins.module_utils.cni"
+ZIPAPP_MODULE = "ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.zipapp"
 NETWORK = "pnbench"
 CHAIN = "CNI bridge+host-local+loopback"
 MODULE = "pynet, python3 -m"
@@ -272,7 +273,7 @@ def main():
     sys.path.insert(0, collection)
     work = tempfile.mkdtemp(prefix="pynet-bench-cni-")
     zipapp = os.path.join(work, "pynet")
-    subprocess.run([sys.executable, "-m", PLUGIN_MODULE + ".zipapp", zipapp], check=True,
+    subprocess.run([sys.executable, "-m", ZIPAPP_MODULE, zipapp], check=True,
                    env=dict(os.environ, PYTHONPATH=collection))
     figures = {"exec": []}
     for count in args.counts:
