@@ -36,6 +36,7 @@ CHAINS = (
 FAMILIES = ("inet",)
 LOOPBACK_NET = "127.0.0.0/8"
 _PROTOCOL = {4: "ip", 6: "ip6"}  # nftables' payload protocol of an IP version
+_CT_DNAT = {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}  # DNATed by conntrack
 
 
 class Interface(collections.namedtuple("Interface", "name subnets internal masquerade icc")):
@@ -98,16 +99,21 @@ def render_rules(interfaces: list[Interface], dnats: list[Dnat]) -> list[tuple[s
                                                  {"drop": None}]))
     rules.extend(_input_rules([net.name for net in interfaces if net.internal]))
     for net in interfaces:
+        if net.internal:
+            rules.append(("inet", "forward", [_match(_meta("iifname"), net.name),
+                                              _match(_meta("oifname"), net.name, "!="), {"drop": None}]))
+            rules.append(("inet", "forward", [_match(_meta("oifname"), net.name),
+                                              _match(_meta("iifname"), net.name, "!="), {"drop": None}]))
+    if dnats:
+        # A published port is reached through the host's addresses from every network that is not
+        # internal, as from elsewhere (netavark 2.1 too): what was DNATed passes the drops below.
+        rules.append(("inet", "forward", [_CT_DNAT, {"accept": None}]))
+    for net in interfaces:
         bridge = net.name
         if not net.icc:
             # Port isolation stops traffic between the bridge's ports; this stops it routed through the gateway.
             rules.append(("inet", "forward", [_match(_meta("iifname"), bridge), _match(_meta("oifname"), bridge),
                                               {"drop": None}]))
-        if net.internal:
-            rules.append(("inet", "forward", [_match(_meta("iifname"), bridge),
-                                              _match(_meta("oifname"), bridge, "!="), {"drop": None}]))
-            rules.append(("inet", "forward", [_match(_meta("oifname"), bridge),
-                                              _match(_meta("iifname"), bridge, "!="), {"drop": None}]))
         others = [other for other in bridges if other != bridge]
         if others:
             rules.append(("inet", "forward", [_match(_meta("iifname"), bridge),
@@ -123,6 +129,14 @@ def render_rules(interfaces: list[Interface], dnats: list[Dnat]) -> list[tuple[s
         rules.append(("inet", "postrouting", [_match(_meta("oifname"), bridge),
                                               _match(_saddr(LOOPBACK_NET), _prefix(LOOPBACK_NET)),
                                               {"masquerade": None}]))
+        # Hairpin: a sandbox that reaches its own or a peer's published port through the host's address
+        # is masqueraded to the gateway, so the reply comes back through the host to be un-NATed (a peer
+        # would answer it directly, bridged past netfilter; the sandbox itself would take its own address
+        # as a martian source).
+        for subnet in next(net.subnets for net in interfaces if net.name == bridge):
+            rules.append(("inet", "postrouting", [_match(_meta("oifname"), bridge),
+                                                  _match(_saddr(subnet), _prefix(subnet)),
+                                                  _CT_DNAT, {"masquerade": None}]))
     for dnat in dnats:
         for chain in ("prerouting", "output"):
             rules.append(("inet", chain, _dnat(dnat)))

@@ -57,3 +57,35 @@ def test_every_dnat_matches_only_local_destinations():
 
 def test_no_network_no_table():
     assert firewall.render_rules([], []) == []
+
+
+CT_DNAT = {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}
+
+
+def test_dnated_traffic_passes_isolation_but_not_internal_networks():
+    published = [firewall.Dnat("pn-b", "tcp", "", 8080, "10.89.2.2", 80)]
+    interfaces = [network("pn-a", "10.89.1.0/24", icc=False), network("pn-b", "10.89.2.0/24"),
+                  network("pn-i", "10.89.3.0/24", internal=True)]
+    forward = [expr for _family, name, expr in firewall.render_rules(interfaces, published) if name == "forward"]
+    accept = forward.index([CT_DNAT, {"accept": None}])
+    # The internal network's drops are those with a "!=" match: all but its own bridge.
+    internal = [index for index, expr in enumerate(forward)
+                if any(part.get("match", {}).get("op") == "!=" for part in expr)]
+    isolation = [index for index, expr in enumerate(forward)
+                 if index not in internal and expr[-1] == {"drop": None}]
+    assert internal and isolation
+    assert max(internal) < accept < min(isolation)
+    # No published port, no accept.
+    assert [CT_DNAT, {"accept": None}] not in [expr for _f, _c, expr in firewall.render_rules(interfaces, [])]
+
+
+def test_hairpin_masquerade_per_subnet_of_a_publishing_bridge():
+    dual = firewall.Interface("pn-a", ["10.89.1.0/24", "fd00:89:1::/64"], False, True, True)
+    published = [firewall.Dnat("pn-a", "tcp", "", 8080, "10.89.1.2", 80)]
+    rules = firewall.render_rules([dual, network("pn-b", "10.89.2.0/24")], published)
+    hairpins = [expr for _f, name, expr in rules if name == "postrouting" and CT_DNAT in expr]
+    assert hairpins == [[{"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "pn-a"}},
+                         {"match": {"op": "==", "left": {"payload": {"protocol": protocol, "field": "saddr"}},
+                                    "right": {"prefix": {"addr": addr, "len": length}}}},
+                         CT_DNAT, {"masquerade": None}]
+                        for protocol, addr, length in (("ip", "10.89.1.0", 24), ("ip6", "fd00:89:1::", 64))]
