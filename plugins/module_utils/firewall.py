@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import collections
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses
+from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, host_changes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import nftables
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import state_directory
 
@@ -50,6 +50,27 @@ class Dnat(collections.namedtuple("Dnat", "interface protocol host_ip host_port 
     """A published port: host_ip '' for every address, `address` the container's (no prefix)."""
 
     __slots__ = ()
+
+
+# Other firewalls' chains whose policy or rules may drop what pynet forwards: iptables-nft's filter tables
+# (Docker sets FORWARD's policy to DROP, ufw too by default). pynet accepts its bridges' traffic in
+# DOCKER-USER, which Docker runs first and never flushes, or else in FORWARD, with rules iptables-nft can
+# read (only interface matches: it cannot read nft's native conntrack matches, and would refuse the whole
+# table); its own table decides the rest (isolation, internal networks).
+FOREIGN_TABLES = (("ip", "filter"), ("ip6", "filter"))
+FOREIGN_CHAINS = ("DOCKER-USER", "FORWARD")
+
+
+class Anchor(collections.namedtuple("Anchor", "family table chain ours")):
+    """An iptables-nft filter table: the chain where pynet accepts its traffic (None: it has neither), and
+    the (chain, handle) of each rule of pynet's there now."""
+
+    __slots__ = ()
+
+    @property
+    def setting(self) -> str:
+        """Its name among the host's changes (host_changes.py)."""
+        return host_changes.setting(host_changes.RULES, "%s %s %s" % (self.family, self.table, self.chain))
 
 
 def table_name(state_dir: str, default_state_dir: str) -> str:
@@ -173,6 +194,51 @@ def _dnat(dnat: Dnat) -> list[dict]:
     return expr
 
 
+def render_accepts(interfaces: list[Interface]) -> list[list]:
+    """What another firewall's forward chain must accept for pynet (as expressions): all that enters or
+    leaves a network's bridge (pynet's table does the dropping), and within an internal network's bridge
+    (bridged traffic passes there when br_netfilter is on)."""
+    accepts = []
+    for net in interfaces:
+        if net.internal:
+            accepts.append([_match(_meta("iifname"), net.name), _match(_meta("oifname"), net.name), {"accept": None}])
+        else:
+            accepts.append([_match(_meta("iifname"), net.name), {"accept": None}])
+            accepts.append([_match(_meta("oifname"), net.name), {"accept": None}])
+    return accepts
+
+
+def anchor_commands(table: str, anchors: list[Anchor], accepts: list[list]) -> list[dict]:
+    """nft JSON commands that replace pynet's rules in the anchors' chains with `accepts` (marked with the
+    comment `table`, so that each state directory knows its own), first in the chain."""
+    commands = []
+    for anchor in anchors:
+        for chain, handle in anchor.ours:
+            commands.append({"delete": {"rule": {"family": anchor.family, "table": anchor.table, "chain": chain,
+                                                 "handle": handle}}})
+        if anchor.chain is None:
+            continue
+        for expr in reversed(accepts):  # each insert goes first
+            commands.append({"insert": {"rule": {"family": anchor.family, "table": anchor.table,
+                                                 "chain": anchor.chain, "comment": table, "expr": expr}}})
+    return commands
+
+
+def find_anchors(table: str) -> list[Anchor]:
+    """The iptables-nft filter tables on the host, each with its chain for pynet's accepts and the
+    rules pynet (the store whose table is `table`) has there."""
+    anchors = []
+    for family, name in FOREIGN_TABLES:
+        listed = nftables.list_table(family, name)
+        if listed is None:
+            continue
+        chains = {item["chain"]["name"] for item in listed if "chain" in item}
+        ours = [(item["rule"]["chain"], item["rule"]["handle"]) for item in listed
+                if "rule" in item and item["rule"].get("comment") == table]
+        anchors.append(Anchor(family, name, next((chain for chain in FOREIGN_CHAINS if chain in chains), None), ours))
+    return anchors
+
+
 def ruleset_commands(table: str, rules: list[tuple[str, str, list]]) -> list[dict]:
     """nft JSON commands that make the table hold exactly `rules` (or remove it if there are none)."""
     commands = []
@@ -192,14 +258,22 @@ def ruleset_commands(table: str, rules: list[tuple[str, str, list]]) -> list[dic
     return commands
 
 
-def apply(table: str, rules: list[tuple[str, str, list]]) -> None:
-    nftables.apply(ruleset_commands(table, rules))
+def apply(table: str, rules: list[tuple[str, str, list]], anchors: list[Anchor] = (),
+          accepts: list[list] = ()) -> None:
+    """The table, and pynet's accepts in the anchors' chains (none when `rules` are none), in one transaction."""
+    nftables.apply(ruleset_commands(table, rules) + anchor_commands(table, anchors, list(accepts) if rules else []))
 
 
-def drift(table: str, rules: list[tuple[str, str, list]]) -> list[str]:
-    """How the kernel's tables differ from `rules`, as sentences (empty: they match): a chain
-    missing, or holding another number of rules."""
+def drift(table: str, rules: list[tuple[str, str, list]], accepts: list[list] = ()) -> list[str]:
+    """How the kernel's tables differ from `rules`, and the anchors' chains from `accepts`, as sentences
+    (empty: they match): a chain missing, or holding another number of rules."""
     found = []
+    for anchor in find_anchors(table):
+        wanted = len(accepts) if rules and anchor.chain else 0
+        have = sum(1 for chain, _handle in anchor.ours if chain == anchor.chain)
+        if have != wanted or len(anchor.ours) != have:
+            found.append("%s %s %s holds %d of pynet's rules, not %d"
+                         % (anchor.family, anchor.table, anchor.chain or "", len(anchor.ours), wanted))
     for family in FAMILIES:
         listed = nftables.list_table(family, table)
         if not rules:

@@ -89,3 +89,29 @@ def test_hairpin_masquerade_per_subnet_of_a_publishing_bridge():
                                     "right": {"prefix": {"addr": addr, "len": length}}}},
                          CT_DNAT, {"masquerade": None}]
                         for protocol, addr, length in (("ip", "10.89.1.0", 24), ("ip6", "fd00:89:1::", 64))]
+
+
+def test_accepts_for_other_firewalls_match_only_interfaces():
+    """iptables-nft reads interface matches (and refuses a whole table with nft's conntrack matches in it)."""
+    accepts = firewall.render_accepts([network("pn-a", "10.89.1.0/24"), network("pn-i", "10.89.2.0/24", internal=True)])
+    iif, oif = ({"meta": {"key": key}} for key in ("iifname", "oifname"))
+    assert accepts == [[{"match": {"op": "==", "left": iif, "right": "pn-a"}}, {"accept": None}],
+                       [{"match": {"op": "==", "left": oif, "right": "pn-a"}}, {"accept": None}],
+                       [{"match": {"op": "==", "left": iif, "right": "pn-i"}},
+                        {"match": {"op": "==", "left": oif, "right": "pn-i"}}, {"accept": None}]]
+
+
+def test_anchor_commands_replace_pynets_rules_and_insert_first():
+    anchors = [firewall.Anchor("ip", "filter", "DOCKER-USER", [("FORWARD", 7), ("DOCKER-USER", 9)]),
+               firewall.Anchor("ip6", "filter", None, [("FORWARD", 3)])]
+    accepts = [["first"], ["second"]]
+    commands = firewall.anchor_commands("pynet", anchors, accepts)
+    assert commands == [
+        {"delete": {"rule": {"family": "ip", "table": "filter", "chain": "FORWARD", "handle": 7}}},
+        {"delete": {"rule": {"family": "ip", "table": "filter", "chain": "DOCKER-USER", "handle": 9}}},
+        {"insert": {"rule": {"family": "ip", "table": "filter", "chain": "DOCKER-USER", "comment": "pynet",
+                             "expr": ["second"]}}},
+        {"insert": {"rule": {"family": "ip", "table": "filter", "chain": "DOCKER-USER", "comment": "pynet",
+                             "expr": ["first"]}}},
+        {"delete": {"rule": {"family": "ip6", "table": "filter", "chain": "FORWARD", "handle": 3}}}]
+    assert anchors[0].setting == "rules:ip filter DOCKER-USER"
