@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import (
-    addresses, errors, firewall, host_changes, ipam, options, ports, records)
+    addresses, errors, firewall, firewalld, host_changes, ipam, options, ports, records)
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
@@ -412,7 +412,7 @@ class Orchestrator:
     def _apply_firewall(self) -> None:
         """pynet's table, and its accepts in other firewalls' chains (firewall.find_anchors), in one
         transaction: those accepts are recorded as host changes before they are made, and forgotten once
-        they are gone (with the last network, or their chain)."""
+        they are gone (with the last network, or their chain). Then firewalld's zone for the bridges."""
         interfaces, dnats = self._firewall_inputs()
         rules = firewall.render_rules(interfaces, dnats)
         accepts = firewall.render_accepts(interfaces) if rules else []
@@ -429,6 +429,7 @@ class Orchestrator:
             with self.store.write() as tx:
                 for setting in sorted(recorded - placed):
                     tx.forget_host_change(setting)
+        firewalld.sync(self.store, [interface.name for interface in interfaces] if rules else [])
 
     def _firewall_inputs(self) -> tuple[list[firewall.Interface], list[firewall.Dnat]]:
         """The drivers' firewall inputs for every network and published port that is not being deleted
@@ -474,7 +475,8 @@ class Orchestrator:
         interfaces, dnats = self._firewall_inputs()
         with self._firewall_refusals():
             return firewall.drift(self.firewall_table, firewall.render_rules(interfaces, dnats),
-                                  firewall.render_accepts(interfaces))
+                                  firewall.render_accepts(interfaces)) + firewalld.drift(
+                                      [interface.name for interface in interfaces])
 
     @contextlib.contextmanager
     def _firewall_refusals(self) -> Iterator[None]:

@@ -74,7 +74,8 @@ host_changes:
       each back when the last network that needs it is removed, unless it no longer holds the value pynet wrote.
     - A setting is C(sysctl:<path under /proc/sys>), C(mtu:<link>) or C(up:<link>) (V(1) up, V(0) down), or
       C(rules:<family> filter <chain>), pynet's accept rules in that chain of iptables-nft (such as C(DOCKER-USER)),
-      whose value is their comment (pynet's table name).
+      whose value is their comment (pynet's table name); or C(firewalld:<bridge>), a bridge in firewalld's zone
+      C(pynet), and C(firewalld:zone), that zone, which pynet made.
   returned: always
   type: list
   elements: dict

@@ -2,7 +2,10 @@
 Docker's (dockerd 20.10 sets iptables' FORWARD policy to DROP; its rules applied exactly, through
 iptables-nft) and firewalld's."""
 
+import os
+import shutil
 import subprocess
+import time
 
 import pytest
 from dataplane_world import HOST_IP, OUTSIDE_IP, World, address
@@ -117,3 +120,105 @@ def test_forward_drop_policy_alone(world):
     web.delete()
     assert iptables("-S", "FORWARD").splitlines() == ["-P FORWARD DROP"]
     assert rules_setting(world) == []
+
+
+FIREWALLD_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>system</type><listen>unix:path=%s</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*"/><allow receive_sender="*"/><allow own="*"/></policy></busconfig>
+"""
+
+
+def wait_for(condition, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "%s did not start" % what
+        time.sleep(0.1)
+
+
+class Firewalld:
+    """Debian's firewalld (nftables backend) in the test's 'host', on a D-Bus system bus of the test's
+    own, with a copy of its configuration: the host's bus, firewalld and /etc are not touched."""
+
+    def __init__(self, root):
+        self.root = root
+        self.config = os.path.join(root, "firewalld")
+        shutil.copytree("/etc/firewalld", self.config)
+        bus_config = os.path.join(root, "bus.conf")
+        with open(bus_config, "w") as out:
+            out.write(FIREWALLD_BUS_CONFIG % os.path.join(root, "bus"))
+        self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=" + os.path.join(root, "bus"))
+        self.bus = subprocess.Popen(["dbus-daemon", "--config-file", bus_config, "--nofork", "--nopidfile"],
+                                    stderr=subprocess.DEVNULL)
+        self.daemon = None
+        wait_for(lambda: os.path.exists(os.path.join(root, "bus")), "the test's D-Bus system bus")
+        self.start()
+
+    def start(self):
+        self.daemon = subprocess.Popen(["firewalld", "--nofork", "--nopid", "--system-config", self.config,
+                                        "--log-target", "console"], env=self.env, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.cmd("--state", check=False) == "running", "firewalld")
+
+    def stop(self):
+        self.daemon.terminate()
+        self.daemon.wait()
+
+    def cmd(self, *args, check=True):
+        done = subprocess.run(["firewall-cmd"] + list(args), env=self.env, capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 0 or not check, done.stderr
+        return done.stdout.strip()
+
+    def close(self):
+        self.stop()
+        self.bus.terminate()
+        self.bus.wait()
+
+
+@pytest.fixture
+def firewalld(host, monkeypatch):
+    running = Firewalld(host.root)
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", running.env["DBUS_SYSTEM_BUS_ADDRESS"])
+    yield running
+    running.close()
+
+
+def test_firewalld_zone_survives_reload_and_restart(firewalld, world):
+    web = world.network("web", "10.89.83.0/24")
+    ep, sandbox = world.endpoint(web, {"ports": [{"host_port": 8082, "container_port": 80}]})
+    peer, peer_sandbox = world.endpoint(web)
+    bridge, gateway = web.options["bridge_name"], web.options["ipam"][0]["gateway"]
+
+    def flows():
+        """Outbound, published, to the gateway (as DNS would), within the network (bridged through
+        netfilter: br_netfilter is on in a new namespace)."""
+        return (tcp_connect_from(sandbox, world.outside, "0.0.0.0", OUTSIDE_IP, 9002, 9002, timeout=1) == HOST_IP,
+                tcp_connect_from(world.outside, sandbox, "0.0.0.0", HOST_IP, 8082, 80, timeout=1) == OUTSIDE_IP,
+                tcp_connect_from(peer_sandbox, None, "0.0.0.0", gateway, 5353, 5353, timeout=1) is not None,
+                tcp_reachable(sandbox, address(ep), peer_sandbox, timeout=1))
+
+    assert flows() == (True,) * 4
+    assert firewalld.cmd("--get-zone-of-interface=" + bridge) == "pynet"
+    assert firewalld.cmd("--permanent", "--get-zone-of-interface=" + bridge) == "pynet"
+    assert sorted(change["setting"] for change in world.controller.host_changes()
+                  if change["setting"].startswith("firewalld:")) == ["firewalld:" + bridge, "firewalld:zone"]
+    firewalld.cmd("--reload")
+    assert flows() == (True,) * 4
+    firewalld.stop()
+    firewalld.start()
+    assert flows() == (True,) * 4
+    # A binding undone by hand is drift, and repaired.
+    firewalld.cmd("--zone=pynet", "--remove-interface=" + bridge)
+    assert web.drift() == ["bridge %s is in no firewalld zone" % bridge]
+    assert flows()[0] is False
+    web.repair()
+    assert web.drift() == [] and flows() == (True,) * 4
+    # The last network takes the bindings and the zone with it.
+    for endpoint in (ep, peer):
+        endpoint.delete()
+    web.delete()
+    assert firewalld.cmd("--get-zone-of-interface=" + bridge, check=False) == ""  # "no zone", on stderr
+    assert "pynet" not in firewalld.cmd("--permanent", "--get-zones").split()
+    assert not os.path.exists(os.path.join(firewalld.config, "zones", "pynet.xml"))
+    assert world.controller.host_changes() == []
