@@ -158,10 +158,24 @@ def render_rules(interfaces: list[Interface], dnats: list[Dnat]) -> list[tuple[s
             rules.append(("inet", "postrouting", [_match(_meta("oifname"), bridge),
                                                   _match(_saddr(subnet), _prefix(subnet)),
                                                   _CT_DNAT, {"masquerade": None}]))
-    for dnat in dnats:
+    for run in _runs(dnats):
         for chain in ("prerouting", "output"):
-            rules.append(("inet", chain, _dnat(dnat)))
+            rules.append(("inet", chain, _dnat(run)))
     return rules
+
+
+def _runs(dnats: list[Dnat]) -> list[list[Dnat]]:
+    """The Dnats in runs of consecutive host ports (a published range) that go to one container address
+    on consecutive ports of the same protocol, host address and bridge: one rule for each run."""
+    runs, open_runs = [], {}  # open_runs: the run a Dnat would continue, by that Dnat
+    for dnat in sorted(dnats, key=lambda dnat: (dnat.protocol, dnat.host_ip, dnat.address, dnat.host_port)):
+        run = open_runs.pop(dnat, None)
+        if run is None:
+            run = []
+            runs.append(run)
+        run.append(dnat)
+        open_runs[dnat._replace(host_port=dnat.host_port + 1, container_port=dnat.container_port + 1)] = run
+    return runs
 
 
 def _input_rules(internal_bridges: list[str]) -> list[tuple[str, str, list]]:
@@ -180,7 +194,10 @@ def _input_rules(internal_bridges: list[str]) -> list[tuple[str, str, list]]:
     return rules
 
 
-def _dnat(dnat: Dnat) -> list[dict]:
+def _dnat(run: list[Dnat]) -> list[dict]:
+    """The rule of a run of Dnats: its host ports as a range, and the container's port from a map
+    (none for a range published on the same ports: the DNAT keeps the port)."""
+    dnat, last = run[0], run[-1]
     family = _PROTOCOL[addresses.version(dnat.address)]
     if dnat.host_ip:
         expr = [_match({"payload": {"protocol": family, "field": "daddr"}}, dnat.host_ip)]
@@ -189,8 +206,18 @@ def _dnat(dnat: Dnat) -> list[dict]:
     # Only the host's own addresses: a host_ip that has left the host never takes traffic to
     # whichever machine holds it now.
     expr.append(_match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"))
-    expr.append(_match({"payload": {"protocol": dnat.protocol, "field": "dport"}}, dnat.host_port))
-    expr.append({"dnat": {"family": family, "addr": dnat.address, "port": dnat.container_port}})
+    dport = {"payload": {"protocol": dnat.protocol, "field": "dport"}}
+    if len(run) == 1:
+        expr.append(_match(dport, dnat.host_port))
+        expr.append({"dnat": {"family": family, "addr": dnat.address, "port": dnat.container_port}})
+        return expr
+    expr.append(_match(dport, {"range": [dnat.host_port, last.host_port]}))
+    if dnat.host_port == dnat.container_port:
+        expr.append({"dnat": {"family": family, "addr": dnat.address}})
+    else:
+        ports = [[each.host_port, each.container_port] for each in run]
+        expr.append({"dnat": {"family": family, "addr": dnat.address,
+                              "port": {"map": {"key": dport, "data": {"set": ports}}}}})
     return expr
 
 

@@ -115,3 +115,31 @@ def test_anchor_commands_replace_pynets_rules_and_insert_first():
                              "expr": ["first"]}}},
         {"delete": {"rule": {"family": "ip6", "table": "filter", "chain": "FORWARD", "handle": 3}}}]
     assert anchors[0].setting == "rules:ip filter DOCKER-USER"
+
+
+def test_a_published_range_is_one_rule_per_chain():
+    def dnats(host_ports, container_ports, address="10.89.1.2"):
+        return [firewall.Dnat("pn-a", "tcp", "", host, address, container)
+                for host, container in zip(host_ports, container_ports)]
+
+    same = dnats(range(8000, 18000), range(8000, 18000))
+    shifted = dnats(range(20000, 20003), range(80, 83))
+    alone = dnats([30000], [90]) + dnats([30001], [91], address="10.89.1.3")  # another container: not a run
+    rules = firewall.render_rules([network("pn-a", "10.89.1.0/24")], same + shifted + alone)
+    prerouting = chain(rules, "prerouting")
+    assert len(prerouting) == 4 and len(chain(rules, "output")) == 4
+    dport = {"payload": {"protocol": "tcp", "field": "dport"}}
+    first, second = (json.loads(rule)[-2:] for rule in prerouting[:2])
+    assert first == [{"match": {"op": "==", "left": dport, "right": {"range": [8000, 17999]}}},
+                     {"dnat": {"family": "ip", "addr": "10.89.1.2"}}]
+    assert second == [{"match": {"op": "==", "left": dport, "right": {"range": [20000, 20002]}}},
+                      {"dnat": {"family": "ip", "addr": "10.89.1.2", "port": {"map": {
+                          "key": dport, "data": {"set": [[20000, 80], [20001, 81], [20002, 82]]}}}}}]
+    assert [json.loads(rule)[-1]["dnat"]["port"] for rule in prerouting[2:]] == [90, 91]
+
+
+def test_a_dual_stack_range_is_one_rule_per_ip_version():
+    published = [firewall.Dnat("pn-a", "tcp", "", port, address, port)
+                 for port in range(8000, 8100) for address in ("10.89.1.2", "fd00:89:1::2")]
+    rules = firewall.render_rules([network("pn-a", "10.89.1.0/24")], published)
+    assert len(chain(rules, "prerouting")) == 2
