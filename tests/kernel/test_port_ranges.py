@@ -13,8 +13,9 @@ def world(host):
 
 def test_ranges_shifted_and_on_the_same_ports(world):
     net = world.network("web", "10.89.84.0/24,fd00:89:84::/64")
-    _ep, sandbox = world.endpoint(net, {"ports": [{"host_port": "20000-20999", "container_port": "30000-30999"},
-                                                 {"host_port": "40000-40999", "container_port": "40000-40999"}]})
+    ranges = [{"host_port": "20000-20999", "container_port": "30000-30999"},
+              {"host_port": "40000-40999", "container_port": "40000-40999"}]
+    _ep, sandbox = world.endpoint(net, {"ports": ranges})
     for host_port, container_port in ((20000, 30000), (20567, 30567), (20999, 30999), (40000, 40000),
                                       (40999, 40999)):
         assert tcp_connect_from(world.outside, sandbox, "0.0.0.0", HOST_IP, host_port, container_port) == OUTSIDE_IP
