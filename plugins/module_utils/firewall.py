@@ -6,11 +6,15 @@
 forward drop of enable_icc: false (traffic routed back to its bridge through the gateway; the
 bridge's port isolation stops the rest), and what protects the host from its tenants: nothing
 addressed to 127.0.0.0/8 comes in through a bridge, and internal networks reach none of the
-host's addresses. Each render replaces the table's rules in one transaction and touches no other
-table, so pynet coexists with Docker, firewalld or netavark; with no network, the table is gone.
+host's addresses; published ports reached from sandboxes through the host's addresses (hairpin,
+masqueraded when they go back out of the bridge they came in on, and let through isolation). Each
+render replaces the table's rules in one transaction; the one other place pynet writes is
+iptables-nft's filter tables, whose forward chains get accept rules for pynet's bridges (in the same
+transaction) so that a DROP policy there (Docker's) does not drop pynet's traffic. With no network,
+the table and those rules are gone. A range of published ports is one rule.
 
 What it renders are typed inputs that the drivers give for their networks (as netavark's
-SetupNetwork): an Interface per network that has one on the host, a Dnat per published port.
+SetupNetwork): an Interface per network that has one on the host, a Dnat per published host port.
 Nothing here knows a network type or an option name.
 """
 
@@ -299,8 +303,9 @@ def drift(table: str, rules: list[tuple[str, str, list]], accepts: list[list] = 
         wanted = len(accepts) if rules and anchor.chain else 0
         have = sum(1 for chain, _handle in anchor.ours if chain == anchor.chain)
         if have != wanted or len(anchor.ours) != have:
-            found.append("%s %s %s holds %d of pynet's rules, not %d"
-                         % (anchor.family, anchor.table, anchor.chain or "", len(anchor.ours), wanted))
+            found.append("%s %s %s holds %d of pynet's rules, not %d" % (
+                anchor.family, anchor.table, anchor.chain or "(with neither %s)" % " nor ".join(FOREIGN_CHAINS),
+                len(anchor.ours), wanted))
     for family in FAMILIES:
         listed = nftables.list_table(family, table)
         if not rules:
