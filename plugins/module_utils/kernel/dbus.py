@@ -17,6 +17,7 @@ import socket
 import struct
 
 SYSTEM_BUS = "/run/dbus/system_bus_socket"
+TIMEOUT = 60  # seconds for a reply (TimeoutError after): firewalld's reload takes seconds on a busy host
 BUS_NAME = "org.freedesktop.DBus"
 METHOD_CALL, METHOD_RETURN, ERROR = 1, 2, 3
 PATH, INTERFACE, MEMBER, ERROR_NAME, REPLY_SERIAL, DESTINATION, SIGNATURE = 1, 2, 3, 4, 5, 6, 8
@@ -145,6 +146,7 @@ class Connection:
 
     def __init__(self, path: str | None = None):
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        self._socket.settimeout(TIMEOUT)
         self._serial = 0
         self._buffer = b""
         try:
