@@ -11,13 +11,16 @@ zone is made when firewalld lacks it, and firewalld is then reloaded once to kno
 does. Each binding is recorded as a host change (`firewalld:<bridge>`) before it is made, and undone
 and forgotten once the bridge is no network's; the zone (`firewalld:zone`) goes from the permanent
 configuration with the last binding. A bridge an administrator bound to another zone is left there.
-Without firewalld (no system bus, or no firewalld on it) nothing is done and records are kept.
+Without firewalld (no system bus, or no firewalld on it, or a firewalld of another network namespace:
+the bus is the host's whatever the namespace) nothing is done and records are kept.
 """
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.pynet.libnetwork.plugins.module_utils import host_changes
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import dbus
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import dbus, netns
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Store
 
 ZONE = "pynet"
@@ -95,10 +98,21 @@ def _connect() -> _Firewalld | None:
     except BaseException:
         connection.close()
         raise
-    if not running:
+    if not running or not _in_this_namespace(connection):
         connection.close()
         return None
     return _Firewalld(connection)
+
+
+def _in_this_namespace(connection: dbus.Connection) -> bool:
+    """Whether firewalld runs in the calling thread's network namespace: the system bus is the host's
+    whatever the namespace, and a firewalld of another namespace filters none of this one's traffic."""
+    pid = connection.call(dbus.BUS_NAME, "/org/freedesktop/DBus", dbus.BUS_NAME, "GetConnectionUnixProcessID", "s",
+                          SERVICE)[0]
+    try:
+        return os.stat("/proc/%d/ns/net" % pid).st_ino == os.stat(netns.THREAD_NETNS).st_ino
+    except OSError:  # not in this PID namespace, or gone
+        return False
 
 
 def _recorded(store: Store) -> set[str]:

@@ -11,6 +11,9 @@ import pytest
 from dataplane_world import HOST_IP, OUTSIDE_IP, World, address
 from traffic import tcp_connect_from, tcp_reachable
 
+from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
+
 BRIDGE_NETFILTER = "/proc/sys/net/bridge/bridge-nf-call-iptables"  # per namespace
 
 # What dockerd 20.10 installs at start with its default bridge docker0 (172.17.0.0/16), as iptables-save
@@ -214,6 +217,14 @@ def test_firewalld_zone_survives_reload_and_restart(firewalld, world):
     assert flows()[0] is False
     web.repair()
     assert web.drift() == [] and flows() == (True,) * 4
+    # pynet in another network namespace leaves this one's firewalld alone (the bus is the same).
+    with netns.private():
+        elsewhere = Controller(state_dir=os.path.join(world.host.root, "elsewhere"))
+        there = elsewhere.new_network(elsewhere.driver("bridge"), "there", {"ipam": [{"subnet": "10.89.85.0/24"}]})
+        assert firewalld.cmd("--get-zone-of-interface=" + there.options["bridge_name"], check=False) == ""
+        assert not [change for change in elsewhere.host_changes() if change["setting"].startswith("firewalld:")]
+        assert there.drift() == []
+        there.delete()
     # The last network takes the bindings and the zone with it.
     for endpoint in (ep, peer):
         endpoint.delete()
