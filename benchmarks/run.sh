@@ -12,9 +12,10 @@
 #      prints tables, writes benchmarks/output/endpoints.png and .json), benchmarks/growth.py (which
 #      step's cost grows with N), benchmarks/sysctl.py (a sandbox's sysctl through /proc/sys and through
 #      pynet's procfs instances), benchmarks/ipam.py, benchmarks/dns.py (dnsmasq as pynet runs it
-#      against aardvark-dns: queries/s, latency, reloads, memory, what each answers) and benchmarks/cni.py
+#      against aardvark-dns: queries/s, latency, reloads, memory, what each answers), benchmarks/cni.py
 #      (pynet's CNI plugin against the reference chain, exec'd per container, where its time goes, and
-#      podman run with each);
+#      podman run with each) and benchmarks/firewall_ranges.py (a 10,000-port range rendered and applied by
+#      the branch point's firewall.py and this one's);
 #   4. with PYNET_BENCH_BASE set to a git revision, benchmarks/revisions.py: the library batch at N=1000
 #      at that revision and in this checkout, alternating, side by side.
 #
@@ -32,4 +33,5 @@ venv="$("$repo_root/tests/venv.sh")"
 "$venv/bin/python" "$repo_root/benchmarks/ipam.py"
 "$venv/bin/python" "$repo_root/benchmarks/dns.py"
 "$venv/bin/python" "$repo_root/benchmarks/cni.py"
+"$venv/bin/python" "$repo_root/benchmarks/firewall_ranges.py"
 [[ -z "${PYNET_BENCH_BASE:-}" ]] || "$venv/bin/python" "$repo_root/benchmarks/revisions.py" --base "$PYNET_BENCH_BASE"

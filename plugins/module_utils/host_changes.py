@@ -17,7 +17,10 @@ it), never a link that faces tenants (pynet's bridges and veths): a tenant could
 routes to the host.
 
 Settings are named `kind:name`: `sysctl:<path under /proc/sys>`, `mtu:<link>`, `up:<link>`
-(values "1" up, "0" down).
+(values "1" up, "0" down). Two kinds are recorded by others, and sync() leaves them alone:
+`rules:<family> <table> <chain>`, pynet's accept rules in another firewall's chain, made and removed
+with pynet's table (firewall.py); `firewalld:<bridge>` and `firewalld:zone`, firewalld's zone for
+pynet's bridges (firewalld.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.records import Ho
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Store
 
 SYSCTL, MTU, UP = "sysctl", "mtu", "up"
+RULES, FIREWALLD = "rules", "firewalld"
 IP_FORWARD = "sysctl:net/ipv4/ip_forward"
 IPV6_FORWARDING = "sysctl:net/ipv6/conf/all/forwarding"
 # Settings of the whole host, not of one link: another state directory's networks may need them too.
@@ -54,7 +58,8 @@ def sync(store: Store, wanted: dict[str, str], faces_tenants: Callable[[rtnl.Lin
     others_on_host() whether networks of another state directory are on this host (then the
     host-wide settings they may rely on are left as they are).
     """
-    changes = {change.setting: change for change in store.snapshot().host_changes()}
+    changes = {change.setting: change for change in store.snapshot().host_changes()
+               if change.setting.partition(":")[0] in (SYSCTL, MTU, UP)}
     if not wanted and not changes:
         return
     # What goes with a wanted setting stays as long as it does.

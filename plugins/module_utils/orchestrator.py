@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import (
-    addresses, errors, firewall, host_changes, ipam, options, ports, records)
+    addresses, errors, firewall, firewalld, host_changes, ipam, options, ports, records)
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
@@ -398,7 +398,7 @@ class Orchestrator:
             self._sync_host_settings()
             if self._firewall_enabled():
                 with self._firewall_refusals():
-                    firewall.apply(self.firewall_table, self._firewall_rules())
+                    self._apply_firewall()
 
     def _undo_sync(self) -> None:
         """sync_host() for a creation being undone after a failure, which is the error to report: the
@@ -407,11 +407,33 @@ class Orchestrator:
             self._sync_host_settings()
             if self._firewall_enabled():
                 with contextlib.suppress(OSError):
-                    firewall.apply(self.firewall_table, self._firewall_rules())
+                    self._apply_firewall()
 
-    def _firewall_rules(self) -> list:
-        """The rules the drivers' firewall inputs make, for every network and published port that is
-        not being deleted (their rules go first, so a deletion cut off leaves none behind)."""
+    def _apply_firewall(self) -> None:
+        """pynet's table, and its accepts in other firewalls' chains (firewall.find_anchors), in one
+        transaction: those accepts are recorded as host changes before they are made, and forgotten once
+        they are gone (with the last network, or their chain). Then firewalld's zone for the bridges."""
+        interfaces, dnats = self._firewall_inputs()
+        rules = firewall.render_rules(interfaces, dnats)
+        accepts = firewall.render_accepts(interfaces) if rules else []
+        anchors = firewall.find_anchors(self.firewall_table)
+        placed = {anchor.setting for anchor in anchors if anchor.chain and accepts}
+        recorded = {change.setting for change in self.store.snapshot().host_changes()
+                    if change.setting.startswith(host_changes.RULES + ":")}
+        if placed - recorded:
+            with self.store.write() as tx:
+                for setting in sorted(placed - recorded):
+                    tx.record_host_change(setting, "", self.firewall_table)
+        firewall.apply(self.firewall_table, rules, anchors, accepts)
+        if recorded - placed:
+            with self.store.write() as tx:
+                for setting in sorted(recorded - placed):
+                    tx.forget_host_change(setting)
+        firewalld.sync(self.store, [interface.name for interface in interfaces] if rules else [])
+
+    def _firewall_inputs(self) -> tuple[list[firewall.Interface], list[firewall.Dnat]]:
+        """The drivers' firewall inputs for every network and published port that is not being deleted
+        (their rules go first, so a deletion cut off leaves none behind)."""
         networks, published = self.store.snapshot().firewall_inputs()
         interfaces, dnats = [], []
         for network in networks:
@@ -421,7 +443,7 @@ class Orchestrator:
                 interfaces.append(interface)
             dnats.extend(found)
         dnats.sort(key=lambda dnat: (dnat.protocol, dnat.host_ip, dnat.host_port))
-        return firewall.render_rules(interfaces, dnats)
+        return interfaces, dnats
 
     def _sync_host_settings(self) -> None:
         snapshot = self.store.snapshot()
@@ -450,8 +472,11 @@ class Orchestrator:
     def firewall_drift(self) -> list[str]:
         if not self._firewall_enabled():
             return []
+        interfaces, dnats = self._firewall_inputs()
         with self._firewall_refusals():
-            return firewall.drift(self.firewall_table, self._firewall_rules())
+            return firewall.drift(self.firewall_table, firewall.render_rules(interfaces, dnats),
+                                  firewall.render_accepts(interfaces)) + firewalld.drift(
+                                      [interface.name for interface in interfaces])
 
     @contextlib.contextmanager
     def _firewall_refusals(self) -> Iterator[None]:

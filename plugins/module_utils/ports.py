@@ -9,6 +9,7 @@ A mapping publishes container_port (or a range) of an endpoint on host_port of h
 from __future__ import annotations
 
 import collections
+import os
 import socket
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, options, records
@@ -17,7 +18,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Snap
 
 PORT_KEYS = ("host_ip", "host_port", "container_port", "protocol")
 LISTED_ADDRESSES = 8  # how many of the host's addresses an error names
-PROTOCOLS = ("tcp", "udp")
+PROTOCOLS = ("tcp", "udp", "sctp")
 # Where host_port 0 (or none) picks a free port: the usual ephemeral range.
 DYNAMIC_PORTS = range(49152, 61000)
 SPARE_PORTS = 8  # free ports probed beyond those needed, for other writers that take some meanwhile
@@ -53,7 +54,9 @@ def check_ports(param: str, value: object) -> list[dict]:
             raise errors.InvalidParameterError(where + ".container_port", "is required")
         protocol = str(entry.get("protocol") or "tcp").lower()
         if protocol not in PROTOCOLS:
-            raise errors.InvalidParameterError(where + ".protocol", "%r is not allowed: tcp or udp" % (protocol,))
+            raise errors.InvalidParameterError(where + ".protocol", "%r is not allowed: tcp, udp or sctp" % (protocol,))
+        if protocol == "sctp":
+            _check_sctp(where + ".protocol")
         container = _port_range(where + ".container_port", entry["container_port"], allow_zero=False)
         host = _port_range(where + ".host_port", entry.get("host_port") or 0, allow_zero=True)
         if host != (0, 0) and host[1] - host[0] != container[1] - container[0]:
@@ -67,6 +70,16 @@ def check_ports(param: str, value: object) -> list[dict]:
         result.append({"protocol": protocol, "host_ip": host_ip, "host_port": _text(host),
                        "container_port": _text(container)})
     return result
+
+
+def _check_sctp(param: str) -> None:
+    """SCTP is published only where the kernel has it (its module sctp): elsewhere nothing could answer."""
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()
+    except OSError as exc:
+        raise errors.InvalidParameterError(param, "sctp needs the kernel's SCTP support (the kernel module sctp), "
+                                           "which this host lacks (%s); allowed here: tcp, udp"
+                                           % os.strerror(exc.errno)) from None
 
 
 class HostAddresses:
@@ -128,9 +141,9 @@ def probe_free_ports(snapshot: Snapshot, needs: collections.Counter) -> dict[tup
 
 def _bindable(protocol: str, host_ip: str, port: int) -> bool:
     """Whether no process on the host holds the port: a socket binds to it."""
-    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
     family = socket.AF_INET6 if host_ip and addresses.version(host_ip) == 6 else socket.AF_INET
-    probe = socket.socket(family, kind)
+    probe = socket.socket(family, kind, socket.IPPROTO_SCTP if protocol == "sctp" else 0)
     try:
         probe.bind((host_ip, port))
     except OSError:

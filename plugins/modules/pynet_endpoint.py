@@ -74,9 +74,9 @@ options:
             would take the host's own connections to that address to the container.
         type: str
       protocol:
-        description: The protocol.
+        description: The protocol; V(sctp) only where the kernel has SCTP (module C(sctp)), else it is refused.
         type: str
-        choices: [tcp, udp]
+        choices: [tcp, udp, sctp]
         default: tcp
   gw_priority:
     description:

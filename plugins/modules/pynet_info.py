@@ -72,7 +72,10 @@ host_changes:
   description:
     - The settings of the host that pynet changed for its networks, with the value each had before. pynet puts
       each back when the last network that needs it is removed, unless it no longer holds the value pynet wrote.
-    - A setting is C(sysctl:<path under /proc/sys>), C(mtu:<link>) or C(up:<link>) (V(1) up, V(0) down).
+    - A setting is C(sysctl:<path under /proc/sys>), C(mtu:<link>) or C(up:<link>) (V(1) up, V(0) down), or
+      C(rules:<family> filter <chain>), pynet's accept rules in that chain of iptables-nft (such as C(DOCKER-USER)),
+      whose value is their comment (pynet's table name); or C(firewalld:<bridge>), a bridge in firewalld's zone
+      C(pynet), and C(firewalld:zone), that zone, which pynet made.
   returned: always
   type: list
   elements: dict

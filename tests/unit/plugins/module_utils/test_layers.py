@@ -23,13 +23,13 @@ LAYERS = [
     # foundations: import nothing of pynet
     "errors", "addresses",
     # kernel adapters: names, addresses and file descriptors; they raise OSError
-    "kernel.paths", "kernel.netns", "kernel.sysctl", "kernel.rtnl", "kernel.nftables",
+    "kernel.paths", "kernel.netns", "kernel.sysctl", "kernel.rtnl", "kernel.nftables", "kernel.dbus",
     # pure values: option checking, typed records
     "options", "records",
     # the store: the only SQL (but ipam's own tables)
     "store",
     # services over the store and the kernel
-    "ipam", "ports", "host_changes", "firewall",
+    "ipam", "ports", "host_changes", "firewall", "firewalld",
     "dns.config", "dns.files", "dns.server",
     "cluster.layout", "cluster.etcd", "cluster.members", "cluster.allocation",
     # drivers: what a network type is and does
