@@ -43,7 +43,8 @@ class Orchestrator:
         if network_type not in self._drivers:
             configured = self.store.snapshot().driver_options(network_type)
             cls = registry.DRIVERS[network_type]
-            self._drivers[network_type] = cls(cls.validate_driver_options({}) if configured is None else configured)
+            # Validated again: options added since the driver was configured get their defaults.
+            self._drivers[network_type] = cls(cls.validate_driver_options(configured or {}))
         return self._drivers[network_type]
 
     def configure_driver(self, network_type: str, driver_options: dict | None) -> Driver:
@@ -122,10 +123,16 @@ class Orchestrator:
         has_ipv6 = any(pool.version == 6 for pool in pools)
         if opts["enable_ipv6"] is None:
             opts["enable_ipv6"] = has_ipv6
-        elif opts["enable_ipv6"] != has_ipv6:
-            raise errors.InvalidParameterError(
-                "enable_ipv6", "is %s but ipam %s; add one (such as fd00:89::/64) or set enable_ipv6 to match"
-                % (opts["enable_ipv6"], "has an IPv6 subnet" if has_ipv6 else "has no IPv6 subnet"))
+        for version, flag in ((4, "enable_ipv4"), (6, "enable_ipv6")):
+            if not opts[flag] and any(pool.version == version for pool in pools):
+                raise errors.InvalidParameterError(flag, "is false but ipam has an IPv%d subnet; leave it out, or "
+                                                   "set %s: true" % (version, flag))
+        if impl.uses_ipam and not (opts["enable_ipv4"] or opts["enable_ipv6"]):
+            raise errors.InvalidParameterError("enable_ipv4", "is false, and so is enable_ipv6: a %s network needs "
+                                               "addresses of at least one IP version" % impl.network_type)
+        if not impl.uses_ipam and opts["enable_ipv6"]:
+            raise errors.InvalidParameterError("enable_ipv6", "the %s driver gives no addresses; leave it out"
+                                               % impl.network_type)
         impl.check_network(opts)
         return opts, pools
 
@@ -140,10 +147,14 @@ class Orchestrator:
             raise errors.NetworkNameError(name)
         impl.check_conflicts(opts, tx.networks(impl.network_type))
         if impl.uses_ipam:
-            if not any(pool.version == 4 for pool in pools):
-                subnet = ipam.choose_default_subnet(tx, impl.options["default_address_pool"],
-                                                    impl.options["default_subnet_size"], host_networks)
-                pools = ipam.parse_pools([{"subnet": str(subnet)}]) + pools
+            for version, flag in ((4, "enable_ipv4"), (6, "enable_ipv6")):
+                if opts[flag] and not any(pool.version == version for pool in pools):
+                    bases, where = impl.default_pools(version)
+                    if bases or version == 4:
+                        subnet = ipam.choose_default_subnet(tx, bases, host_networks, where)
+                    else:
+                        subnet = ipam.ula_subnet(tx, network_id, host_networks)
+                    pools = sorted(pools + ipam.parse_pools([{"subnet": str(subnet)}]), key=lambda pool: pool.version)
             ipam.check_pools_free(tx, pools, host_networks)
         opts["ipam"] = [pool.as_option() for pool in pools]
         return records.NetworkRecord(network_id, name, impl.network_type, opts, STATE_CREATING,

@@ -35,7 +35,11 @@ options:
         are not internal; C(enable_firewall) (default V(true)): program pynet's nftables table, C(inet pynet) for
         the default O(state_dir) and C(inet pynet_<8 hex digits of the sha256 of the state_dir path>) for another
         one, which also keeps tenants from the host's 127.0.0.1 and internal networks from the host's addresses;
-        V(false) leaves nftables alone."
+        V(false) leaves nftables alone; C(default_address_pools) (default none), as Docker's daemon option of that
+        name: a list of C(base) (a CIDR, IPv4 or IPv6) and C(size) (the prefix length of the subnets cut from it),
+        used in order for networks that give no pool of that IP version, the IPv4 ones instead of
+        C(default_address_pool) and C(default_subnet_size); without an IPv6 one, networks with C(enable_ipv6)
+        and no IPv6 pool get a unique local /64 of their own."
       - V(null) takes no options.
     type: dict
   state:
@@ -54,6 +58,14 @@ EXAMPLES = r"""
     options:
       default_address_pool: 10.200.0.0/16
       default_subnet_size: 26
+
+- name: Default pools of both IP versions, as Docker's default-address-pools
+  pynet.libnetwork.pynet_driver:
+    name: bridge
+    options:
+      default_address_pools:
+        - {base: 10.210.0.0/16, size: 24}
+        - {base: "fd00:210::/48", size: 64}
 """
 
 RETURN = r"""
@@ -70,7 +82,7 @@ driver:
       description: Its options, defaults filled in.
       type: dict
       sample: {"default_address_pool": "10.89.0.0/16", "default_subnet_size": 24, "enable_ip_forward": true,
-               "enable_firewall": true}
+               "enable_firewall": true, "default_address_pools": []}
 """
 
 from ansible.module_utils.basic import AnsibleModule

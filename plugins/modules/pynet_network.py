@@ -90,9 +90,22 @@ options:
       - Networks that are not internal turn on IP forwarding on the host, unless the driver forbids it
         (C(enable_ip_forward=false) in O(pynet.libnetwork.pynet_driver#module:options)), in which case they are refused.
     type: bool
+  enable_ipv4:
+    description:
+      - Whether the network has IPv4 addresses (default V(true)). Without an IPv4 pool in O(ipam), a bridge network
+        gets one from the driver's default pools.
+      - V(false) gives an IPv6-only network (with O(enable_ipv6=true)): no IPv4 pool, no IPv4 address on the bridge or
+        in the sandboxes, no IPv4 masquerade; O(ipam) must then have no IPv4 subnet.
+    type: bool
   enable_ipv6:
     description:
-      - Whether the network is dual stack. Default whether O(ipam) has an IPv6 subnet; when given it must match O(ipam).
+      - Whether the network has IPv6 addresses. Default whether O(ipam) has an IPv6 subnet (so off unless one is
+        given); V(false) with an IPv6 subnet in O(ipam) is refused.
+      - V(true) without an IPv6 pool in O(ipam) gives the network a /64 from the bridge driver's IPv6
+        C(default_address_pools) or, without any, a unique local /64 of its own (RFC 4193, C(fd00::/8) and a random
+        40-bit global id from the network's id) that overlaps no other pool and nothing on the host's links and
+        routes. It is recorded with the network, so later runs, repairs and recreations keep it (check mode shows
+        one made from a provisional id, as it does for the bridge name).
     type: bool
   labels:
     description: Free-form metadata kept with the network; changed in place.
@@ -145,6 +158,17 @@ EXAMPLES = r"""
     labels:
       team: platform
 
+- name: A dual-stack network whose IPv6 subnet is a unique local /64 picked by pynet
+  pynet.libnetwork.pynet_network:
+    name: dual
+    enable_ipv6: true
+
+- name: An IPv6-only network
+  pynet.libnetwork.pynet_network:
+    name: only6
+    enable_ipv4: false
+    enable_ipv6: true
+
 - name: A network whose containers cannot reach each other, and publish on one address only
   pynet.libnetwork.pynet_network:
     name: tenants
@@ -181,7 +205,7 @@ network:
     options:
       description: The normalised options, with the pools as allocated (gateway filled in).
       type: dict
-      sample: {"bridge_name": "pn-5f1c9a0e6b2d", "mtu": 1500, "internal": false, "enable_ipv6": false,
+      sample: {"bridge_name": "pn-5f1c9a0e6b2d", "mtu": 1500, "internal": false, "enable_ipv4": true, "enable_ipv6": false,
                "enable_ip_masquerade": true, "enable_icc": true, "host_binding_ipv4": "",
                "labels": {}, "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
     endpoints:

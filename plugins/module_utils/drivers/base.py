@@ -30,6 +30,7 @@ class Driver:
                                    ip_range=dict(type="str"),
                                    aux_addresses=dict(type="dict"),
                                ))),
+        "enable_ipv4": options.Option(options.check_bool, True, spec=dict(type="bool")),
         "enable_ipv6": options.Option(options.check_bool, None, spec=dict(type="bool")),
         "internal": options.Option(options.check_bool, False, spec=dict(type="bool")),
         "labels": options.Option(options.check_labels, {}, spec=dict(type="dict")),
@@ -48,6 +49,12 @@ class Driver:
     @classmethod
     def validate_driver_options(cls, given: object) -> dict:
         return options.validate(given, cls.DRIVER_OPTIONS, "options.")
+
+    def default_pools(self, version: int) -> tuple[list[tuple], str]:
+        """Where a network without a pool of that IP version gets one: (base network, prefix length) pairs
+        in order, and where they are configured (for errors). None of IPv6 means a unique local /64 of the
+        network's own (ipam.ula_subnet); none of IPv4, that the network must be given one."""
+        return [], "the %s driver (which has no default pools: give the network a subnet)" % self.network_type
 
     @property
     def firewall_enabled(self) -> bool:

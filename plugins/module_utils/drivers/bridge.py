@@ -56,6 +56,9 @@ class BridgeDriver(Driver):
                                             "turn IP forwarding on when a network needs it; false forbids "
                                             "networks that are not internal"),
         "enable_firewall": options.Option(options.check_bool, True, "program pynet's nftables tables"),
+        "default_address_pools": options.Option(ipam.check_default_pools, [],
+                                                "where networks without a pool of an IP version get one, as "
+                                                "Docker's daemon option: a list of {base, size}, IPv4 and IPv6"),
     }
     NETWORK_OPTIONS = dict(Driver.NETWORK_OPTIONS, **{
         "bridge_name": options.Option(options.check_literal_ifname, None, "default pn- and 12 hex digits of the id",
@@ -90,6 +93,15 @@ class BridgeDriver(Driver):
                                                                      pool.prefixlen))
         opts["default_address_pool"] = str(pool)
         return opts
+
+    def default_pools(self, version: int) -> tuple[list[tuple], str]:
+        configured = [(ipam.parse_subnet(pool["base"], "options.default_address_pools"), pool["size"])
+                      for pool in self.options.get("default_address_pools") or []]
+        listed = [(base, size) for base, size in configured if base.version == version]
+        if listed or version == 6:
+            return listed, "the bridge driver's default_address_pools"
+        return ([(ipam.parse_subnet(self.options["default_address_pool"], "options.default_address_pool"),
+                  self.options["default_subnet_size"])], "the bridge driver's default_address_pool")
 
     # --- networks: options --------------------------------------------------------------------
 
@@ -195,7 +207,8 @@ class BridgeDriver(Driver):
         name = opts["bridge_name"]
         wanted = {}
         if not opts["internal"]:
-            wanted[host_changes.IP_FORWARD] = "1"
+            if any(pool.version == 4 for pool in network.pools):
+                wanted[host_changes.IP_FORWARD] = "1"
             if any(pool.version == 6 for pool in network.pools):
                 wanted[host_changes.IPV6_FORWARDING] = "1"
         if published and self.firewall_enabled:
