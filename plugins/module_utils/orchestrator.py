@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import (
-    addresses, errors, firewall, host_changes, ipam, options, ports, records)
+    addresses, errors, firewall, host_changes, ipam, options, ports, records, static_routes)
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
@@ -156,6 +156,7 @@ class Orchestrator:
                         subnet = ipam.ula_subnet(tx, network_id, host_networks)
                     pools = sorted(pools + ipam.parse_pools([{"subnet": str(subnet)}]), key=lambda pool: pool.version)
             ipam.check_pools_free(tx, pools, host_networks)
+        static_routes.check_gateways(opts.get("routes") or [], [pool.subnet for pool in pools])
         opts["ipam"] = [pool.as_option() for pool in pools]
         return records.NetworkRecord(network_id, name, impl.network_type, opts, STATE_CREATING,
                                      records.pools_of(opts["ipam"])), pools

@@ -110,6 +110,33 @@ options:
   labels:
     description: Free-form metadata kept with the network; changed in place.
     type: dict
+  routes:
+    description:
+      - Routes every sandbox of the network gets through its interface on the network, as netavark's and the CNI
+        IPAM's C(routes); each only in sandboxes whose endpoint has an address of its IP version. They go with the
+        endpoint; one removed outside pynet is reported as drift and put back.
+      - A default route (V(0.0.0.0/0), V(::/0)) is refused here: the sandbox's default route is its networks'
+        gateway, chosen by the endpoints' C(gw_priority) (see O(no_default_route)).
+    type: list
+    elements: dict
+    suboptions:
+      destination:
+        description: The destination, a CIDR without host bits (V(10.90.0.0/16), V(fd00:90::/48)).
+        type: str
+        required: true
+      gateway:
+        description: The next hop, an address in one of the network's subnets, of the destination's IP version.
+        type: str
+        required: true
+      metric:
+        description: The route's metric (priority), V(0) to V(4294967295). Default V(100), as netavark's.
+        type: int
+  no_default_route:
+    description:
+      - V(true) gives a network that never provides its sandboxes' default route, whatever its endpoints'
+        C(gw_priority): a sandbox on it alone has no default route (only its subnets and O(routes)), one also on
+        other networks gets the default route of those.
+    type: bool
   enable_ip_masquerade:
     description:
       - Masquerade traffic from the network's subnets that leaves through another interface (default V(true)).
@@ -169,6 +196,15 @@ EXAMPLES = r"""
     enable_ipv4: false
     enable_ipv6: true
 
+- name: A network that reaches 10.90.0.0/16 through a router on it, and never gives the default route
+  pynet.libnetwork.pynet_network:
+    name: backend
+    ipam:
+      - subnet: 10.89.12.0/24
+    routes:
+      - {destination: 10.90.0.0/16, gateway: 10.89.12.254}
+    no_default_route: true
+
 - name: A network whose containers cannot reach each other, and publish on one address only
   pynet.libnetwork.pynet_network:
     name: tenants
@@ -207,7 +243,7 @@ network:
       type: dict
       sample: {"bridge_name": "pn-5f1c9a0e6b2d", "mtu": 1500, "internal": false, "enable_ipv4": true, "enable_ipv6": false,
                "enable_ip_masquerade": true, "enable_icc": true, "host_binding_ipv4": "",
-               "labels": {}, "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
+               "labels": {}, "routes": [], "no_default_route": false, "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
     endpoints:
       description: The network's endpoints, each with its sandbox_info.
       type: list

@@ -12,7 +12,7 @@ the kernel is idempotent, so a run cut off at any point is finished by the next 
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import firewall, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import firewall, options, static_routes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import EndpointRecord, FirewallPort, NetworkRecord
 
@@ -34,6 +34,9 @@ class Driver:
         "enable_ipv6": options.Option(options.check_bool, None, spec=dict(type="bool")),
         "internal": options.Option(options.check_bool, False, spec=dict(type="bool")),
         "labels": options.Option(options.check_labels, {}, spec=dict(type="dict")),
+        "routes": options.Option(static_routes.check_routes, [], spec=dict(
+            type="list", elements="dict", options=static_routes.ARGUMENT_SPEC)),
+        "no_default_route": options.Option(options.check_bool, False, spec=dict(type="bool")),
     }
     ENDPOINT_OPTIONS: dict = {}
     # Networks of this type have address pools and their endpoints addresses.

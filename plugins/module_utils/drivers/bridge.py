@@ -21,7 +21,7 @@ import os
 import socket
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, firewall, host_changes, ipam
-from ansible_collections.pynet.libnetwork.plugins.module_utils import options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import options, static_routes
 from ansible_collections.pynet.libnetwork.plugins.module_utils import ports as published_ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
@@ -322,6 +322,7 @@ class BridgeDriver(Driver):
         sandbox.set_up(index)
         sandbox.set_up(rtnl.LOOPBACK_INDEX)
         self._set_default_routes(sandbox, network, endpoint, index)
+        static_routes.install(sandbox, static_routes.of_endpoint(network.options, endpoint.address), index)
 
     @staticmethod
     def _routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:
@@ -395,6 +396,8 @@ class BridgeDriver(Driver):
             drift.extend("sandbox %s has no IPv%d default route via %s" % (endpoint.sandbox_key, pool.version,
                                                                            pool.gateway)
                          for pool in routed if gateways.get(pool.version) != pool.gateway)
+            drift.extend(static_routes.drift(sandbox, static_routes.of_endpoint(network.options, endpoint.address),
+                                             peer.index, "sandbox %s" % endpoint.sandbox_key))
         return drift
 
 

@@ -96,6 +96,7 @@ IFA_F_NODAD = 0x02
 RTA_DST = 1
 RTA_OIF = 4
 RTA_GATEWAY = 5
+RTA_PRIORITY = 6
 RTA_TABLE = 15
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
@@ -109,6 +110,13 @@ _NLMSGHDR = struct.Struct("=IHHII")
 _NLATTR = struct.Struct("=HH")
 _U32 = struct.Struct("=I")
 _PADDING = (b"", b"\0\0\0", b"\0\0", b"\0")  # by length % 4
+
+
+class Route(collections.namedtuple("Route", "destination gateway oif metric")):
+    """A route of the main table: `destination` a CIDR (0.0.0.0/0 or ::/0 for a default route), `gateway`
+    an address or None, `oif` the index of its interface, `metric` its priority (RTA_PRIORITY)."""
+
+    __slots__ = ()
 
 
 class Link(collections.namedtuple("Link", "index name kind up oper_up mtu mac master alias group isolated")):
@@ -192,6 +200,7 @@ ROUTE_ATTRIBUTES = {
     RTA_DST: IPADDR,
     RTA_OIF: UINT32,
     RTA_GATEWAY: IPADDR,
+    RTA_PRIORITY: UINT32,
     RTA_TABLE: UINT32,
 }
 
@@ -412,6 +421,21 @@ class Connection:
         self._change(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, RTMSG.encode(
             [(RTA_GATEWAY, gateway), (RTA_OIF, index)], family=_family(gateway), table=RT_TABLE_MAIN,
             proto=RTPROT_BOOT, scope=RT_SCOPE_UNIVERSE, type=RTN_UNICAST))
+
+    def add_route(self, destination: str, gateway: str, index: int, metric: int) -> None:
+        """A route to `destination` (a CIDR) via `gateway` on the link `index`, with that metric; one to the
+        same destination and metric is replaced."""
+        address, prefixlen = destination.split("/")
+        self._change(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, RTMSG.encode(
+            [(RTA_DST, address), (RTA_GATEWAY, gateway), (RTA_OIF, index), (RTA_PRIORITY, metric)],
+            family=_family(gateway), dst_len=int(prefixlen), table=RT_TABLE_MAIN, proto=RTPROT_BOOT,
+            scope=RT_SCOPE_UNIVERSE, type=RTN_UNICAST))
+
+    def routes(self) -> list[Route]:
+        """The IPv4 and IPv6 routes of the main table (a dump of the namespace's routes)."""
+        return [Route("%s/%d" % (attrs.get(RTA_DST) or ("0.0.0.0" if family == socket.AF_INET else "::"), dst_len),
+                      attrs.get(RTA_GATEWAY), attrs.get(RTA_OIF), attrs.get(RTA_PRIORITY, 0))
+                for family, dst_len, attrs in self._main_routes()]
 
     def links(self) -> list[Link]:
         """Every link of the namespace (a dump: its cost grows with the links; never per endpoint)."""
