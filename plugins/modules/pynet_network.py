@@ -140,7 +140,7 @@ options:
   enable_ip_masquerade:
     description:
       - Masquerade traffic from the network's subnets that leaves through another interface (default V(true)).
-      - Never done for an O(internal) network.
+      - Never done for an O(internal) network. O(host_ipv4) and O(host_ipv6) choose the source address instead.
     type: bool
   enable_icc:
     description:
@@ -154,6 +154,18 @@ options:
         (default every address).
       - It must be assigned to one of the host's interfaces; another address is refused, since publishing on it
         would take the host's own connections to that address to the containers.
+    type: str
+  host_ipv4:
+    description:
+      - The host IPv4 address that the network's outgoing traffic leaves from (SNAT), instead of the address of the
+        interface it leaves through (masquerade); as Docker's C(com.docker.network.host_ipv4) and netavark's
+        C(outbound_addr4). Default none (masquerade).
+      - It must be assigned to one of the host's interfaces (replies to another address would not come back), and
+        needs O(enable_ip_masquerade=true) on a network that is not O(internal) with IPv4.
+    type: str
+  host_ipv6:
+    description:
+      - As O(host_ipv4), for the network's IPv6 traffic (netavark's C(outbound_addr6)); needs IPv6 on the network.
     type: str
   force:
     description:
@@ -243,7 +255,8 @@ network:
       type: dict
       sample: {"bridge_name": "pn-5f1c9a0e6b2d", "mtu": 1500, "internal": false, "enable_ipv4": true, "enable_ipv6": false,
                "enable_ip_masquerade": true, "enable_icc": true, "host_binding_ipv4": "",
-               "labels": {}, "routes": [], "no_default_route": false, "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
+               "labels": {}, "routes": [], "no_default_route": false, "host_ipv4": "", "host_ipv6": "",
+               "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
     endpoints:
       description: The network's endpoints, each with its sandbox_info.
       type: list

@@ -33,6 +33,10 @@ DEFAULT_MTU = 1500
 PYNET_LINK_GROUP = 0x706E  # "pn": host-side veths of pynet
 TEARDOWN_GROUP_BASE = 0x70000000  # | 24 random bits: the veths one process is deleting
 TEARDOWN_CLAIM = "\0pynet-teardown-%08x"  # an abstract socket name: who holds a teardown group
+# The options that SNAT a network's outgoing traffic to a host address, by IP version.
+OUTBOUND_ADDRESSES = {"host_ipv4": 4, "host_ipv6": 6}
+OUTBOUND_PURPOSE = ("the network's outgoing traffic would leave from it, and the replies to an address that is not "
+                    "the host's never come back")
 BRIDGE_PREFIX = "pn-"
 VETH_PREFIX = "pnv"
 ALIAS_PREFIX = "pynet:"
@@ -69,6 +73,8 @@ class BridgeDriver(Driver):
         "enable_ip_masquerade": options.Option(options.check_bool, True, spec=dict(type="bool")),
         "enable_icc": options.Option(options.check_bool, True, spec=dict(type="bool")),
         "host_binding_ipv4": options.Option(options.check_ipv4, "", spec=dict(type="str")),
+        "host_ipv4": options.Option(options.check_ipv4, "", spec=dict(type="str")),
+        "host_ipv6": options.Option(options.check_ipv6, "", spec=dict(type="str")),
     })
     ENDPOINT_OPTIONS = {
         "ip": options.Option(options.check_str, spec=dict(type="str")),
@@ -110,7 +116,12 @@ class BridgeDriver(Driver):
             raise errors.InvalidParameterError(
                 "internal", "the bridge driver's option enable_ip_forward is false, so only internal networks can "
                 "be created: set internal: true, or enable_ip_forward: true with pynet_driver")
-        published_ports.HostAddresses().check("host_binding_ipv4", network_options["host_binding_ipv4"])
+        host_addresses = published_ports.HostAddresses()
+        host_addresses.check("host_binding_ipv4", network_options["host_binding_ipv4"])
+        for name, version in OUTBOUND_ADDRESSES.items():
+            if network_options[name]:
+                _check_outbound(network_options, name, version)
+                host_addresses.check(name, network_options[name], OUTBOUND_PURPOSE, "to masquerade")
         if network_options.get("bridge_name"):
             with rtnl.connect() as host:
                 found = host.link(network_options["bridge_name"])
@@ -239,7 +250,8 @@ class BridgeDriver(Driver):
         opts = network.options
         bridge = opts["bridge_name"]
         interface = firewall.Interface(bridge, [pool.subnet for pool in network.pools], opts["internal"],
-                                       opts.get("enable_ip_masquerade", True), opts.get("enable_icc", True))
+                                       opts.get("enable_ip_masquerade", True), opts.get("enable_icc", True),
+                                       tuple(opts[name] for name in OUTBOUND_ADDRESSES if opts.get(name)))
         dnats = []
         for published in ports:
             port = published.port
@@ -399,6 +411,19 @@ class BridgeDriver(Driver):
             drift.extend(static_routes.drift(sandbox, static_routes.of_endpoint(network.options, endpoint.address),
                                              peer.index, "sandbox %s" % endpoint.sandbox_key))
         return drift
+
+
+def _check_outbound(network_options: dict, name: str, version: int) -> None:
+    """host_ipv4/host_ipv6 replace the masquerade of that IP version: as Docker's, only where it is done."""
+    if network_options["internal"] or not network_options["enable_ip_masquerade"]:
+        raise errors.InvalidParameterError(name, "is the source address of the network's masqueraded traffic, and "
+                                           "this network masquerades nothing (%s); leave it out, or set "
+                                           "enable_ip_masquerade: true on a network that is not internal"
+                                           % ("internal: true" if network_options["internal"]
+                                              else "enable_ip_masquerade: false"))
+    if not network_options["enable_ipv%d" % version]:
+        raise errors.InvalidParameterError(name, "the network has no IPv%d (enable_ipv%d is false); leave it out"
+                                           % (version, version))
 
 
 def _is_own(bridge: rtnl.Link, network: NetworkRecord) -> bool:
