@@ -21,12 +21,13 @@ import os
 import socket
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, firewall, host_changes, ipam
-from ansible_collections.pynet.libnetwork.plugins.module_utils import options, static_routes
+from ansible_collections.pynet.libnetwork.plugins.module_utils import options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import ports as published_ports
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import interface
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
-    EndpointRecord, FirewallPort, NetworkRecord, Pool)
+    EndpointRecord, FirewallPort, NetworkRecord)
 
 IPV6_MIN_MTU = 1280  # the kernel takes IPv6 off a link with a smaller MTU
 DEFAULT_MTU = 1500
@@ -299,7 +300,7 @@ class BridgeDriver(Driver):
             # has no carrier, and so sends nothing, until the sandbox end is up).
             sysctls.write("net/ipv6/conf/%s/disable_ipv6" % endpoint.host_ifname, 1)
             with rtnl.connect(sandbox_fd) as sandbox:
-                self._configure_sandbox_side(sandbox, sandbox_fd, sysctls, network, endpoint)
+                interface.configure(sandbox, sandbox_fd, sysctls, network, endpoint)
         finally:
             os.close(sandbox_fd)
 
@@ -318,40 +319,8 @@ class BridgeDriver(Driver):
                 raise errors.KernelError.refused("cannot create interface %s in sandbox %s"
                                                  % (endpoint.ifname, endpoint.sandbox_key), exc, "ifname") from None
 
-    def _configure_sandbox_side(self, sandbox: rtnl.Connection, sandbox_fd: int, sysctls: sysctl.Sysctls,
-                                network: NetworkRecord, endpoint: EndpointRecord) -> None:
-        ifname = endpoint.ifname
-        if not endpoint.ipv6:
-            # Before it is up: an IPv4-only sandbox runs no IPv6 autoconf.
-            with netns.entered(sandbox_fd):
-                sysctls.write("net/ipv6/conf/%s/disable_ipv6" % ifname, 1)
-        index = sandbox.link(ifname).index
-        if endpoint.ipv4:
-            sandbox.add_address(index, endpoint.ipv4)
-        if endpoint.ipv6:
-            # No duplicate address detection: the address is ours by allocation and usable at once.
-            sandbox.add_address(index, endpoint.ipv6, flags=rtnl.IFA_F_NODAD)
-        sandbox.set_up(index)
-        sandbox.set_up(rtnl.LOOPBACK_INDEX)
-        self._set_default_routes(sandbox, network, endpoint, index)
-        static_routes.install(sandbox, static_routes.of_endpoint(network.options, endpoint.address), index)
-
-    @staticmethod
-    def _routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:
-        """The pools whose gateway is the sandbox's default route through this endpoint (see sandbox.py)."""
-        return [pool for pool in network.pools if pool.version in endpoint.default_routes and
-                endpoint.address(pool.version) and pool.holds(endpoint.address(pool.version))]
-
-    def _set_default_routes(self, sandbox: rtnl.Connection, network: NetworkRecord, endpoint: EndpointRecord,
-                            index: int) -> None:
-        for pool in self._routed_pools(network, endpoint):
-            sandbox.set_default_route(pool.gateway, index)
-
     def set_default_route(self, network: NetworkRecord, endpoint: EndpointRecord) -> None:
-        with rtnl.connect(endpoint.sandbox_key) as sandbox:
-            found = sandbox.link(endpoint.ifname)
-            if found is not None:
-                self._set_default_routes(sandbox, network, endpoint, found.index)
+        interface.set_default_route(network, endpoint)
 
     def delete_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
         """Delete the host veths (their peers go with them) in one request: each deletion waits for an
@@ -391,26 +360,7 @@ class BridgeDriver(Driver):
                 drift.append("veth %s is %s on bridge %s, though enable_icc is %s"
                              % (veth, "isolated" if link.isolated else "not isolated", bridge_name,
                                 str(network.options["enable_icc"]).lower()))
-        if not netns.is_netns(endpoint.sandbox_key):
-            return drift + ["sandbox %s is missing" % endpoint.sandbox_key]
-        with rtnl.connect(endpoint.sandbox_key) as sandbox:
-            peer = sandbox.link(endpoint.ifname)
-            if peer is None:
-                return drift + ["interface %s is missing in sandbox %s" % (endpoint.ifname, endpoint.sandbox_key)]
-            present = sandbox.addresses().get(peer.index, set())
-            for address in (endpoint.ipv4, endpoint.ipv6):
-                if address and address not in present:
-                    drift.append("interface %s lacks address %s" % (endpoint.ifname, address))
-            if not peer.up:
-                drift.append("interface %s is down" % endpoint.ifname)
-            routed = self._routed_pools(network, endpoint)
-            gateways = sandbox.default_gateways() if routed else {}
-            drift.extend("sandbox %s has no IPv%d default route via %s" % (endpoint.sandbox_key, pool.version,
-                                                                           pool.gateway)
-                         for pool in routed if gateways.get(pool.version) != pool.gateway)
-            drift.extend(static_routes.drift(sandbox, static_routes.of_endpoint(network.options, endpoint.address),
-                                             peer.index, "sandbox %s" % endpoint.sandbox_key))
-        return drift
+        return drift + interface.drift(network, endpoint)
 
 
 def _check_outbound(network_options: dict, name: str, version: int) -> None:

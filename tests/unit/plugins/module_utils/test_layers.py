@@ -33,7 +33,7 @@ LAYERS = [
     "dns.config", "dns.files", "dns.server",
     "cluster.layout", "cluster.etcd", "cluster.members", "cluster.allocation",
     # drivers: what a network type is and does
-    "drivers.base", "drivers.bridge", "drivers.null", "drivers.macvlan", "drivers.registry",
+    "drivers.base", "drivers.interface", "drivers.bridge", "drivers.null", "drivers.macvlan", "drivers.registry",
     # sandboxes and their gateway policy
     "sandbox",
     # the one write path
