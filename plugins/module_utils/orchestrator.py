@@ -50,6 +50,7 @@ class Orchestrator:
     def configure_driver(self, network_type: str, driver_options: dict | None) -> Driver:
         """Record a driver's host-wide options (replacing any) and return its instance."""
         normalised = registry.DRIVERS[network_type].validate_driver_options(driver_options)
+        registry.DRIVERS[network_type](normalised).check_kernel()
         with self.store.write() as tx:
             tx.save_driver(network_type, normalised)
         self._drivers[network_type] = registry.DRIVERS[network_type](normalised)
@@ -70,7 +71,7 @@ class Orchestrator:
         """Record, make and sync a new network; returns its NetworkRecord."""
         impl = self.driver(network_type)
         opts, pools = self._check_network(impl, name, network_options)
-        host_networks = self._networks_on_host() if impl.uses_ipam else []
+        host_networks = self._networks_on_host() if impl.uses_ipam and impl.avoids_host_networks else []
         with self.store.write() as tx:
             network, pools = self._prepare_network(tx, impl, name, opts, pools, host_networks)
             tx.add_network(network)
@@ -99,7 +100,7 @@ class Orchestrator:
         """
         impl = self.driver(network_type)
         opts, pools = self._check_network(impl, name, network_options)
-        host_networks = self._networks_on_host() if impl.uses_ipam else []
+        host_networks = self._networks_on_host() if impl.uses_ipam and impl.avoids_host_networks else []
         if replacing is not None:
             own = [addresses.network(pool.subnet) for pool in replacing.pools]
             host_networks = [net for net in host_networks
@@ -150,10 +151,13 @@ class Orchestrator:
             for version, flag in ((4, "enable_ipv4"), (6, "enable_ipv6")):
                 if opts[flag] and not any(pool.version == version for pool in pools):
                     bases, where = impl.default_pools(version)
-                    if bases or version == 4:
+                    if bases:
                         subnet = ipam.choose_default_subnet(tx, bases, host_networks, where)
-                    else:
+                    elif version == 6:
                         subnet = ipam.ula_subnet(tx, network_id, host_networks)
+                    else:
+                        raise errors.InvalidParameterError("ipam", "has no IPv4 subnet, and %s; give one, or set "
+                                                           "enable_ipv4: false" % where)
                     pools = sorted(pools + ipam.parse_pools([{"subnet": str(subnet)}]), key=lambda pool: pool.version)
             ipam.check_pools_free(tx, pools, host_networks)
         static_routes.check_gateways(opts.get("routes") or [], [pool.subnet for pool in pools])

@@ -22,7 +22,7 @@ options:
     description: The driver. V(simplebridge) is an alias of V(bridge).
     type: str
     required: true
-    choices: [bridge, simplebridge, "null"]
+    choices: [bridge, simplebridge, "null", macvlan, ipvlan]
   options:
     description:
       - The driver's complete set of host-wide options; options left out take their defaults.
@@ -40,7 +40,8 @@ options:
         used in order for networks that give no pool of that IP version, the IPv4 ones instead of
         C(default_address_pool) and C(default_subnet_size); without an IPv6 one, networks with C(enable_ipv6)
         and no IPv6 pool get a unique local /64 of their own."
-      - V(null) takes no options.
+      - V(null), V(macvlan) and V(ipvlan) take no options; V(ipvlan) is refused, naming the missing feature, on a
+        kernel without ipvlan (C(CONFIG_IPVLAN)).
     type: dict
   state:
     description: V(absent) forgets the configuration; refused while networks use the driver.

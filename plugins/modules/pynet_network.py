@@ -45,9 +45,12 @@ options:
   driver:
     description:
       - The network type. V(simplebridge) is an alias of V(bridge).
+      - V(macvlan) puts each endpoint on the L2 network of O(parent) with a MAC address of its own (see O(parent)).
+        V(ipvlan) does the same with the parent's MAC address; it needs a kernel with ipvlan (C(CONFIG_IPVLAN)),
+        and is refused, naming that feature, on one without.
       - The driver's host-wide options come from M(pynet.libnetwork.pynet_driver), or its defaults.
     type: str
-    choices: [bridge, simplebridge, "null"]
+    choices: [bridge, simplebridge, "null", macvlan, ipvlan]
     default: bridge
   ipam:
     description:
@@ -167,6 +170,25 @@ options:
     description:
       - As O(host_ipv4), for the network's IPv6 traffic (netavark's C(outbound_addr6)); needs IPv6 on the network.
     type: str
+  parent:
+    description:
+      - For O(driver=macvlan) and O(driver=ipvlan), required; the host interface whose L2 network the endpoints
+        join (such as V(eth0)). It must exist; the loopback and pynet's own bridges and veths are refused. One
+        network per parent.
+      - Each endpoint is a link of that kind made inside its sandbox; its addresses come from O(ipam), which must
+        give an IPv4 subnet (that of the parent's network, whose router is O(ipam[].gateway)) unless
+        O(enable_ipv4=false). pynet puts nothing on the host for such a network: no gateway address, no NAT, no
+        firewall rules, no published ports.
+      - As with Docker's macvlan networks, the host cannot reach its own macvlan (or ipvlan) endpoints through
+        the parent: traffic from the parent never loops back to its children.
+    type: str
+  mode:
+    description:
+      - For O(driver=macvlan) V(bridge) (default; endpoints on one parent reach each other), V(private), V(vepa)
+        (traffic between endpoints goes through the external switch) or V(passthru) (one endpoint takes the parent
+        whole, with the parent's MAC address).
+      - For O(driver=ipvlan) V(l2) (default), V(l3) or V(l3s).
+    type: str
   force:
     description:
       - With O(state=absent), remove the network's endpoints first instead of failing.
@@ -222,6 +244,16 @@ EXAMPLES = r"""
     name: tenants
     enable_icc: false
     host_binding_ipv4: 192.0.2.10  # an address of the host's
+
+- name: Containers on the host's LAN, each with a MAC address of its own
+  pynet.libnetwork.pynet_network:
+    name: lan
+    driver: macvlan
+    parent: eth0
+    ipam:
+      - subnet: 192.0.2.0/24
+        gateway: 192.0.2.1
+        ip_range: 192.0.2.128/26
 
 - name: Remove a network and the endpoints still on it
   pynet.libnetwork.pynet_network:

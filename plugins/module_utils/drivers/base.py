@@ -43,6 +43,9 @@ class Driver:
     uses_ipam = False
     # An endpoint of this type is an interface in its sandbox (with a name, a MAC and a host end).
     gives_interface = False
+    # New pools must not overlap the networks on the host's links and routes (False: the network's
+    # subnets are those of the host's own networks, as a macvlan's are).
+    avoids_host_networks = True
     # The driver option that turns pynet's firewall off (None: the driver has no say in it).
     FIREWALL_SWITCH: str | None = None
 
@@ -57,7 +60,10 @@ class Driver:
         """Where a network without a pool of that IP version gets one: (base network, prefix length) pairs
         in order, and where they are configured (for errors). None of IPv6 means a unique local /64 of the
         network's own (ipam.ula_subnet); none of IPv4, that the network must be given one."""
-        return [], "the %s driver (which has no default pools: give the network a subnet)" % self.network_type
+        return [], "the %s driver has no default pools" % self.network_type
+
+    def check_kernel(self) -> None:
+        """Refuse the driver, before any change, on a kernel that lacks what it needs (naming the feature)."""
 
     @property
     def firewall_enabled(self) -> bool:

@@ -65,6 +65,7 @@ LOOPBACK_INDEX = 1  # the loopback is the first link of every network namespace
 IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
 IFLA_MTU = 4
+IFLA_LINK = 5
 IFLA_MASTER = 10
 IFLA_OPERSTATE = 16
 IFLA_LINKINFO = 18
@@ -80,6 +81,13 @@ IFLA_INFO_SLAVE_DATA = 5
 
 # IFLA_INFO_DATA of kind veth (linux/veth.h): the peer, as a link message of its own.
 VETH_INFO_PEER = 1
+
+# IFLA_INFO_DATA of kinds macvlan and ipvlan (linux/if_link.h): the mode, one of MODES[kind].
+IFLA_MACVLAN_MODE = 1
+IFLA_IPVLAN_MODE = 1
+MODES = {"macvlan": {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8},
+         "ipvlan": {"l2": 0, "l3": 1, "l3s": 2}}
+_MODE_ATTRIBUTE = {"macvlan": IFLA_MACVLAN_MODE, "ipvlan": IFLA_IPVLAN_MODE}
 
 # IFLA_INFO_DATA of kind bridge.
 IFLA_BR_MCAST_SNOOPING = 23
@@ -108,6 +116,7 @@ VERSION_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _NLATTR = struct.Struct("=HH")
+_U16 = struct.Struct("=H")
 _U32 = struct.Struct("=I")
 _PADDING = (b"", b"\0\0\0", b"\0\0", b"\0")  # by length % 4
 
@@ -157,6 +166,7 @@ def _family(address: str) -> int:
 
 
 UINT8 = _Codec(lambda value: bytes((value,)), lambda raw: raw[0])
+UINT16 = _Codec(_U16.pack, lambda raw: _U16.unpack(raw)[0])
 UINT32 = _Codec(_U32.pack, lambda raw: _U32.unpack(raw)[0])
 ASCIIZ = _Codec(lambda text: text.encode() + b"\0", lambda raw: raw.rstrip(b"\0").decode())
 L2ADDR = _Codec(lambda mac: bytes.fromhex(mac.replace(":", "")), lambda raw: ":".join("%02x" % byte for byte in raw))
@@ -169,6 +179,12 @@ PEER = _Codec(lambda attrs: IFINFOMSG.encode(attrs),  # pylint: disable=unnecess
 VETH_DATA = {
     VETH_INFO_PEER: PEER,
 }
+MACVLAN_DATA = {
+    IFLA_MACVLAN_MODE: UINT32,
+}
+IPVLAN_DATA = {
+    IFLA_IPVLAN_MODE: UINT16,
+}
 BRIDGE_DATA = {
     IFLA_BR_MCAST_SNOOPING: UINT8,
 }
@@ -177,7 +193,8 @@ BRIDGE_PORT_DATA = {
 }
 LINKINFO = {
     IFLA_INFO_KIND: ASCIIZ,
-    IFLA_INFO_DATA: _ByKind(IFLA_INFO_KIND, {"veth": VETH_DATA, "bridge": BRIDGE_DATA}),
+    IFLA_INFO_DATA: _ByKind(IFLA_INFO_KIND, {"veth": VETH_DATA, "bridge": BRIDGE_DATA, "macvlan": MACVLAN_DATA,
+                                             "ipvlan": IPVLAN_DATA}),
     IFLA_INFO_SLAVE_KIND: ASCIIZ,
     IFLA_INFO_SLAVE_DATA: _ByKind(IFLA_INFO_SLAVE_KIND, {"bridge": BRIDGE_PORT_DATA}),
 }
@@ -185,6 +202,7 @@ LINK_ATTRIBUTES = {
     IFLA_ADDRESS: L2ADDR,
     IFLA_IFNAME: ASCIIZ,
     IFLA_MTU: UINT32,
+    IFLA_LINK: UINT32,
     IFLA_MASTER: UINT32,
     IFLA_OPERSTATE: UINT8,
     IFLA_LINKINFO: _nested(LINKINFO),
@@ -347,6 +365,30 @@ class Connection:
             (IFLA_IFNAME, name), (IFLA_MTU, mtu), (IFLA_MASTER, master), (IFLA_GROUP, group),
             (IFLA_LINKINFO, [(IFLA_INFO_KIND, "veth"), (IFLA_INFO_DATA, [(VETH_INFO_PEER, peer)])])],
             flags=IFF_UP, change=IFF_UP))
+
+    def add_child_link(self, kind: str, name: str, parent_index: int, netns_fd: int, mode: str,
+                       mac: str | None = None) -> None:
+        """A link of `kind` (macvlan, ipvlan) on the link `parent_index` of this namespace, born inside the
+        namespace of netns_fd with its final name, in a mode of MODES[kind]; down."""
+        self._change(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFINFOMSG.encode([
+            (IFLA_IFNAME, name), (IFLA_LINK, parent_index), (IFLA_NET_NS_FD, netns_fd), (IFLA_ADDRESS, mac),
+            (IFLA_LINKINFO, [(IFLA_INFO_KIND, kind), (IFLA_INFO_DATA, [(_MODE_ATTRIBUTE[kind],
+                                                                        MODES[kind][mode])])])]))
+
+    def has_link_kind(self, kind: str) -> bool:
+        """Whether the kernel makes links of `kind`, one that needs a lower link (macvlan, ipvlan): asked for
+        one without it, the kernel says EOPNOTSUPP for a kind it lacks (its module loaded first if it has
+        one), EINVAL for one it has; nothing is made either way."""
+        try:
+            self._change(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFINFOMSG.encode([
+                (IFLA_LINKINFO, [(IFLA_INFO_KIND, kind)])]))
+        except OSError as exc:
+            if exc.errno == errno.EOPNOTSUPP:
+                return False
+            if exc.errno == errno.EINVAL:
+                return True
+            raise
+        raise OSError(errno.EINVAL, "netlink: a %s link was made without a lower link" % kind)
 
     def set_up(self, index: int) -> None:
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode(index=index, flags=IFF_UP, change=IFF_UP))
