@@ -38,8 +38,7 @@ LOOPBACK_NET = "127.0.0.0/8"
 _PROTOCOL = {4: "ip", 6: "ip6"}  # nftables' payload protocol of an IP version
 
 
-class Interface(collections.namedtuple("Interface", "name subnets internal masquerade icc snat",
-                                        defaults=((),))):
+class Interface(collections.namedtuple("Interface", "name subnets internal masquerade icc snat", defaults=((),))):
     """A network's interface on the host (a bridge) with its subnets (CIDRs): whether the network is
     internal, masquerades what leaves for elsewhere, and lets its endpoints reach each other; `snat` the
     host addresses that leaving traffic takes instead of the outgoing interface's (none: masquerade)."""

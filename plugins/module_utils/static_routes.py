@@ -60,10 +60,10 @@ def check_gateways(routes: list[dict], subnets: list) -> None:
     for index, route in enumerate(routes):
         gateway = addresses.address(route["gateway"])
         if not any(gateway.version == subnet.version and gateway in subnet for subnet in subnets):
-            raise errors.InvalidParameterError(
-                "routes[%d].gateway" % index, "%s is not in a subnet of the network (%s): a sandbox reaches a "
-                "gateway on the network's link only" % (gateway, ", ".join(str(subnet) for subnet in subnets)
-                                                         or "none"))
+            listed = ", ".join(str(subnet) for subnet in subnets) or "none"
+            raise errors.InvalidParameterError("routes[%d].gateway" % index, "%s is not in a subnet of the network "
+                                               "(%s): a sandbox reaches a gateway on the network's link only"
+                                               % (gateway, listed))
 
 
 def of_endpoint(network_options: dict, address_of: Callable[[int], str | None]) -> list[dict]:

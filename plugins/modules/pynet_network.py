@@ -97,8 +97,8 @@ options:
     description:
       - Whether the network has IPv4 addresses (default V(true)). Without an IPv4 pool in O(ipam), a bridge network
         gets one from the driver's default pools.
-      - V(false) gives an IPv6-only network (with O(enable_ipv6=true)): no IPv4 pool, no IPv4 address on the bridge or
-        in the sandboxes, no IPv4 masquerade; O(ipam) must then have no IPv4 subnet.
+      - V(false) gives an IPv6-only network (with O(enable_ipv6=true)) with no IPv4 pool, no IPv4 address on the bridge
+        or in the sandboxes and no IPv4 masquerade; O(ipam) must then have no IPv4 subnet.
     type: bool
   enable_ipv6:
     description:
@@ -118,7 +118,7 @@ options:
       - Routes every sandbox of the network gets through its interface on the network, as netavark's and the CNI
         IPAM's C(routes); each only in sandboxes whose endpoint has an address of its IP version. They go with the
         endpoint; one removed outside pynet is reported as drift and put back.
-      - A default route (V(0.0.0.0/0), V(::/0)) is refused here: the sandbox's default route is its networks'
+      - A default route (V(0.0.0.0/0), V(::/0)) is refused here, since the sandbox's default route is its networks'
         gateway, chosen by the endpoints' C(gw_priority) (see O(no_default_route)).
     type: list
     elements: dict
@@ -137,7 +137,7 @@ options:
   no_default_route:
     description:
       - V(true) gives a network that never provides its sandboxes' default route, whatever its endpoints'
-        C(gw_priority): a sandbox on it alone has no default route (only its subnets and O(routes)), one also on
+        C(gw_priority). A sandbox on it alone has no default route (only its subnets and O(routes)); one also on
         other networks gets the default route of those.
     type: bool
   enable_ip_masquerade:
@@ -177,10 +177,10 @@ options:
         network per parent.
       - Each endpoint is a link of that kind made inside its sandbox; its addresses come from O(ipam), which must
         give an IPv4 subnet (that of the parent's network, whose router is O(ipam[].gateway)) unless
-        O(enable_ipv4=false). pynet puts nothing on the host for such a network: no gateway address, no NAT, no
-        firewall rules, no published ports.
+        O(enable_ipv4=false). pynet puts nothing on the host for such a network (no gateway address, no NAT, no
+        firewall rules, no published ports).
       - As with Docker's macvlan networks, the host cannot reach its own macvlan (or ipvlan) endpoints through
-        the parent: traffic from the parent never loops back to its children.
+        the parent, whose traffic never loops back to its children.
     type: str
   mode:
     description:

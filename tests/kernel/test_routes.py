@@ -87,8 +87,8 @@ def test_no_default_route_network_never_gives_the_default_route(world):
     loud = world.network("loud", "10.80.3.0/24,fd00:83::/64")
     ep_quiet, sandbox = world.endpoint(quiet, {"gw_priority": 100})
     # Alone on a no_default_route network: no default route at all, but its subnet is reached.
-    assert not [r for r in ip_json("-4", "route", "show", "default", key=sandbox)]
-    assert not [r for r in ip_json("-6", "route", "show", "default", key=sandbox)]
+    assert not ip_json("-4", "route", "show", "default", key=sandbox)
+    assert not ip_json("-6", "route", "show", "default", key=sandbox)
     assert world.controller.default_routes(ep_quiet) == ()
     assert quiet.endpoints_drift([ep_quiet]) == [[]]
     # Joined to another network: the default route is the other's, whatever the gw_priority says.
@@ -98,7 +98,7 @@ def test_no_default_route_network_never_gives_the_default_route(world):
     assert world.controller.default_routes(ep_loud) == (4, 6)
     # The other one leaves: still no default route through the quiet network.
     ep_loud.delete()
-    assert not [r for r in ip_json("-4", "route", "show", "default", key=sandbox)]
+    assert not ip_json("-4", "route", "show", "default", key=sandbox)
 
 
 def test_module_routes_check_mode_diff_and_drift(world):

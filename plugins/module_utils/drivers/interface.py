@@ -61,8 +61,8 @@ def drift(network: NetworkRecord, endpoint: EndpointRecord, kind: str | None = N
         if found is None:
             return ["interface %s is missing in sandbox %s" % (endpoint.ifname, endpoint.sandbox_key)]
         if kind is not None and found.kind != kind:
-            return ["interface %s in sandbox %s is a %s, not a %s" % (endpoint.ifname, endpoint.sandbox_key,
-                                                                    found.kind, kind)]
+            return ["interface %s in sandbox %s is a %s, not a %s"
+                    % (endpoint.ifname, endpoint.sandbox_key, found.kind, kind)]
         differ = []
         present = sandbox.addresses().get(found.index, set())
         for address in (endpoint.ipv4, endpoint.ipv6):
