@@ -200,6 +200,8 @@ DRIVER_CASES = [
         "default_address_pools": [{"base": "fd00:90::/48", "size": 40}]}}, "options.default_address_pools[0].size",
         "allowed 48 to 126"),
     module("pynet_driver", "ipvlan-on-a-kernel-without-it", {"name": "ipvlan"}, "driver", "CONFIG_IPVLAN"),
+    module("pynet_driver", "ipvlan-on-a-kernel-without-it", {"name": "ipvlan"}, "driver", "CONFIG_IPVLAN",
+           check_mode=True),
     module("pynet_driver", "unknown-option", {"name": "bridge", "options": {"bogus": 1}},
            "options.bogus", "allowed options: default_address_pool"),
     module("pynet_driver", "default-pool-not-a-cidr", {"name": "bridge", "options": {
