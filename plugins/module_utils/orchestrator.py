@@ -21,7 +21,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils import (
     addresses, errors, firewall, host_changes, ipam, options, ports, records, static_routes)
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
-from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import IP_VERSION_OPTIONS, Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
     STATE_CREATING, STATE_DELETING, STATE_READY, EndpointRecord, NetworkRecord)
@@ -124,7 +124,7 @@ class Orchestrator:
         has_ipv6 = any(pool.version == 6 for pool in pools)
         if opts["enable_ipv6"] is None:
             opts["enable_ipv6"] = has_ipv6
-        for version, flag in ((4, "enable_ipv4"), (6, "enable_ipv6")):
+        for version, flag in IP_VERSION_OPTIONS:
             if not opts[flag] and any(pool.version == version for pool in pools):
                 raise errors.InvalidParameterError(flag, "is false but ipam has an IPv%d subnet; leave it out, or "
                                                    "set %s: true" % (version, flag))
@@ -148,22 +148,27 @@ class Orchestrator:
             raise errors.NetworkNameError(name)
         impl.check_conflicts(opts, tx.networks(impl.network_type))
         if impl.uses_ipam:
-            for version, flag in ((4, "enable_ipv4"), (6, "enable_ipv6")):
+            for version, flag in IP_VERSION_OPTIONS:
                 if opts[flag] and not any(pool.version == version for pool in pools):
-                    bases, where = impl.default_pools(version)
-                    if bases:
-                        subnet = ipam.choose_default_subnet(tx, bases, host_networks, where)
-                    elif version == 6:
-                        subnet = ipam.ula_subnet(tx, network_id, host_networks)
-                    else:
-                        raise errors.InvalidParameterError("ipam", "has no IPv4 subnet, and %s; give one, or set "
-                                                           "enable_ipv4: false" % where)
+                    subnet = Orchestrator._default_subnet(tx, impl, network_id, version, host_networks)
                     pools = sorted(pools + ipam.parse_pools([{"subnet": str(subnet)}]), key=lambda pool: pool.version)
             ipam.check_pools_free(tx, pools, host_networks)
         static_routes.check_gateways(opts.get("routes") or [], [pool.subnet for pool in pools])
         opts["ipam"] = [pool.as_option() for pool in pools]
         return records.NetworkRecord(network_id, name, impl.network_type, opts, STATE_CREATING,
                                      records.pools_of(opts["ipam"])), pools
+
+    @staticmethod
+    def _default_subnet(tx: Writer, impl: Driver, network_id: str, version: int, host_networks: list):
+        """The subnet of a new network that has no pool of that IP version: from the driver's default pools,
+        else (IPv6) a unique local /64 of the network's own; a driver without IPv4 ones needs a given pool."""
+        bases, where = impl.default_pools(version)
+        if bases:
+            return ipam.choose_default_subnet(tx, bases, host_networks, where)
+        if version == 6:
+            return ipam.ula_subnet(tx, network_id, host_networks)
+        raise errors.InvalidParameterError("ipam", "has no IPv4 subnet, and %s; give one, or set enable_ipv4: false"
+                                           % where)
 
     @staticmethod
     def _networks_on_host() -> list:

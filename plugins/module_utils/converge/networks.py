@@ -9,6 +9,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import diff
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, network_view
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import IP_VERSION_OPTIONS
 from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network
 
 # The network options of every driver: the module's parameters that are options.
@@ -54,7 +55,7 @@ def ensure_network(controller: Controller, params: dict, check_mode: bool) -> Re
                     for index, pool in enumerate(given["ipam"]) if isinstance(pool, dict) and pool.get("subnet")}
         wanted["ipam"] = given["ipam"] + [pool for pool in stored["ipam"]
                                           if addresses.version(pool["subnet"]) not in versions]
-    for version, flag in ((4, "enable_ipv4"), (6, "enable_ipv6")):
+    for version, flag in IP_VERSION_OPTIONS:
         if given.get(flag) is False and "ipam" not in given:  # an IP version turned off takes its pools along
             wanted["ipam"] = [pool for pool in wanted["ipam"] if addresses.version(pool["subnet"]) != version]
     planned = controller.plan_network(driver, name, wanted, replacing=current)

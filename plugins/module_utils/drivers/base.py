@@ -16,6 +16,9 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils import firewall, 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import EndpointRecord, FirewallPort, NetworkRecord
 
+# The network options that turn each IP version on, by version.
+IP_VERSION_OPTIONS = ((4, "enable_ipv4"), (6, "enable_ipv6"))
+
 
 class Driver:
     network_type = ""

@@ -24,7 +24,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses,
 from ansible_collections.pynet.libnetwork.plugins.module_utils import options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import ports as published_ports
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import interface
-from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import IP_VERSION_OPTIONS, Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
     EndpointRecord, FirewallPort, NetworkRecord)
@@ -371,9 +371,9 @@ def _check_outbound(network_options: dict, name: str, version: int) -> None:
                                            "enable_ip_masquerade: true on a network that is not internal"
                                            % ("internal: true" if network_options["internal"]
                                               else "enable_ip_masquerade: false"))
-    if not network_options["enable_ipv%d" % version]:
-        raise errors.InvalidParameterError(name, "the network has no IPv%d (enable_ipv%d is false); leave it out"
-                                           % (version, version))
+    flag = dict(IP_VERSION_OPTIONS)[version]
+    if not network_options[flag]:
+        raise errors.InvalidParameterError(name, "the network has no IPv%d (%s is false); leave it out" % (version, flag))
 
 
 def _is_own(bridge: rtnl.Link, network: NetworkRecord) -> bool:
