@@ -43,9 +43,10 @@ _PROTOCOL = {4: "ip", 6: "ip6"}  # nftables' payload protocol of an IP version
 _CT_DNAT = {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}  # DNATed by conntrack
 
 
-class Interface(collections.namedtuple("Interface", "name subnets internal masquerade icc")):
+class Interface(collections.namedtuple("Interface", "name subnets internal masquerade icc snat", defaults=((),))):
     """A network's interface on the host (a bridge) with its subnets (CIDRs): whether the network is
-    internal, masquerades what leaves for elsewhere, and lets its endpoints reach each other."""
+    internal, masquerades what leaves for elsewhere, and lets its endpoints reach each other; `snat` the
+    host addresses that leaving traffic takes instead of the outgoing interface's (none: masquerade)."""
 
     __slots__ = ()
 
@@ -147,7 +148,7 @@ def render_rules(interfaces: list[Interface], dnats: list[Dnat]) -> list[tuple[s
             for subnet in net.subnets:
                 rules.append(("inet", "postrouting", [_match(_saddr(subnet), _prefix(subnet)),
                                                       _match(_meta("oifname"), bridge, "!="),
-                                                      {"masquerade": None}]))
+                                                      _source_nat(subnet, net.snat)]))
     published_bridges = sorted({dnat.interface for dnat in dnats})
     for bridge in published_bridges:
         # Connections to a published port on 127.0.0.1 leave through the bridge from 127.0.0.1.
@@ -180,6 +181,15 @@ def _runs(dnats: list[Dnat]) -> list[list[Dnat]]:
         run.append(dnat)
         open_runs[dnat._replace(host_port=dnat.host_port + 1, container_port=dnat.container_port + 1)] = run
     return runs
+
+
+def _source_nat(subnet: str, snat: tuple) -> dict:
+    """SNAT to the host address of the subnet's IP version among `snat`, or masquerade without one."""
+    version = addresses.version(subnet)
+    for address in snat:
+        if addresses.version(address) == version:
+            return {"snat": {"family": _PROTOCOL[version], "addr": address}}
+    return {"masquerade": None}
 
 
 def _input_rules(internal_bridges: list[str]) -> list[tuple[str, str, list]]:

@@ -18,7 +18,11 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Snap
 # sqlite integers are signed 64-bit: pools bigger than this are used only up to it.
 MAX_OFFSET = (1 << 63) - 1
 POOL_KEYS = ("subnet", "gateway", "ip_range", "aux_addresses")
+DEFAULT_POOL_KEYS = ("base", "size")
 OWNER_RESERVED = "reserved"
+# RFC 4193 unique local addresses: fd00::/8, a 40-bit global id (a site's /48), 16 bits of subnet id.
+ULA_SITE_PREFIX = 48
+ULA_SUBNET_PREFIX = 64
 
 
 def mac_from_id(object_id: str) -> str:
@@ -59,6 +63,23 @@ def parse_pools(ipam: list | None) -> list[PoolSpec]:
             if _overlaps(pool.subnet, other.subnet):
                 raise errors.PoolOverlapError(str(pool.subnet), "subnet %s of the same network" % other.subnet,
                                               param="ipam[%d].subnet" % index)
+    return pools
+
+
+def check_default_pools(param: str, value: object) -> list[dict]:
+    """The `default_address_pools` driver option: a list of {base, size} (a CIDR and the prefix length of
+    the subnets cut from it), IPv4 and IPv6, in the order they are used; none overlapping another."""
+    pools = []
+    for where, entry in options.list_of_dicts(param, value, DEFAULT_POOL_KEYS):
+        if not entry.get("base") or entry.get("size") is None:
+            raise errors.InvalidParameterError(where, "needs base (a CIDR such as 10.90.0.0/16 or fd00:90::/56) "
+                                               "and size (the prefix length of the subnets cut from it)")
+        base = parse_subnet(entry["base"], where + ".base")
+        size = options.int_between(base.prefixlen, 30 if base.version == 4 else 126)(where + ".size", entry["size"])
+        for other in pools:
+            if _overlaps(base, addresses.network(other["base"])):
+                raise errors.InvalidParameterError(where + ".base", "%s overlaps %s, an earlier entry" % (base, other["base"]))
+        pools.append({"base": str(base), "size": size})
     return pools
 
 
@@ -210,17 +231,29 @@ def release(tx: Writer, owner: str) -> None:
     tx.execute("DELETE FROM allocations WHERE owner = ?", (owner,))
 
 
-def choose_default_subnet(tx: Snapshot, default_pool: str, prefixlen: int, taken: list) -> ipaddress.IPv4Network:
-    """The first subnet of `prefixlen` in `default_pool` that overlaps no pynet pool and no `taken` network."""
-    base = parse_subnet(default_pool, "default_address_pool")
-    used = [addresses.network(row["subnet"]) for row in tx.query_all("SELECT subnet FROM pools")] + list(taken)
-    used = [net for net in used if _overlaps(net, base)]
-    for candidate in base.subnets(new_prefix=prefixlen):
-        if not any(_overlaps(candidate, other) for other in used):
-            return candidate
+def choose_default_subnet(tx: Snapshot, bases: list[tuple], taken: list, where: str):
+    """The first subnet of the (base network, prefix length) pairs in `bases`, in order, that overlaps no
+    pynet pool and no `taken` network; an error saying `where` the bases come from when none is free."""
+    pools = [addresses.network(row["subnet"]) for row in tx.query_all("SELECT subnet FROM pools")] + list(taken)
+    for base, prefixlen in bases:
+        used = [net for net in pools if _overlaps(net, base)]
+        for candidate in base.subnets(new_prefix=prefixlen):
+            if not any(_overlaps(candidate, other) for other in used):
+                return candidate
+    listed = ", ".join("/%d of %s" % (prefixlen, base) for base, prefixlen in bases)
     raise errors.InvalidParameterError(
-        "ipam", "no free /%d is left in the bridge driver's default_address_pool %s; give the network a subnet, or "
-        "configure a larger default_address_pool with pynet_driver" % (prefixlen, base))
+        "ipam", "no free subnet is left in %s (%s); give the network a subnet, or configure larger default pools "
+        "with pynet_driver" % (where, listed))
+
+
+def ula_subnet(tx: Snapshot, network_id: str, taken: list) -> ipaddress.IPv6Network:
+    """A /64 of the unique local /48 of a network (RFC 4193: fd00::/8 and a 40-bit global id, random
+    because it comes from the network's random id, so two networks, or two hosts, do not collide); its
+    first /64 that overlaps no pynet pool and no `taken` network. Recorded in the network's ipam, it
+    stays the network's through repeated runs, repairs and recreations."""
+    global_id = int(network_id[:10], 16)
+    site = ipaddress.IPv6Network(((0xFD << 120) | (global_id << 80), ULA_SITE_PREFIX))
+    return choose_default_subnet(tx, [(site, ULA_SUBNET_PREFIX)], taken, "the network's unique local prefix")
 
 
 def check_pools_free(tx: Snapshot, pools: list[PoolSpec], taken: list) -> None:

@@ -166,5 +166,13 @@ def check_ipv4(param: str, value: object) -> str:
     return text
 
 
+def check_ipv6(param: str, value: object) -> str:
+    """An IPv6 address as text, normalised; '' means none."""
+    text = check_ip(param, value)
+    if text and addresses.version(text) != 6:
+        raise errors.InvalidParameterError(param, "%r is not an IPv6 address" % (value,))
+    return str(addresses.address(text)) if text else text
+
+
 def passthrough(param: str, value: object) -> object:
     return value

@@ -18,10 +18,10 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import (
-    addresses, errors, firewall, firewalld, host_changes, ipam, options, ports, records)
+    addresses, errors, firewall, firewalld, host_changes, ipam, options, ports, records, static_routes)
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
-from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import IP_VERSION_OPTIONS, Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
     STATE_CREATING, STATE_DELETING, STATE_READY, EndpointRecord, NetworkRecord)
@@ -43,12 +43,14 @@ class Orchestrator:
         if network_type not in self._drivers:
             configured = self.store.snapshot().driver_options(network_type)
             cls = registry.DRIVERS[network_type]
-            self._drivers[network_type] = cls(cls.validate_driver_options({}) if configured is None else configured)
+            # Validated again: options added since the driver was configured get their defaults.
+            self._drivers[network_type] = cls(cls.validate_driver_options(configured or {}))
         return self._drivers[network_type]
 
     def configure_driver(self, network_type: str, driver_options: dict | None) -> Driver:
         """Record a driver's host-wide options (replacing any) and return its instance."""
         normalised = registry.DRIVERS[network_type].validate_driver_options(driver_options)
+        registry.DRIVERS[network_type](normalised).check_kernel()
         with self.store.write() as tx:
             tx.save_driver(network_type, normalised)
         self._drivers[network_type] = registry.DRIVERS[network_type](normalised)
@@ -69,7 +71,7 @@ class Orchestrator:
         """Record, make and sync a new network; returns its NetworkRecord."""
         impl = self.driver(network_type)
         opts, pools = self._check_network(impl, name, network_options)
-        host_networks = self._networks_on_host() if impl.uses_ipam else []
+        host_networks = self._networks_on_host() if impl.uses_ipam and impl.avoids_host_networks else []
         with self.store.write() as tx:
             network, pools = self._prepare_network(tx, impl, name, opts, pools, host_networks)
             tx.add_network(network)
@@ -98,7 +100,7 @@ class Orchestrator:
         """
         impl = self.driver(network_type)
         opts, pools = self._check_network(impl, name, network_options)
-        host_networks = self._networks_on_host() if impl.uses_ipam else []
+        host_networks = self._networks_on_host() if impl.uses_ipam and impl.avoids_host_networks else []
         if replacing is not None:
             own = [addresses.network(pool.subnet) for pool in replacing.pools]
             host_networks = [net for net in host_networks
@@ -122,10 +124,16 @@ class Orchestrator:
         has_ipv6 = any(pool.version == 6 for pool in pools)
         if opts["enable_ipv6"] is None:
             opts["enable_ipv6"] = has_ipv6
-        elif opts["enable_ipv6"] != has_ipv6:
-            raise errors.InvalidParameterError(
-                "enable_ipv6", "is %s but ipam %s; add one (such as fd00:89::/64) or set enable_ipv6 to match"
-                % (opts["enable_ipv6"], "has an IPv6 subnet" if has_ipv6 else "has no IPv6 subnet"))
+        for version, flag in IP_VERSION_OPTIONS:
+            if not opts[flag] and any(pool.version == version for pool in pools):
+                raise errors.InvalidParameterError(flag, "is false but ipam has an IPv%d subnet; leave it out, or "
+                                                   "set %s: true" % (version, flag))
+        if impl.uses_ipam and not (opts["enable_ipv4"] or opts["enable_ipv6"]):
+            raise errors.InvalidParameterError("enable_ipv4", "is false, and so is enable_ipv6: a %s network needs "
+                                               "addresses of at least one IP version" % impl.network_type)
+        if not impl.uses_ipam and opts["enable_ipv6"]:
+            raise errors.InvalidParameterError("enable_ipv6", "the %s driver gives no addresses; leave it out"
+                                               % impl.network_type)
         impl.check_network(opts)
         return opts, pools
 
@@ -140,14 +148,27 @@ class Orchestrator:
             raise errors.NetworkNameError(name)
         impl.check_conflicts(opts, tx.networks(impl.network_type))
         if impl.uses_ipam:
-            if not any(pool.version == 4 for pool in pools):
-                subnet = ipam.choose_default_subnet(tx, impl.options["default_address_pool"],
-                                                    impl.options["default_subnet_size"], host_networks)
-                pools = ipam.parse_pools([{"subnet": str(subnet)}]) + pools
+            for version, flag in IP_VERSION_OPTIONS:
+                if opts[flag] and not any(pool.version == version for pool in pools):
+                    subnet = Orchestrator._default_subnet(tx, impl, network_id, version, host_networks)
+                    pools = sorted(pools + ipam.parse_pools([{"subnet": str(subnet)}]), key=lambda pool: pool.version)
             ipam.check_pools_free(tx, pools, host_networks)
+        static_routes.check_gateways(opts.get("routes") or [], [pool.subnet for pool in pools])
         opts["ipam"] = [pool.as_option() for pool in pools]
         return records.NetworkRecord(network_id, name, impl.network_type, opts, STATE_CREATING,
                                      records.pools_of(opts["ipam"])), pools
+
+    @staticmethod
+    def _default_subnet(tx: Writer, impl: Driver, network_id: str, version: int, host_networks: list):
+        """The subnet of a new network that has no pool of that IP version: from the driver's default pools,
+        else (IPv6) a unique local /64 of the network's own; a driver without IPv4 ones needs a given pool."""
+        bases, where = impl.default_pools(version)
+        if bases:
+            return ipam.choose_default_subnet(tx, bases, host_networks, where)
+        if version == 6:
+            return ipam.ula_subnet(tx, network_id, host_networks)
+        raise errors.InvalidParameterError("ipam", "has no IPv4 subnet, and %s; give one, or set enable_ipv4: false"
+                                           % where)
 
     @staticmethod
     def _networks_on_host() -> list:

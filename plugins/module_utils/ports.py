@@ -82,6 +82,9 @@ def _check_sctp(param: str) -> None:
                                            % os.strerror(exc.errno)) from None
 
 
+PUBLISHING = "a published port takes the traffic to its address"
+
+
 class HostAddresses:
     """The addresses assigned to the host's interfaces, read in one dump the first time one is checked
     (one per batch of endpoints, not one per port)."""
@@ -89,9 +92,11 @@ class HostAddresses:
     def __init__(self) -> None:
         self._found = None
 
-    def check(self, param: str, address: str) -> None:
+    def check(self, param: str, address: str, purpose: str = PUBLISHING, none_means: str = "for every address") -> None:
         """Refuse an address to publish on that is not the host's: its DNAT would take the host's
-        own and its sandboxes' connections to that address, another machine's, to the container."""
+        own and its sandboxes' connections to that address, another machine's, to the container.
+        `purpose` says why another address is refused, `none_means` what giving none does, for another use
+        (a source address)."""
         if not address:
             return
         if self._found is None:
@@ -102,10 +107,9 @@ class HostAddresses:
             return
         same = sorted(str(found) for found in self._found if found.version == wanted.version)
         listed = ", ".join(same[:LISTED_ADDRESSES]) + (", ..." if len(same) > LISTED_ADDRESSES else "")
-        raise errors.InvalidParameterError(param, "%s is not an address of this host, and a published port takes the "
-                                           "traffic to its address; allowed: an address assigned to one of the "
-                                           "host's interfaces (here: %s), or none for every address"
-                                           % (address, listed or "none of this version"))
+        raise errors.InvalidParameterError(param, "%s is not an address of this host, and %s; allowed: an address "
+                                           "assigned to one of the host's interfaces (here: %s), or none %s"
+                                           % (address, purpose, listed or "none of this version", none_means))
 
 
 def _text(pair: tuple[int, int]) -> str:

@@ -99,8 +99,9 @@ class SandboxRecord(collections.namedtuple("SandboxRecord", "key created ns_dev 
     __slots__ = ()
 
 
-class InSandbox(collections.namedtuple("InSandbox", "endpoint network internal")):
-    """An endpoint in a sandbox, with its network's name and whether that network is internal."""
+class InSandbox(collections.namedtuple("InSandbox", "endpoint network internal no_default_route")):
+    """An endpoint in a sandbox, with its network's name, whether that network is internal and whether it
+    never gives the default route (its option no_default_route)."""
 
     __slots__ = ()
 

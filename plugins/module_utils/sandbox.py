@@ -245,11 +245,12 @@ def new_sandbox(key: str, state_dir: str = DEFAULT_STATE_DIR) -> Sandbox:
 
 def default_route_owners(members: list[InSandbox]) -> dict[int, str]:
     """Which endpoint gives the sandbox its default route, per IP version, as {version: endpoint id}:
-    of its endpoints (InSandbox records, oldest first) on networks that are not internal, the one with
-    the highest gw_priority, then the oldest."""
+    of its endpoints (InSandbox records, oldest first) on networks that are neither internal nor
+    no_default_route, the one with the highest gw_priority, then the oldest."""
     owners = {}
     for version in (4, 6):
-        candidates = [found.endpoint for found in members if found.endpoint.address(version) and not found.internal]
+        candidates = [found.endpoint for found in members if found.endpoint.address(version) and not found.internal
+                      and not found.no_default_route]
         if candidates:
             owners[version] = max(candidates, key=lambda endpoint: endpoint.options.get("gw_priority") or 0).id
     return owners

@@ -441,12 +441,13 @@ class Snapshot:
 
     def endpoints_in_sandbox(self, key: str) -> list[records.InSandbox]:
         """The endpoints in the sandbox at `key`, oldest first, as InSandbox records."""
-        return [records.InSandbox(_endpoint(row), row["network"], bool(json.loads(row["network_options"])
-                                                                       .get("internal")))
+        return [records.InSandbox(_endpoint(row), row["network"], bool(network_options.get("internal")),
+                                  bool(network_options.get("no_default_route")))
                 for row in self._db.execute(
                     "SELECT endpoints.*, networks.name AS network, networks.options AS network_options "
                     "FROM endpoints JOIN networks ON networks.id = endpoints.network_id "
-                    "WHERE endpoints.sandbox_key = ? ORDER BY endpoints.rowid", (key,))]
+                    "WHERE endpoints.sandbox_key = ? ORDER BY endpoints.rowid", (key,))
+                for network_options in (json.loads(row["network_options"]),)]
 
     # --- published ports --------------------------------------------------------------------------
 

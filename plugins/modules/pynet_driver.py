@@ -22,7 +22,7 @@ options:
     description: The driver. V(simplebridge) is an alias of V(bridge).
     type: str
     required: true
-    choices: [bridge, simplebridge, "null"]
+    choices: [bridge, simplebridge, "null", macvlan, ipvlan]
   options:
     description:
       - The driver's complete set of host-wide options; options left out take their defaults.
@@ -35,8 +35,13 @@ options:
         are not internal; C(enable_firewall) (default V(true)): program pynet's nftables table, C(inet pynet) for
         the default O(state_dir) and C(inet pynet_<8 hex digits of the sha256 of the state_dir path>) for another
         one, which also keeps tenants from the host's 127.0.0.1 and internal networks from the host's addresses;
-        V(false) leaves nftables alone."
-      - V(null) takes no options.
+        V(false) leaves nftables alone; C(default_address_pools) (default none), as Docker's daemon option of that
+        name: a list of C(base) (a CIDR, IPv4 or IPv6) and C(size) (the prefix length of the subnets cut from it),
+        used in order for networks that give no pool of that IP version, the IPv4 ones instead of
+        C(default_address_pool) and C(default_subnet_size); without an IPv6 one, networks with C(enable_ipv6)
+        and no IPv6 pool get a unique local /64 of their own."
+      - V(null), V(macvlan) and V(ipvlan) take no options; V(ipvlan) is refused, naming the missing feature, on a
+        kernel without ipvlan (C(CONFIG_IPVLAN)).
     type: dict
   state:
     description: V(absent) forgets the configuration; refused while networks use the driver.
@@ -54,6 +59,14 @@ EXAMPLES = r"""
     options:
       default_address_pool: 10.200.0.0/16
       default_subnet_size: 26
+
+- name: Default pools of both IP versions, as Docker's default-address-pools
+  pynet.libnetwork.pynet_driver:
+    name: bridge
+    options:
+      default_address_pools:
+        - {base: 10.210.0.0/16, size: 24}
+        - {base: "fd00:210::/48", size: 64}
 """
 
 RETURN = r"""
@@ -70,7 +83,7 @@ driver:
       description: Its options, defaults filled in.
       type: dict
       sample: {"default_address_pool": "10.89.0.0/16", "default_subnet_size": 24, "enable_ip_forward": true,
-               "enable_firewall": true}
+               "enable_firewall": true, "default_address_pools": []}
 """
 
 from ansible.module_utils.basic import AnsibleModule

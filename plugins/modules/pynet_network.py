@@ -45,9 +45,12 @@ options:
   driver:
     description:
       - The network type. V(simplebridge) is an alias of V(bridge).
+      - V(macvlan) puts each endpoint on the L2 network of O(parent) with a MAC address of its own (see O(parent)).
+        V(ipvlan) does the same with the parent's MAC address; it needs a kernel with ipvlan (C(CONFIG_IPVLAN)),
+        and is refused, naming that feature, on one without.
       - The driver's host-wide options come from M(pynet.libnetwork.pynet_driver), or its defaults.
     type: str
-    choices: [bridge, simplebridge, "null"]
+    choices: [bridge, simplebridge, "null", macvlan, ipvlan]
     default: bridge
   ipam:
     description:
@@ -90,17 +93,57 @@ options:
       - Networks that are not internal turn on IP forwarding on the host, unless the driver forbids it
         (C(enable_ip_forward=false) in O(pynet.libnetwork.pynet_driver#module:options)), in which case they are refused.
     type: bool
+  enable_ipv4:
+    description:
+      - Whether the network has IPv4 addresses (default V(true)). Without an IPv4 pool in O(ipam), a bridge network
+        gets one from the driver's default pools.
+      - V(false) gives an IPv6-only network (with O(enable_ipv6=true)) with no IPv4 pool, no IPv4 address on the bridge
+        or in the sandboxes and no IPv4 masquerade; O(ipam) must then have no IPv4 subnet.
+    type: bool
   enable_ipv6:
     description:
-      - Whether the network is dual stack. Default whether O(ipam) has an IPv6 subnet; when given it must match O(ipam).
+      - Whether the network has IPv6 addresses. Default whether O(ipam) has an IPv6 subnet (so off unless one is
+        given); V(false) with an IPv6 subnet in O(ipam) is refused.
+      - V(true) without an IPv6 pool in O(ipam) gives the network a /64 from the bridge driver's IPv6
+        C(default_address_pools) or, without any, a unique local /64 of its own (RFC 4193, C(fd00::/8) and a random
+        40-bit global id from the network's id) that overlaps no other pool and nothing on the host's links and
+        routes. It is recorded with the network, so later runs, repairs and recreations keep it (check mode shows
+        one made from a provisional id, as it does for the bridge name).
     type: bool
   labels:
     description: Free-form metadata kept with the network; changed in place.
     type: dict
+  routes:
+    description:
+      - Routes every sandbox of the network gets through its interface on the network, as netavark's and the CNI
+        IPAM's C(routes); each only in sandboxes whose endpoint has an address of its IP version. They go with the
+        endpoint; one removed outside pynet is reported as drift and put back.
+      - A default route (V(0.0.0.0/0), V(::/0)) is refused here, since the sandbox's default route is its networks'
+        gateway, chosen by the endpoints' C(gw_priority) (see O(no_default_route)).
+    type: list
+    elements: dict
+    suboptions:
+      destination:
+        description: The destination, a CIDR without host bits (V(10.90.0.0/16), V(fd00:90::/48)).
+        type: str
+        required: true
+      gateway:
+        description: The next hop, an address in one of the network's subnets, of the destination's IP version.
+        type: str
+        required: true
+      metric:
+        description: The route's metric (priority), V(0) to V(4294967295). Default V(100), as netavark's.
+        type: int
+  no_default_route:
+    description:
+      - V(true) gives a network that never provides its sandboxes' default route, whatever its endpoints'
+        C(gw_priority). A sandbox on it alone has no default route (only its subnets and O(routes)); one also on
+        other networks gets the default route of those.
+    type: bool
   enable_ip_masquerade:
     description:
       - Masquerade traffic from the network's subnets that leaves through another interface (default V(true)).
-      - Never done for an O(internal) network.
+      - Never done for an O(internal) network. O(host_ipv4) and O(host_ipv6) choose the source address instead.
     type: bool
   enable_icc:
     description:
@@ -114,6 +157,37 @@ options:
         (default every address).
       - It must be assigned to one of the host's interfaces; another address is refused, since publishing on it
         would take the host's own connections to that address to the containers.
+    type: str
+  host_ipv4:
+    description:
+      - The host IPv4 address that the network's outgoing traffic leaves from (SNAT), instead of the address of the
+        interface it leaves through (masquerade); as Docker's C(com.docker.network.host_ipv4) and netavark's
+        C(outbound_addr4). Default none (masquerade).
+      - It must be assigned to one of the host's interfaces (replies to another address would not come back), and
+        needs O(enable_ip_masquerade=true) on a network that is not O(internal) with IPv4.
+    type: str
+  host_ipv6:
+    description:
+      - As O(host_ipv4), for the network's IPv6 traffic (netavark's C(outbound_addr6)); needs IPv6 on the network.
+    type: str
+  parent:
+    description:
+      - For O(driver=macvlan) and O(driver=ipvlan), required; the host interface whose L2 network the endpoints
+        join (such as V(eth0)). It must exist; the loopback and pynet's own bridges and veths are refused. One
+        network per parent.
+      - Each endpoint is a link of that kind made inside its sandbox; its addresses come from O(ipam), which must
+        give an IPv4 subnet (that of the parent's network, whose router is O(ipam[].gateway)) unless
+        O(enable_ipv4=false). pynet puts nothing on the host for such a network (no gateway address, no NAT, no
+        firewall rules, no published ports).
+      - As with Docker's macvlan networks, the host cannot reach its own macvlan (or ipvlan) endpoints through
+        the parent, whose traffic never loops back to its children.
+    type: str
+  mode:
+    description:
+      - For O(driver=macvlan) V(bridge) (default; endpoints on one parent reach each other), V(private), V(vepa)
+        (traffic between endpoints goes through the external switch) or V(passthru) (one endpoint takes the parent
+        whole, with the parent's MAC address).
+      - For O(driver=ipvlan) V(l2) (default), V(l3) or V(l3s).
     type: str
   force:
     description:
@@ -145,11 +219,41 @@ EXAMPLES = r"""
     labels:
       team: platform
 
+- name: A dual-stack network whose IPv6 subnet is a unique local /64 picked by pynet
+  pynet.libnetwork.pynet_network:
+    name: dual
+    enable_ipv6: true
+
+- name: An IPv6-only network
+  pynet.libnetwork.pynet_network:
+    name: only6
+    enable_ipv4: false
+    enable_ipv6: true
+
+- name: A network that reaches 10.90.0.0/16 through a router on it, and never gives the default route
+  pynet.libnetwork.pynet_network:
+    name: backend
+    ipam:
+      - subnet: 10.89.12.0/24
+    routes:
+      - {destination: 10.90.0.0/16, gateway: 10.89.12.254}
+    no_default_route: true
+
 - name: A network whose containers cannot reach each other, and publish on one address only
   pynet.libnetwork.pynet_network:
     name: tenants
     enable_icc: false
     host_binding_ipv4: 192.0.2.10  # an address of the host's
+
+- name: Containers on the host's LAN, each with a MAC address of its own
+  pynet.libnetwork.pynet_network:
+    name: lan
+    driver: macvlan
+    parent: eth0
+    ipam:
+      - subnet: 192.0.2.0/24
+        gateway: 192.0.2.1
+        ip_range: 192.0.2.128/26
 
 - name: Remove a network and the endpoints still on it
   pynet.libnetwork.pynet_network:
@@ -181,9 +285,10 @@ network:
     options:
       description: The normalised options, with the pools as allocated (gateway filled in).
       type: dict
-      sample: {"bridge_name": "pn-5f1c9a0e6b2d", "mtu": 1500, "internal": false, "enable_ipv6": false,
+      sample: {"bridge_name": "pn-5f1c9a0e6b2d", "mtu": 1500, "internal": false, "enable_ipv4": true, "enable_ipv6": false,
                "enable_ip_masquerade": true, "enable_icc": true, "host_binding_ipv4": "",
-               "labels": {}, "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
+               "labels": {}, "routes": [], "no_default_route": false, "host_ipv4": "", "host_ipv6": "",
+               "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
     endpoints:
       description: The network's endpoints, each with its sandbox_info.
       type: list

@@ -131,6 +131,25 @@ def test_two_containers_talk_tcp(rig):
     assert (got_server, got_client, peer) == (b"ping from client", b"pong from server", addresses[0])
 
 
+def test_add_on_a_macvlan_network_gives_the_container_interface_only(rig):
+    """A macvlan endpoint has no bridge and no host end: the Result lists the container's interface alone."""
+    peer = rig.netns("l2peer")
+    subprocess.run(["ip", "link", "add", "pnt-par", "type", "veth", "peer", "name", "eth0", "netns", peer], check=True)
+    subprocess.run(["ip", "link", "set", "pnt-par", "up"], check=True)
+    for argv in (["ip", "addr", "add", "10.88.0.1/24", "dev", "eth0"], ["ip", "link", "set", "eth0", "up"]):
+        subprocess.run(["nsenter", "--net=" + peer] + argv, check=True)
+    rig.controller.new_network(rig.controller.new_network_driver("macvlan", {}), "pnmacvlan",
+                               {"parent": "pnt-par", "ipam": [{"subnet": "10.88.0.0/24"}]})
+    key = rig.netns("c1")
+    added = succeeded(rig.add("c1", key, name="pnmacvlan"))
+    assert [item["name"] for item in added.output["interfaces"]] == ["eth0"]
+    address = container_address(added.output)
+    assert added.output["ips"][0]["interface"] == 0 and kernel_addresses(key) == [address]
+    assert traffic.tcp_exchange(peer, "10.88.0.1", key)[2] == address.split("/")[0]
+    succeeded(rig.delete("c1", key, name="pnmacvlan"))
+    assert kernel_addresses(key) == []
+
+
 def test_del_of_a_container_never_added_succeeds(rig):
     succeeded(rig.delete("never-added", rig.netns("c1")))
     succeeded(rig.delete("never-added"))  # and without CNI_NETNS

@@ -18,6 +18,7 @@ import pytest
 from pynet_testing import ip_json, run_module
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg, state_by_name
+from pyroute2.netlink.rtnl.ifinfmsg.plugins.ipvlan import ipvlan
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
@@ -33,7 +34,7 @@ PYROUTE2_CLASS = {NEWLINK: ifinfmsg, DELLINK: ifinfmsg, GETLINK: ifinfmsg, NEWAD
                   GETADDR: ifaddrmsg, NEWROUTE: rtmsg, GETROUTE: rtmsg}
 # The attribute spaces rtnl names, as pyroute2 describes them.
 PYROUTE2_SPACES = (ifinfmsg, ifinfmsg.ifinfo, ifinfmsg.ifinfo.veth_data, ifinfmsg.ifinfo.bridge_data,
-                   ifinfmsg.ifinfo.bridge_slave_data, ifaddrmsg, rtmsg)
+                   ifinfmsg.ifinfo.bridge_slave_data, ifinfmsg.ifinfo.macvlan_data, ipvlan, ifaddrmsg, rtmsg)
 ATTRIBUTE_PREFIXES = ("IFLA_", "IFA_", "RTA_", "VETH_INFO_")
 
 
@@ -254,6 +255,57 @@ def test_bridge_mtu_alias_and_address_removal_as_pyroute2_and_iproute2_see_them(
         assert here.delete_link("pnt-bridge") is True
         here.delete_address(bridge.index, "10.89.98.1/24")  # the link is gone too: fine
     assert [link["ifname"] for link in ip_json("link", "show")] == ["lo"]
+
+
+def test_macvlan_ipvlan_probe_and_routes_as_pyroute2_and_iproute2_see_them(host, sent):
+    os.makedirs(host.netns_dir)
+    key = host.sandbox_key("s")
+    netns.create(key)
+    assert {name: ifinfmsg.ifinfo.macvlan_data.mode.value_map[value] for name, value in rtnl.MODES["macvlan"].items()} \
+        == {name: name for name in rtnl.MODES["macvlan"]}
+    fd = netns.open_fd(key)
+    try:
+        with rtnl.connect() as here:
+            subprocess.run(["ip", "link", "add", "pnt-par", "type", "veth", "peer", "name", "pnt-par2"], check=True)
+            parent = here.link("pnt-par")
+            here.add_child_link("macvlan", "eth3", parent.index, fd, "vepa", mac="02:00:00:00:00:03")
+            assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK | CREATE | EXCL, {}, [
+                ("IFLA_IFNAME", "eth3"), ("IFLA_LINK", parent.index), ("IFLA_NET_NS_FD", fd),
+                ("IFLA_ADDRESS", "02:00:00:00:00:03"),
+                ("IFLA_LINKINFO", [("IFLA_INFO_KIND", "macvlan"), ("IFLA_INFO_DATA", [("IFLA_MACVLAN_MODE", "vepa")])])])
+            # This kernel has no ipvlan: the request is refused, as the probe says; as sent, it reads as meant.
+            with pytest.raises(OSError) as missing:
+                here.add_child_link("ipvlan", "eth4", parent.index, fd, "l3")
+            assert missing.value.errno == errno.EOPNOTSUPP
+            assert as_pyroute2_reads(sent[-1])[3][-1] == (
+                "IFLA_LINKINFO", [("IFLA_INFO_KIND", "ipvlan"), ("IFLA_INFO_DATA", [("IFLA_IPVLAN_MODE", 1)])])
+            assert (here.has_link_kind("macvlan"), here.has_link_kind("ipvlan")) == (True, False)
+            assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK | CREATE | EXCL, {}, [
+                ("IFLA_LINKINFO", [("IFLA_INFO_KIND", "ipvlan")])])
+            assert [link["ifname"] for link in ip_json("link", "show")] == ["lo", "pnt-par2", "pnt-par"]
+    finally:
+        os.close(fd)
+    seen = ip_json("-d", "link", "show", "eth3", key=key)[0]
+    assert (seen["linkinfo"]["info_kind"], seen["linkinfo"]["info_data"]["mode"], seen["address"]) == \
+        ("macvlan", "vepa", "02:00:00:00:00:03")
+    with rtnl.connect(key) as inside:
+        index = inside.link("eth3").index
+        assert inside.link("eth3") == iproute2_link("eth3", key=key)
+        inside.add_address(index, "10.89.96.2/24")
+        inside.add_address(index, "fd00:89:96::2/64", flags=rtnl.IFA_F_NODAD)
+        inside.set_up(index)
+        inside.add_route("10.96.0.0/16", "10.89.96.254", index, 70)
+        assert as_pyroute2_reads(sent[-1]) == (NEWROUTE, REQUEST | ACK | CREATE | REPLACE, {
+            "family": 2, "dst_len": 16, "table": 254, "proto": pyroute2.netlink.rtnl.rt_proto["boot"],
+            "type": pyroute2.netlink.rtnl.rt_type["unicast"]}, [
+            ("RTA_DST", "10.96.0.0"), ("RTA_GATEWAY", "10.89.96.254"), ("RTA_OIF", index), ("RTA_PRIORITY", 70)])
+        inside.add_route("fd00:96::/48", "fd00:89:96::fe", index, 5)
+        inside.add_route("10.96.0.0/16", "10.89.96.254", index, 70)  # the same again: replaced, not doubled
+        found = [route for route in inside.routes() if route.gateway]
+    assert sorted(found) == [rtnl.Route("10.96.0.0/16", "10.89.96.254", index, 70),
+                             rtnl.Route("fd00:96::/48", "fd00:89:96::fe", index, 5)]
+    assert [(r["dst"], r["gateway"], r["metric"]) for r in ip_json("route", "show", key=key) if "gateway" in r] == \
+        [("10.96.0.0/16", "10.89.96.254", 70)]
 
 
 # --- what iproute2 sees, in rtnl's shapes ----------------------------------------------------

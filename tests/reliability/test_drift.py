@@ -1,5 +1,5 @@
 """Part 3: drift. Damage made outside pynet (a bridge deleted or down, a veth deleted or its bridge port
-isolated, an address or a default route removed, a sandbox's namespace unmounted, pynet's nftables
+isolated, an address, a default route or a network's route removed, a sandbox's namespace unmounted, pynet's nftables
 table flushed or deleted, the record of a deleted object left in the store) is reported by check mode,
 which changes nothing, and repaired by one run of the playbook; a second run changes nothing."""
 
@@ -39,7 +39,8 @@ class Playbook:
         self.tasks = [
             ("pynet_driver", dict(common, name="bridge", options={"enable_firewall": True})),
             ("pynet_network", dict(common, name=NETWORK,
-                                   ipam=[{"subnet": "10.89.30.0/24"}, {"subnet": "fd00:89:30::/64"}])),
+                                   ipam=[{"subnet": "10.89.30.0/24"}, {"subnet": "fd00:89:30::/64"}],
+                                   routes=[{"destination": "10.89.31.0/24", "gateway": "10.89.30.254"}])),
             ("pynet_sandbox", dict(common, key=paths.sandbox_key("a"))),
             ("pynet_sandbox", dict(common, key=paths.sandbox_key("b"))),
             ("pynet_endpoint", dict(common, network=NETWORK, endpoints=endpoints)),
@@ -163,6 +164,8 @@ DAMAGES = [
      "no IPv4 default route via 10.89.30.1"),
     ("IPv6 default route removed", lambda d: ip("-6", "route", "del", "default", key=d.key("b")),
      "no IPv6 default route via fd00:89:30::1"),
+    ("network's route removed", lambda d: ip("-4", "route", "del", "10.89.31.0/24", key=d.key("b")),
+     "no route to 10.89.31.0/24 via 10.89.30.254 metric 100"),
     # The namespace goes with its end of the veth: the sandbox task remakes it, the endpoint task the veth.
     ("netns unmounted and removed", lambda d: remove_netns(d, netns.destroy), "{veth_b} of endpoint b is missing"),
     ("netns unmounted, empty file left", lambda d: remove_netns(d, umount), "{veth_b} of endpoint b is missing"),

@@ -21,7 +21,6 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR
 
 SIOCGIFHWADDR = 0x8927
-CONTAINER_INTERFACE = 2  # the index of the container's interface in a Result: bridge, host veth, container
 DEFAULT_ROUTES = {4: "0.0.0.0/0", 6: "::/0"}
 # runtimeConfig.portMappings' keys (CONVENTIONS.md) and pynet's `ports` keys.
 PORT_KEYS = (("hostPort", "host_port"), ("containerPort", "container_port"), ("protocol", "protocol"),
@@ -273,14 +272,17 @@ def _result(call, controller, network, endpoint, dns):
     info = endpoint.sandbox_info()
     interface = info["interfaces"][0]
     mtu = network.options.get("mtu")
-    interfaces = [_host_interface(network.options["bridge_name"], mtu), _host_interface(interface["src_name"], mtu),
-                  {"name": interface["dst_name"], "mac": interface["mac"], "mtu": mtu, "sandbox": call.netns}]
+    # A macvlan endpoint has neither a bridge nor a host end: its Result lists the container's interface only.
+    interfaces = [_host_interface(name, mtu) for name in (network.options.get("bridge_name"), interface["src_name"])
+                  if name]
+    container = {"name": interface["dst_name"], "mac": interface["mac"], "mtu": mtu, "sandbox": call.netns}
+    interfaces.append({key: value for key, value in container.items() if value is not None})
     ips, routes = [], []
     routed = seam.default_route_versions(controller, endpoint)
     for version, address, gateway in ((4, interface["address"], info["gateway"]),
                                       (6, interface["address_ipv6"], info["gateway_ipv6"])):
         if address:
-            ip = {"version": str(version), "address": address, "interface": CONTAINER_INTERFACE}
+            ip = {"version": str(version), "address": address, "interface": len(interfaces) - 1}
             if gateway:
                 ip["gateway"] = gateway
                 if version in routed:

@@ -27,6 +27,7 @@ def ensure_driver(controller: Controller, params: dict, check_mode: bool) -> Res
         desired = dict(current.options)
     else:
         desired = registry.DRIVERS[name].validate_driver_options(params.get("options"))
+    registry.DRIVERS[name](desired).check_kernel()  # as the real run's, in check mode too
     after = {"name": name, "options": desired}
     if before == after:
         return Result(False, before, after, driver=after)

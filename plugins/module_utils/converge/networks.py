@@ -9,6 +9,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge import diff
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, network_view
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import IP_VERSION_OPTIONS
 from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Network
 
 # The network options of every driver: the module's parameters that are options.
@@ -38,7 +39,9 @@ def ensure_network(controller: Controller, params: dict, check_mode: bool) -> Re
             return Result(True, None, after, network=after)
         network = controller.new_network(driver, name, given)
         return Result(True, None, network_view(network), network=network.info())
-    stored = current.options
+    # Options added to pynet since the network was made are recorded as their defaults.
+    stored = dict({name: option.default for name, option in registry.DRIVERS[current.type].NETWORK_OPTIONS.items()},
+                  **current.options)
     wanted = dict(stored, **given)
     # Options named after the id (a bridge name) that the task leaves out: a recreated network gets
     # them from its new id.
@@ -52,6 +55,9 @@ def ensure_network(controller: Controller, params: dict, check_mode: bool) -> Re
                     for index, pool in enumerate(given["ipam"]) if isinstance(pool, dict) and pool.get("subnet")}
         wanted["ipam"] = given["ipam"] + [pool for pool in stored["ipam"]
                                           if addresses.version(pool["subnet"]) not in versions]
+    for version, flag in IP_VERSION_OPTIONS:
+        if given.get(flag) is False and "ipam" not in given:  # an IP version turned off takes its pools along
+            wanted["ipam"] = [pool for pool in wanted["ipam"] if addresses.version(pool["subnet"]) != version]
     planned = controller.plan_network(driver, name, wanted, replacing=current)
     changed_options = diff.changed_options(stored, planned, derived)
     if driver.type != current.type:

@@ -12,9 +12,12 @@ the kernel is idempotent, so a run cut off at any point is finished by the next 
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import firewall, options
+from ansible_collections.pynet.libnetwork.plugins.module_utils import firewall, options, static_routes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import EndpointRecord, FirewallPort, NetworkRecord
+
+# The network options that turn each IP version on, by version.
+IP_VERSION_OPTIONS = ((4, "enable_ipv4"), (6, "enable_ipv6"))
 
 
 class Driver:
@@ -30,15 +33,22 @@ class Driver:
                                    ip_range=dict(type="str"),
                                    aux_addresses=dict(type="dict"),
                                ))),
+        "enable_ipv4": options.Option(options.check_bool, True, spec=dict(type="bool")),
         "enable_ipv6": options.Option(options.check_bool, None, spec=dict(type="bool")),
         "internal": options.Option(options.check_bool, False, spec=dict(type="bool")),
         "labels": options.Option(options.check_labels, {}, spec=dict(type="dict")),
+        "routes": options.Option(static_routes.check_routes, [], spec=dict(
+            type="list", elements="dict", options=static_routes.ARGUMENT_SPEC)),
+        "no_default_route": options.Option(options.check_bool, False, spec=dict(type="bool")),
     }
     ENDPOINT_OPTIONS: dict = {}
     # Networks of this type have address pools and their endpoints addresses.
     uses_ipam = False
     # An endpoint of this type is an interface in its sandbox (with a name, a MAC and a host end).
     gives_interface = False
+    # New pools must not overlap the networks on the host's links and routes (False: the network's
+    # subnets are those of the host's own networks, as a macvlan's are).
+    avoids_host_networks = True
     # The driver option that turns pynet's firewall off (None: the driver has no say in it).
     FIREWALL_SWITCH: str | None = None
 
@@ -48,6 +58,15 @@ class Driver:
     @classmethod
     def validate_driver_options(cls, given: object) -> dict:
         return options.validate(given, cls.DRIVER_OPTIONS, "options.")
+
+    def default_pools(self, version: int) -> tuple[list[tuple], str]:
+        """Where a network without a pool of that IP version gets one: (base network, prefix length) pairs
+        in order, and where they are configured (for errors). None of IPv6 means a unique local /64 of the
+        network's own (ipam.ula_subnet); none of IPv4, that the network must be given one."""
+        return [], "the %s driver has no default pools" % self.network_type
+
+    def check_kernel(self) -> None:
+        """Refuse the driver, before any change, on a kernel that lacks what it needs (naming the feature)."""
 
     @property
     def firewall_enabled(self) -> bool:

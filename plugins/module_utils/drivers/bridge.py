@@ -23,16 +23,21 @@ import socket
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, firewall, host_changes, ipam
 from ansible_collections.pynet.libnetwork.plugins.module_utils import options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import ports as published_ports
-from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import interface
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import IP_VERSION_OPTIONS, Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
-    EndpointRecord, FirewallPort, NetworkRecord, Pool)
+    EndpointRecord, FirewallPort, NetworkRecord)
 
 IPV6_MIN_MTU = 1280  # the kernel takes IPv6 off a link with a smaller MTU
 DEFAULT_MTU = 1500
 PYNET_LINK_GROUP = 0x706E  # "pn": host-side veths of pynet
 TEARDOWN_GROUP_BASE = 0x70000000  # | 24 random bits: the veths one process is deleting
 TEARDOWN_CLAIM = "\0pynet-teardown-%08x"  # an abstract socket name: who holds a teardown group
+# The options that SNAT a network's outgoing traffic to a host address, by IP version.
+OUTBOUND_ADDRESSES = {"host_ipv4": 4, "host_ipv6": 6}
+OUTBOUND_PURPOSE = ("the network's outgoing traffic would leave from it, and the replies to an address that is not "
+                    "the host's never come back")
 BRIDGE_PREFIX = "pn-"
 VETH_PREFIX = "pnv"
 ALIAS_PREFIX = "pynet:"
@@ -56,6 +61,9 @@ class BridgeDriver(Driver):
                                             "turn IP forwarding on when a network needs it; false forbids "
                                             "networks that are not internal"),
         "enable_firewall": options.Option(options.check_bool, True, "program pynet's nftables tables"),
+        "default_address_pools": options.Option(ipam.check_default_pools, [],
+                                                "where networks without a pool of an IP version get one, as "
+                                                "Docker's daemon option: a list of {base, size}, IPv4 and IPv6"),
     }
     NETWORK_OPTIONS = dict(Driver.NETWORK_OPTIONS, **{
         "bridge_name": options.Option(options.check_literal_ifname, None, "default pn- and 12 hex digits of the id",
@@ -66,6 +74,8 @@ class BridgeDriver(Driver):
         "enable_ip_masquerade": options.Option(options.check_bool, True, spec=dict(type="bool")),
         "enable_icc": options.Option(options.check_bool, True, spec=dict(type="bool")),
         "host_binding_ipv4": options.Option(options.check_ipv4, "", spec=dict(type="str")),
+        "host_ipv4": options.Option(options.check_ipv4, "", spec=dict(type="str")),
+        "host_ipv6": options.Option(options.check_ipv6, "", spec=dict(type="str")),
     })
     ENDPOINT_OPTIONS = {
         "ip": options.Option(options.check_str, spec=dict(type="str")),
@@ -91,6 +101,15 @@ class BridgeDriver(Driver):
         opts["default_address_pool"] = str(pool)
         return opts
 
+    def default_pools(self, version: int) -> tuple[list[tuple], str]:
+        configured = [(ipam.parse_subnet(pool["base"], "options.default_address_pools"), pool["size"])
+                      for pool in self.options.get("default_address_pools") or []]
+        listed = [(base, size) for base, size in configured if base.version == version]
+        if listed or version == 6:
+            return listed, "the bridge driver's default_address_pools"
+        return ([(ipam.parse_subnet(self.options["default_address_pool"], "options.default_address_pool"),
+                  self.options["default_subnet_size"])], "the bridge driver's default_address_pool")
+
     # --- networks: options --------------------------------------------------------------------
 
     def check_network(self, network_options: dict) -> None:
@@ -98,7 +117,12 @@ class BridgeDriver(Driver):
             raise errors.InvalidParameterError(
                 "internal", "the bridge driver's option enable_ip_forward is false, so only internal networks can "
                 "be created: set internal: true, or enable_ip_forward: true with pynet_driver")
-        published_ports.HostAddresses().check("host_binding_ipv4", network_options["host_binding_ipv4"])
+        host_addresses = published_ports.HostAddresses()
+        host_addresses.check("host_binding_ipv4", network_options["host_binding_ipv4"])
+        for name, version in OUTBOUND_ADDRESSES.items():
+            if network_options[name]:
+                _check_outbound(network_options, name, version)
+                host_addresses.check(name, network_options[name], OUTBOUND_PURPOSE, "to masquerade")
         if network_options.get("bridge_name"):
             with rtnl.connect() as host:
                 found = host.link(network_options["bridge_name"])
@@ -195,7 +219,8 @@ class BridgeDriver(Driver):
         name = opts["bridge_name"]
         wanted = {}
         if not opts["internal"]:
-            wanted[host_changes.IP_FORWARD] = "1"
+            if any(pool.version == 4 for pool in network.pools):
+                wanted[host_changes.IP_FORWARD] = "1"
             if any(pool.version == 6 for pool in network.pools):
                 wanted[host_changes.IPV6_FORWARDING] = "1"
         if published and self.firewall_enabled:
@@ -226,7 +251,8 @@ class BridgeDriver(Driver):
         opts = network.options
         bridge = opts["bridge_name"]
         interface = firewall.Interface(bridge, [pool.subnet for pool in network.pools], opts["internal"],
-                                       opts.get("enable_ip_masquerade", True), opts.get("enable_icc", True))
+                                       opts.get("enable_ip_masquerade", True), opts.get("enable_icc", True),
+                                       tuple(opts[name] for name in OUTBOUND_ADDRESSES if opts.get(name)))
         dnats = []
         for published in ports:
             port = published.port
@@ -274,7 +300,7 @@ class BridgeDriver(Driver):
             # has no carrier, and so sends nothing, until the sandbox end is up).
             sysctls.write("net/ipv6/conf/%s/disable_ipv6" % endpoint.host_ifname, 1)
             with rtnl.connect(sandbox_fd) as sandbox:
-                self._configure_sandbox_side(sandbox, sandbox_fd, sysctls, network, endpoint)
+                interface.configure(sandbox, sandbox_fd, sysctls, network, endpoint)
         finally:
             os.close(sandbox_fd)
 
@@ -293,39 +319,8 @@ class BridgeDriver(Driver):
                 raise errors.KernelError.refused("cannot create interface %s in sandbox %s"
                                                  % (endpoint.ifname, endpoint.sandbox_key), exc, "ifname") from None
 
-    def _configure_sandbox_side(self, sandbox: rtnl.Connection, sandbox_fd: int, sysctls: sysctl.Sysctls,
-                                network: NetworkRecord, endpoint: EndpointRecord) -> None:
-        ifname = endpoint.ifname
-        if not endpoint.ipv6:
-            # Before it is up: an IPv4-only sandbox runs no IPv6 autoconf.
-            with netns.entered(sandbox_fd):
-                sysctls.write("net/ipv6/conf/%s/disable_ipv6" % ifname, 1)
-        index = sandbox.link(ifname).index
-        if endpoint.ipv4:
-            sandbox.add_address(index, endpoint.ipv4)
-        if endpoint.ipv6:
-            # No duplicate address detection: the address is ours by allocation and usable at once.
-            sandbox.add_address(index, endpoint.ipv6, flags=rtnl.IFA_F_NODAD)
-        sandbox.set_up(index)
-        sandbox.set_up(rtnl.LOOPBACK_INDEX)
-        self._set_default_routes(sandbox, network, endpoint, index)
-
-    @staticmethod
-    def _routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:
-        """The pools whose gateway is the sandbox's default route through this endpoint (see sandbox.py)."""
-        routed = [pool for pool in network.pools if pool.version in endpoint.default_routes]
-        return [pool for pool in routed if endpoint.address(pool.version) and pool.holds(endpoint.address(pool.version))]
-
-    def _set_default_routes(self, sandbox: rtnl.Connection, network: NetworkRecord, endpoint: EndpointRecord,
-                            index: int) -> None:
-        for pool in self._routed_pools(network, endpoint):
-            sandbox.set_default_route(pool.gateway, index)
-
     def set_default_route(self, network: NetworkRecord, endpoint: EndpointRecord) -> None:
-        with rtnl.connect(endpoint.sandbox_key) as sandbox:
-            found = sandbox.link(endpoint.ifname)
-            if found is not None:
-                self._set_default_routes(sandbox, network, endpoint, found.index)
+        interface.set_default_route(network, endpoint)
 
     def delete_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
         """Delete the host veths (their peers go with them) in one request: each deletion waits for an
@@ -365,24 +360,20 @@ class BridgeDriver(Driver):
                 drift.append("veth %s is %s on bridge %s, though enable_icc is %s"
                              % (veth, "isolated" if link.isolated else "not isolated", bridge_name,
                                 str(network.options["enable_icc"]).lower()))
-        if not netns.is_netns(endpoint.sandbox_key):
-            return drift + ["sandbox %s is missing" % endpoint.sandbox_key]
-        with rtnl.connect(endpoint.sandbox_key) as sandbox:
-            peer = sandbox.link(endpoint.ifname)
-            if peer is None:
-                return drift + ["interface %s is missing in sandbox %s" % (endpoint.ifname, endpoint.sandbox_key)]
-            present = sandbox.addresses().get(peer.index, set())
-            for address in (endpoint.ipv4, endpoint.ipv6):
-                if address and address not in present:
-                    drift.append("interface %s lacks address %s" % (endpoint.ifname, address))
-            if not peer.up:
-                drift.append("interface %s is down" % endpoint.ifname)
-            routed = self._routed_pools(network, endpoint)
-            gateways = sandbox.default_gateways() if routed else {}
-            drift.extend("sandbox %s has no IPv%d default route via %s" % (endpoint.sandbox_key, pool.version,
-                                                                           pool.gateway)
-                         for pool in routed if gateways.get(pool.version) != pool.gateway)
-        return drift
+        return drift + interface.drift(network, endpoint)
+
+
+def _check_outbound(network_options: dict, name: str, version: int) -> None:
+    """host_ipv4/host_ipv6 replace the masquerade of that IP version: as Docker's, only where it is done."""
+    if network_options["internal"] or not network_options["enable_ip_masquerade"]:
+        raise errors.InvalidParameterError(name, "is the source address of the network's masqueraded traffic, and "
+                                           "this network masquerades nothing (%s); leave it out, or set "
+                                           "enable_ip_masquerade: true on a network that is not internal"
+                                           % ("internal: true" if network_options["internal"]
+                                              else "enable_ip_masquerade: false"))
+    flag = dict(IP_VERSION_OPTIONS)[version]
+    if not network_options[flag]:
+        raise errors.InvalidParameterError(name, "the network has no IPv%d (%s is false); leave it out" % (version, flag))
 
 
 def _is_own(bridge: rtnl.Link, network: NetworkRecord) -> bool:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.options import Option
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.bridge import BridgeDriver
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.macvlan import IpvlanDriver, MacvlanDriver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.null import NullDriver
 
-DRIVERS = {driver.network_type: driver for driver in (BridgeDriver, NullDriver)}
+DRIVERS = {driver.network_type: driver for driver in (BridgeDriver, NullDriver, MacvlanDriver, IpvlanDriver)}
 ALIASES = {"simplebridge": "bridge"}
 
 

@@ -65,6 +65,7 @@ LOOPBACK_INDEX = 1  # the loopback is the first link of every network namespace
 IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
 IFLA_MTU = 4
+IFLA_LINK = 5
 IFLA_MASTER = 10
 IFLA_OPERSTATE = 16
 IFLA_LINKINFO = 18
@@ -81,6 +82,13 @@ IFLA_INFO_SLAVE_DATA = 5
 # IFLA_INFO_DATA of kind veth (linux/veth.h): the peer, as a link message of its own.
 VETH_INFO_PEER = 1
 
+# IFLA_INFO_DATA of kinds macvlan and ipvlan (linux/if_link.h): the mode, one of MODES[kind].
+IFLA_MACVLAN_MODE = 1
+IFLA_IPVLAN_MODE = 1
+MODES = {"macvlan": {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8},
+         "ipvlan": {"l2": 0, "l3": 1, "l3s": 2}}
+_MODE_ATTRIBUTE = {"macvlan": IFLA_MACVLAN_MODE, "ipvlan": IFLA_IPVLAN_MODE}
+
 # IFLA_INFO_DATA of kind bridge.
 IFLA_BR_MCAST_SNOOPING = 23
 
@@ -96,6 +104,7 @@ IFA_F_NODAD = 0x02
 RTA_DST = 1
 RTA_OIF = 4
 RTA_GATEWAY = 5
+RTA_PRIORITY = 6
 RTA_TABLE = 15
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
@@ -107,8 +116,16 @@ VERSION_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _NLATTR = struct.Struct("=HH")
+_U16 = struct.Struct("=H")
 _U32 = struct.Struct("=I")
 _PADDING = (b"", b"\0\0\0", b"\0\0", b"\0")  # by length % 4
+
+
+class Route(collections.namedtuple("Route", "destination gateway oif metric")):
+    """A route of the main table: `destination` a CIDR (0.0.0.0/0 or ::/0 for a default route), `gateway`
+    an address or None, `oif` the index of its interface, `metric` its priority (RTA_PRIORITY)."""
+
+    __slots__ = ()
 
 
 class Link(collections.namedtuple("Link", "index name kind up oper_up mtu mac master alias group isolated")):
@@ -149,6 +166,7 @@ def _family(address: str) -> int:
 
 
 UINT8 = _Codec(lambda value: bytes((value,)), lambda raw: raw[0])
+UINT16 = _Codec(_U16.pack, lambda raw: _U16.unpack(raw)[0])
 UINT32 = _Codec(_U32.pack, lambda raw: _U32.unpack(raw)[0])
 ASCIIZ = _Codec(lambda text: text.encode() + b"\0", lambda raw: raw.rstrip(b"\0").decode())
 L2ADDR = _Codec(lambda mac: bytes.fromhex(mac.replace(":", "")), lambda raw: ":".join("%02x" % byte for byte in raw))
@@ -161,6 +179,12 @@ PEER = _Codec(lambda attrs: IFINFOMSG.encode(attrs),  # pylint: disable=unnecess
 VETH_DATA = {
     VETH_INFO_PEER: PEER,
 }
+MACVLAN_DATA = {
+    IFLA_MACVLAN_MODE: UINT32,
+}
+IPVLAN_DATA = {
+    IFLA_IPVLAN_MODE: UINT16,
+}
 BRIDGE_DATA = {
     IFLA_BR_MCAST_SNOOPING: UINT8,
 }
@@ -169,7 +193,8 @@ BRIDGE_PORT_DATA = {
 }
 LINKINFO = {
     IFLA_INFO_KIND: ASCIIZ,
-    IFLA_INFO_DATA: _ByKind(IFLA_INFO_KIND, {"veth": VETH_DATA, "bridge": BRIDGE_DATA}),
+    IFLA_INFO_DATA: _ByKind(IFLA_INFO_KIND, {"veth": VETH_DATA, "bridge": BRIDGE_DATA, "macvlan": MACVLAN_DATA,
+                                             "ipvlan": IPVLAN_DATA}),
     IFLA_INFO_SLAVE_KIND: ASCIIZ,
     IFLA_INFO_SLAVE_DATA: _ByKind(IFLA_INFO_SLAVE_KIND, {"bridge": BRIDGE_PORT_DATA}),
 }
@@ -177,6 +202,7 @@ LINK_ATTRIBUTES = {
     IFLA_ADDRESS: L2ADDR,
     IFLA_IFNAME: ASCIIZ,
     IFLA_MTU: UINT32,
+    IFLA_LINK: UINT32,
     IFLA_MASTER: UINT32,
     IFLA_OPERSTATE: UINT8,
     IFLA_LINKINFO: _nested(LINKINFO),
@@ -192,6 +218,7 @@ ROUTE_ATTRIBUTES = {
     RTA_DST: IPADDR,
     RTA_OIF: UINT32,
     RTA_GATEWAY: IPADDR,
+    RTA_PRIORITY: UINT32,
     RTA_TABLE: UINT32,
 }
 
@@ -339,6 +366,30 @@ class Connection:
             (IFLA_LINKINFO, [(IFLA_INFO_KIND, "veth"), (IFLA_INFO_DATA, [(VETH_INFO_PEER, peer)])])],
             flags=IFF_UP, change=IFF_UP))
 
+    def add_child_link(self, kind: str, name: str, parent_index: int, netns_fd: int, mode: str,
+                       mac: str | None = None) -> None:
+        """A link of `kind` (macvlan, ipvlan) on the link `parent_index` of this namespace, born inside the
+        namespace of netns_fd with its final name, in a mode of MODES[kind]; down."""
+        self._change(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFINFOMSG.encode([
+            (IFLA_IFNAME, name), (IFLA_LINK, parent_index), (IFLA_NET_NS_FD, netns_fd), (IFLA_ADDRESS, mac),
+            (IFLA_LINKINFO, [(IFLA_INFO_KIND, kind), (IFLA_INFO_DATA, [(_MODE_ATTRIBUTE[kind],
+                                                                        MODES[kind][mode])])])]))
+
+    def has_link_kind(self, kind: str) -> bool:
+        """Whether the kernel makes links of `kind`, one that needs a lower link (macvlan, ipvlan): asked for
+        one without it, the kernel says EOPNOTSUPP for a kind it lacks (its module loaded first if it has
+        one), EINVAL for one it has; nothing is made either way."""
+        try:
+            self._change(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFINFOMSG.encode([
+                (IFLA_LINKINFO, [(IFLA_INFO_KIND, kind)])]))
+        except OSError as exc:
+            if exc.errno == errno.EOPNOTSUPP:
+                return False
+            if exc.errno == errno.EINVAL:
+                return True
+            raise
+        raise OSError(errno.EINVAL, "netlink: a %s link was made without a lower link" % kind)
+
     def set_up(self, index: int) -> None:
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode(index=index, flags=IFF_UP, change=IFF_UP))
 
@@ -412,6 +463,21 @@ class Connection:
         self._change(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, RTMSG.encode(
             [(RTA_GATEWAY, gateway), (RTA_OIF, index)], family=_family(gateway), table=RT_TABLE_MAIN,
             proto=RTPROT_BOOT, scope=RT_SCOPE_UNIVERSE, type=RTN_UNICAST))
+
+    def add_route(self, destination: str, gateway: str, index: int, metric: int) -> None:
+        """A route to `destination` (a CIDR) via `gateway` on the link `index`, with that metric; one to the
+        same destination and metric is replaced."""
+        address, prefixlen = destination.split("/")
+        self._change(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, RTMSG.encode(
+            [(RTA_DST, address), (RTA_GATEWAY, gateway), (RTA_OIF, index), (RTA_PRIORITY, metric)],
+            family=_family(gateway), dst_len=int(prefixlen), table=RT_TABLE_MAIN, proto=RTPROT_BOOT,
+            scope=RT_SCOPE_UNIVERSE, type=RTN_UNICAST))
+
+    def routes(self) -> list[Route]:
+        """The IPv4 and IPv6 routes of the main table (a dump of the namespace's routes)."""
+        return [Route("%s/%d" % (attrs.get(RTA_DST) or ("0.0.0.0" if family == socket.AF_INET else "::"), dst_len),
+                      attrs.get(RTA_GATEWAY), attrs.get(RTA_OIF), attrs.get(RTA_PRIORITY, 0))
+                for family, dst_len, attrs in self._main_routes()]
 
     def links(self) -> list[Link]:
         """Every link of the namespace (a dump: its cost grows with the links; never per endpoint)."""

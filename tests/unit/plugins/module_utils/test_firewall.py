@@ -143,3 +143,15 @@ def test_a_dual_stack_range_is_one_rule_per_ip_version():
                  for port in range(8000, 8100) for address in ("10.89.1.2", "fd00:89:1::2")]
     rules = firewall.render_rules([network("pn-a", "10.89.1.0/24")], published)
     assert len(chain(rules, "prerouting")) == 2
+
+
+def test_outbound_addresses_snat_their_ip_version_and_the_other_masquerades():
+    dual = firewall.Interface("pn-a", ["10.89.1.0/24", "fd00:89:1::/64", "10.89.9.0/24"], False, True, True,
+                              ("192.0.2.10",))
+    nat = [json.loads(rule)[-1] for rule in chain(firewall.render_rules([dual], []), "postrouting")]
+    assert nat == [{"snat": {"family": "ip", "addr": "192.0.2.10"}}, {"masquerade": None},
+                   {"snat": {"family": "ip", "addr": "192.0.2.10"}}]
+    both = dual._replace(snat=("192.0.2.10", "2001:db8::10"))
+    nat = [json.loads(rule)[-1] for rule in chain(firewall.render_rules([both], []), "postrouting")]
+    assert nat[1] == {"snat": {"family": "ip6", "addr": "2001:db8::10"}}
+    assert chain(firewall.render_rules([dual._replace(masquerade=False)], []), "postrouting") == []

@@ -108,5 +108,29 @@ def test_bad_pools_name_the_parameter(pools, param, message):
 def test_default_subnet_skips_taken_networks(store):
     make_network(store, "n", [{"subnet": "10.89.0.0/24"}])
     tx = store.snapshot()
-    chosen = ipam.choose_default_subnet(tx, "10.89.0.0/16", 24, [ipaddress.ip_network("10.89.1.0/24")])
-    assert str(chosen) == "10.89.2.0/24"
+    bases = [(ipaddress.ip_network("10.89.0.0/23"), 24), (ipaddress.ip_network("10.89.0.0/16"), 24)]
+    chosen = ipam.choose_default_subnet(tx, bases, [ipaddress.ip_network("10.89.1.0/24")], "the test's pools")
+    assert str(chosen) == "10.89.2.0/24"  # the first base is full: the next one's first free subnet
+
+
+def test_default_subnet_error_names_where_the_pools_come_from(store):
+    with pytest.raises(errors.InvalidParameterError, match=r"ipam: no free subnet is left in the test's pools "
+                       r"\(/24 of 10.89.0.0/24\)"):
+        ipam.choose_default_subnet(store.snapshot(), [(ipaddress.ip_network("10.89.0.0/24"), 24)],
+                                   [ipaddress.ip_network("10.89.0.0/16")], "the test's pools")
+
+
+@pytest.mark.parametrize("value, param, message", [
+    ([{"base": "10.0.0.0/8", "size": 16}, {"base": "fd00::/16", "size": 64}], None, None),
+    ([{"base": "10.0.0.0/8"}], "options.p[0]", "needs base"),
+    ([{"base": "10.0.0.0/8", "size": 7}], "options.p[0].size", "allowed 8 to 30"),
+    ([{"base": "10.0.0.0/8", "size": 24}, {"base": "10.0.0.0/16", "size": 24}], "options.p[1].base", "overlaps"),
+])
+def test_check_default_pools(value, param, message):
+    if param is None:
+        assert ipam.check_default_pools("options.p", value) == [{"base": "10.0.0.0/8", "size": 16},
+                                                                {"base": "fd00::/16", "size": 64}]
+        return
+    with pytest.raises(errors.InvalidParameterError, match=message) as caught:
+        ipam.check_default_pools("options.p", value)
+    assert caught.value.param == param

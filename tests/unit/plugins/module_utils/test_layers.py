@@ -25,7 +25,7 @@ LAYERS = [
     # kernel adapters: names, addresses and file descriptors; they raise OSError
     "kernel.paths", "kernel.netns", "kernel.sysctl", "kernel.rtnl", "kernel.nftables", "kernel.dbus",
     # pure values: option checking, typed records
-    "options", "records",
+    "options", "static_routes", "records",
     # the store: the only SQL (but ipam's own tables)
     "store",
     # services over the store and the kernel
@@ -33,7 +33,7 @@ LAYERS = [
     "dns.config", "dns.files", "dns.server",
     "cluster.layout", "cluster.etcd", "cluster.members", "cluster.allocation",
     # drivers: what a network type is and does
-    "drivers.base", "drivers.bridge", "drivers.null", "drivers.registry",
+    "drivers.base", "drivers.interface", "drivers.bridge", "drivers.null", "drivers.macvlan", "drivers.registry",
     # sandboxes and their gateway policy
     "sandbox",
     # the one write path
