@@ -58,7 +58,7 @@ class Lan:
 
     def __init__(self, host):
         self.host = host
-        self.directory = os.path.join(host.state_dir, "dns")
+        self.directory = "/run/pynet/dns/pntest"  # in the test's private /run (pynet_testing.private_mounts)
         os.makedirs(host.state_dir, mode=0o700)
         add_bridge("pndns-front", "10.89.61.1/24", "fd00:89:61::1/64")
         add_bridge("pndns-back", "10.89.62.1/24", "fd00:89:62::1/64")
@@ -297,9 +297,14 @@ def test_files_are_private_and_symlinks_are_never_followed(lan, tmp_path):
         server.converge(lan.directory, [front()])
     finally:
         os.umask(old_umask)
-    assert stat.S_IMODE(os.stat(lan.directory).st_mode) == 0o700
-    assert {name: oct(stat.S_IMODE(os.stat(os.path.join(lan.directory, name)).st_mode))
-            for name in os.listdir(lan.directory)} == {name: "0o600" for name in os.listdir(lan.directory)}
+    # Passable (dnsmasq rereads its hosts file as its own user), not listable; only the hosts file is that
+    # user's, read-only; the rest is root's alone.
+    assert stat.S_IMODE(os.stat(lan.directory).st_mode) == 0o711
+    dnsmasq_uid = server.account()[0]
+    assert {name: (oct(stat.S_IMODE(os.stat(os.path.join(lan.directory, name)).st_mode)),
+                   os.stat(os.path.join(lan.directory, name)).st_uid)
+            for name in os.listdir(lan.directory)} == {
+        name: ("0o400", dnsmasq_uid) if name.endswith(".hosts") else ("0o600", 0) for name in os.listdir(lan.directory)}
     # A symlink planted at a file's name is replaced, its target untouched.
     target = tmp_path / "target"
     target.write_text("precious\n")

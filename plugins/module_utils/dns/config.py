@@ -32,6 +32,7 @@ _NETWORK_ID = re.compile(r"^[0-9a-f]{1,64}$")
 # Paths that dnsmasq's configuration parser reads back as they are: no white space, quotes, '#'
 # (a comment), '\\' (an escape) or ',' (a list).
 _CONF_PATH = re.compile(r"^/[A-Za-z0-9_./@+:=-]*$")
+_ACCOUNT = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _RESOLV_OPTION = re.compile(r"^[a-z0-9_-]+(:[0-9]+)?$")
 RESOLV_NAMESERVERS_READ = 3  # glibc's MAXNS: later nameserver lines are ignored by the resolver
 
@@ -93,6 +94,12 @@ def check_conf_path(param, value):
     return value
 
 
+def _checked_account(param, name):
+    if not isinstance(name, str) or not _ACCOUNT.match(name):
+        raise errors.InvalidParameterError(param, "%r is not a user or group name" % (name,))
+    return name
+
+
 def _checked_network(network):
     """(id, gateways, upstream, domain) of `network`, checked."""
     if not isinstance(network.id, str) or not _NETWORK_ID.match(network.id):
@@ -107,8 +114,9 @@ def _checked_network(network):
     return network.id, gateways, upstream, domain
 
 
-def dnsmasq_conf(network, hosts_path, pid_path):
-    """The configuration file of the network's dnsmasq (read once, at its start)."""
+def dnsmasq_conf(network, hosts_path, pid_path, user, group):
+    """The configuration file of the network's dnsmasq (read once, at its start, as root); it then runs
+    as `user` and `group` (names of the host's)."""
     network_id, gateways, upstream, domain = _checked_network(network)
     lines = ["# pynet: the names of network %s; rendered from pynet's store, do not edit" % network_id,
              "port=53",
@@ -120,9 +128,11 @@ def dnsmasq_conf(network, hosts_path, pid_path):
     lines += ["no-hosts",
               "addn-hosts=%s" % check_conf_path("directory", hosts_path),
               "pid-file=%s" % check_conf_path("directory", pid_path),
-              # The hosts file lives in pynet's private state directory, which only root may read; it is
-              # re-read on each reload, after dnsmasq would have dropped its privileges.
-              "user=root",
+              # Not root: dnsmasq binds its sockets (and writes its pid file) as root, then drops to this
+              # user, keeping only CAP_NET_BIND_SERVICE for bind-dynamic; the hosts file, re-read on each
+              # reload, is readable by that user.
+              "user=%s" % _checked_account("user", user),
+              "group=%s" % _checked_account("group", group),
               # Names of this network answer with TTL 0 (dnsmasq's default, said here because it matters):
               # a removed endpoint's name must not outlive it in a client's cache.
               "local-ttl=0",

@@ -19,6 +19,13 @@ the files and the reload is finished by the next one.
 
 Files per network, named by its id: <id>.conf, <id>.hosts, <id>.pid (dnsmasq's), <id>.loaded.
 Failures of dnsmasq or of the files raise OSError.
+
+dnsmasq runs as the user `dnsmasq` (RUN_AS), which Debian's dnsmasq-base (and the dnsmasq packages of
+other distributions) create for it, in that user's group: a user of its own, so that a compromised
+server can read nothing but the names it serves and signal no other daemon (`nobody` is shared by
+many). Only root reads the directory's other files; each hosts file belongs to that user, mode 0400.
+The directory must therefore be reachable by it (mode 0711: others may pass, not list), which pynet's
+private state directory is not: the servers' directory lives elsewhere (the orchestrator uses /run).
 """
 
 from __future__ import annotations
@@ -26,17 +33,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import grp
 import hashlib
 import json
 import os
+import pwd
 import re
 import select
 import signal
+import stat
 import subprocess
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import config, files
 
 DNSMASQ = "/usr/sbin/dnsmasq"
+RUN_AS = "dnsmasq"
+DIRECTORY_MODE = 0o711  # of the directory and of the directories made on its way
 START_TIMEOUT = 10.0  # seconds for dnsmasq to bind its sockets and write its pid file
 STOP_TIMEOUT = 2.0  # seconds for dnsmasq to exit on SIGTERM before it gets SIGKILL
 LOCK_NAME = "lock"
@@ -58,14 +70,50 @@ def drift(directory, networks):
     return _run(directory, networks, act=False)
 
 
+def account():
+    """(uid, gid, group name) of RUN_AS; OSError when there is no such user."""
+    try:
+        user = pwd.getpwnam(RUN_AS)
+    except KeyError:
+        raise OSError(errno.ENOENT, "there is no user %s to run dnsmasq as: install dnsmasq-base (Debian's "
+                                    "package creates it) or create it as a system user" % RUN_AS) from None
+    try:
+        group = grp.getgrgid(user.pw_gid).gr_name
+    except KeyError:
+        group = str(user.pw_gid)
+    return user.pw_uid, user.pw_gid, group
+
+
 def _run(directory, networks, act):
     config.check_conf_path("directory", directory)
     if not act and not os.path.isdir(directory):
         return ["the DNS server of network %s is not running" % network.name
                 for network, _conf, _hosts in _rendered(directory, networks)]
-    with files.directory(directory, create_mode=0o700) as directory_fd:
+    with files.directory(directory, create_mode=DIRECTORY_MODE) as directory_fd:
         with _locked(directory_fd) if act else contextlib.nullcontext():
-            return _converge_in(directory, directory_fd, _rendered(directory, networks), act)
+            rendered = _rendered(directory, networks)
+            if act and rendered:
+                _check_reachable(directory, account())
+            return _converge_in(directory, directory_fd, rendered, act)
+
+
+def _check_reachable(directory, run_as):
+    """OSError unless every directory on the way to `directory` lets RUN_AS pass (search permission),
+    so that dnsmasq can read its hosts file after dropping root."""
+    uid, gid = run_as[0], run_as[1]
+    path = "/"
+    for part in [""] + directory.strip("/").split("/"):
+        path = os.path.join(path, part)
+        found = os.stat(path)
+        if found.st_uid == uid:
+            allowed = found.st_mode & stat.S_IXUSR
+        elif found.st_gid == gid:
+            allowed = found.st_mode & stat.S_IXGRP
+        else:
+            allowed = found.st_mode & stat.S_IXOTH
+        if not allowed:
+            raise OSError(errno.EACCES, "dnsmasq runs as user %s, which cannot pass %s (mode %o) to read its hosts "
+                                        "file in %s" % (RUN_AS, path, stat.S_IMODE(found.st_mode), directory))
 
 
 def _rendered(directory, networks):
@@ -75,8 +123,11 @@ def _rendered(directory, networks):
     ids = [network.id for network in networks]
     if len(set(ids)) != len(ids):
         raise ValueError("networks given twice: %s" % ", ".join(sorted({i for i in ids if ids.count(i) > 1})))
+    if not networks:
+        return []
+    _uid, _gid, group = account()
     return [(network, config.dnsmasq_conf(network, _path(directory, network.id, ".hosts"),
-                                          _path(directory, network.id, ".pid")).encode(),
+                                          _path(directory, network.id, ".pid"), RUN_AS, group).encode(),
              config.dnsmasq_hosts(network).encode()) for network in networks]
 
 
@@ -122,7 +173,10 @@ class _Server:
         return files.read(self.directory_fd, self.id + suffix)
 
     def write(self, suffix, data):
-        files.write_atomically(self.directory_fd, self.id + suffix, data)
+        if suffix == ".hosts":  # read by dnsmasq as RUN_AS on each reload
+            files.write_atomically(self.directory_fd, self.id + suffix, data, mode=0o400, owner=account()[0])
+        else:
+            files.write_atomically(self.directory_fd, self.id + suffix, data)
 
     def loaded(self):
         """{"conf": digest, "hosts": digest} last given to the running server, or {}."""
@@ -174,7 +228,9 @@ class _Server:
         if done.returncode != 0:
             raise OSError(errno.EIO, "dnsmasq for network %s did not start: %s"
                           % (self.id, (done.stderr or done.stdout).strip()))
-        files.set_mode(self.directory_fd, self.id + ".pid", 0o600)
+        # dnsmasq gives its pid file to its user; it is root's again, so that the server cannot name another
+        # process for pynet to signal (a pid is checked before it is signalled anyway).
+        files.set_mode(self.directory_fd, self.id + ".pid", 0o600, owner=0)
         pidfd = self.pidfd()
         if pidfd is None:
             raise OSError(errno.ESRCH, "dnsmasq for network %s started but %s does not name it"
