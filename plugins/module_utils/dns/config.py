@@ -76,6 +76,26 @@ def check_dns_name(param, value):
                                        "characters in all" % (value, NAME_MAX))
 
 
+def is_dns_name(value):
+    try:
+        check_dns_name("name", value)
+    except errors.InvalidParameterError:
+        return False
+    return True
+
+
+def endpoint_record(name, aliases, ipv4, ipv6):
+    """The Record of an endpoint (its addresses as CIDRs or None): its name, unless that is no DNS name
+    (a CNI attachment's `cni.<container id>.<ifname>` is not), and its aliases; None when it has no
+    DNS name at all, or no address."""
+    names = [check_dns_name("name", name)] if is_dns_name(name) else []
+    names += [alias for alias in aliases if alias not in names]
+    found = tuple(cidr.split("/")[0] for cidr in (ipv4, ipv6) if cidr)
+    if not names or not found:
+        return None
+    return Record(names[0], tuple(names[1:]), tuple(a for a in found if ":" not in a), tuple(a for a in found if ":" in a))
+
+
 def check_address(param, value, version=None):
     """`value` as a normalised IP address string (of `version` when given), or InvalidParameterError."""
     try:

@@ -70,6 +70,14 @@ def drift(directory, networks):
     return _run(directory, networks, act=False)
 
 
+def check_installed():
+    """OSError unless dnsmasq and its user are there."""
+    if not os.access(DNSMASQ, os.X_OK):
+        raise OSError(errno.ENOENT, "%s (Debian's dnsmasq-base) is not installed; pynet serves the names of "
+                                    "its networks with it" % DNSMASQ)
+    account()
+
+
 def account():
     """(uid, gid, group name) of RUN_AS; OSError when there is no such user."""
     try:
@@ -218,9 +226,7 @@ class _Server:
                 (namespace.st_dev, namespace.st_ino) == (here.st_dev, here.st_ino))
 
     def start(self):
-        if not os.access(DNSMASQ, os.X_OK):
-            raise OSError(errno.ENOENT, "%s (Debian's dnsmasq-base) is not installed; pynet serves the names of "
-                                        "its networks with it" % DNSMASQ)
+        check_installed()
         # dnsmasq forks into the background once its sockets are bound and its pid file is written,
         # and its first process exits then, with a message and a non-zero status if that failed.
         done = subprocess.run([DNSMASQ, "--conf-file=" + self.conf_path], stdin=subprocess.DEVNULL,
