@@ -218,7 +218,9 @@ def test_a_killed_server_is_drift_and_the_next_run_restarts_it(lan):
 def test_a_pid_file_naming_another_process_is_not_taken_for_the_server(lan):
     """After a reboot the pid in the file may be anyone's: it is never signalled, a server is started."""
     server.converge(lan.directory, [front(), back()])
-    os.kill(lan.pid("f1"), signal.SIGKILL)
+    killed = lan.pid("f1")
+    os.kill(killed, signal.SIGKILL)
+    assert wait_for(lambda: not running(killed), 2.0) is not None  # its sockets closed
     stranger = subprocess.Popen(["sleep", "60"])
     try:
         for pid in (stranger.pid, lan.pid("b2")):  # another program; another network's dnsmasq
@@ -238,9 +240,8 @@ def test_a_stale_running_configuration_is_drift_and_repaired(lan):
     server.converge(lan.directory, [front()])
     pid = lan.pid("f1")
     # Names edited on disk and reloaded outside pynet.
-    with open(os.path.join(lan.directory, "f1.hosts"), "a") as handle:
+    with open(os.path.join(lan.directory, "f1.d", "hosts"), "a") as handle:  # dnsmasq rereads it at once
         handle.write("10.89.61.66 intruder\n")
-    os.kill(pid, signal.SIGHUP)
     assert wait_for(lambda: lan.answered("web", FRONT_GATEWAYS[0], "intruder") == ["10.89.61.66"]) is not None
     assert server.drift(lan.directory, [front()]) == [
         "the DNS server of network front answers other names than pynet's store has"]
@@ -272,9 +273,19 @@ def test_a_server_stops_with_its_network_and_nothing_is_left(lan):
     assert server.drift(lan.directory, []) == []
 
 
+def directory_contents(directory):
+    """{relative path: bytes} of the files under `directory`."""
+    found = {}
+    for where, _subdirectories, names in os.walk(directory):
+        for name in names:
+            with open(os.path.join(where, name), "rb") as handle:
+                found[os.path.relpath(os.path.join(where, name), directory)] = handle.read()
+    return found
+
+
 def test_bad_names_are_refused_before_anything_changes(lan):
     server.converge(lan.directory, [front(), back()])
-    before = {name: open(os.path.join(lan.directory, name), "rb").read() for name in os.listdir(lan.directory)}
+    before = directory_contents(lan.directory)
     pids = in_this_namespace_dnsmasqs()
     bad = [(front(config.Record("web", ("bad name",), ("10.89.61.10",))), "aliases"),
            (front(config.Record("web\naddn-hosts=/etc/shadow", (), ("10.89.61.10",))), "name"),
@@ -287,7 +298,7 @@ def test_bad_names_are_refused_before_anything_changes(lan):
             server.converge(lan.directory, [back(DB), network])
         assert raised.value.param == param
     # back lost a name, which alone would reload it, but came with a bad network: nothing was touched.
-    assert {name: open(os.path.join(lan.directory, name), "rb").read() for name in os.listdir(lan.directory)} == before
+    assert directory_contents(lan.directory) == before
     assert in_this_namespace_dnsmasqs() == pids
 
 
@@ -301,14 +312,17 @@ def test_files_are_private_and_symlinks_are_never_followed(lan, tmp_path):
     # user's, read-only; the rest is root's alone.
     assert stat.S_IMODE(os.stat(lan.directory).st_mode) == 0o711
     dnsmasq_uid = server.account()[0]
-    assert {name: (oct(stat.S_IMODE(os.stat(os.path.join(lan.directory, name)).st_mode)),
-                   os.stat(os.path.join(lan.directory, name)).st_uid)
-            for name in os.listdir(lan.directory)} == {
-        name: ("0o400", dnsmasq_uid) if name.endswith(".hosts") else ("0o600", 0) for name in os.listdir(lan.directory)}
+    found = {}
+    for directory, subdirectories, names in os.walk(lan.directory):
+        for name in subdirectories + names:
+            path = os.path.join(directory, name)
+            found[os.path.relpath(path, lan.directory)] = (oct(stat.S_IMODE(os.stat(path).st_mode)), os.stat(path).st_uid)
+    assert found == {"lock": ("0o600", 0), "f1.conf": ("0o600", 0), "f1.pid": ("0o600", 0), "f1.loaded": ("0o600", 0),
+                     "f1.d": ("0o500", dnsmasq_uid), "f1.d/hosts": ("0o400", dnsmasq_uid)}
     # A symlink planted at a file's name is replaced, its target untouched.
     target = tmp_path / "target"
     target.write_text("precious\n")
-    hosts = os.path.join(lan.directory, "f1.hosts")
+    hosts = os.path.join(lan.directory, "f1.d", "hosts")
     os.unlink(hosts)
     os.symlink(target, hosts)
     assert server.drift(lan.directory, [front()]) == [

@@ -278,11 +278,33 @@ def test_bad_network_dns_options_are_refused_before_any_change(world, options, p
 def test_bad_aliases_are_refused_before_any_change(world, aliases, param):
     front = world.network("front", "10.89.87.0/24")
     key = world.sandbox("web")
-    with open(os.path.join(world.controller._orchestrator.dns_directory, front.id + ".hosts"), "rb") as handle:
+    with open(os.path.join(world.controller._orchestrator.dns_directory, front.id + ".d", "hosts"), "rb") as handle:
         hosts_before = handle.read()
     with pytest.raises(errors.InvalidParameterError) as raised:
         front.create_endpoint("web", key, {"aliases": aliases})
     assert raised.value.param == param
     assert front.endpoints() == []
-    with open(os.path.join(world.controller._orchestrator.dns_directory, front.id + ".hosts"), "rb") as handle:
+    with open(os.path.join(world.controller._orchestrator.dns_directory, front.id + ".d", "hosts"), "rb") as handle:
         assert handle.read() == hosts_before
+
+
+def test_sixteen_processes_creating_endpoints_at_once_leave_the_servers_names_equal_to_the_stores(world, host):
+    front = world.network("front", "10.89.88.0/24")
+    keys = [world.sandbox("p%d" % number) for number in range(16)]
+    runs = [subprocess.Popen([__import__("sys").executable, "-m",
+                              "ansible_collections.pynet.libnetwork.plugins.modules.pynet_endpoint"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONPATH=os.environ["PYNET_COLLECTIONS_PATH"]))
+            for _key in keys]
+    for number, (run, key) in enumerate(zip(runs, keys)):
+        run.stdin.write(__import__("json").dumps({"ANSIBLE_MODULE_ARGS": {
+            "state_dir": host.state_dir, "network": "front", "name": "p%d" % number, "sandbox": key,
+            "aliases": ["alias%d" % number]}}))
+        run.stdin.close()
+    for run in runs:
+        assert run.wait(timeout=120) == 0, run.stderr.read()
+    assert front.drift() == []
+    addresses = {ep.name: ep.sandbox_info()["interfaces"][0]["address"].split("/")[0] for ep in front.endpoints()}
+    assert len(addresses) == 16
+    for number in range(16):
+        assert world.answered(keys[0], gateway(front), "alias%d" % number) == [addresses["p%d" % number]]

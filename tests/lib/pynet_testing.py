@@ -157,12 +157,18 @@ def kernel_snapshot(paths):
     return snap
 
 
+def state_files(state_dir):
+    """The paths of the state directory's files, its subdirectories' (sandboxes/) included, relative to it."""
+    found = []
+    for directory, _subdirectories, names in os.walk(state_dir):
+        found += [os.path.relpath(os.path.join(directory, name), state_dir) for name in names]
+    return sorted(found)
+
+
 def store_snapshot(state_dir):
-    """Every file of the state directory: mode and sha256 of its bytes."""
+    """Every file of the state directory (and of its subdirectories): mode and sha256 of its bytes."""
     snap = {}
-    if not os.path.isdir(state_dir):
-        return snap
-    for name in sorted(os.listdir(state_dir)):
+    for name in state_files(state_dir):
         path = os.path.join(state_dir, name)
         with open(path, "rb") as handle:
             snap[name] = (oct(os.stat(path).st_mode), hashlib.sha256(handle.read()).hexdigest())

@@ -4,7 +4,7 @@
 
 A DNS network (`DnsNetwork`) is answered by a dnsmasq of its own, listening at the network's gateway
 addresses, port 53 (UDP and TCP): `dnsmasq_conf` is what that process starts with (a change needs a
-restart) and `dnsmasq_hosts` the names it re-reads on SIGHUP (a change needs a reload). One process
+restart) and `dnsmasq_hosts` the names it rereads whenever the file is replaced (its hostsdir). One process
 per network is how dnsmasq keeps networks apart (one process serves the names of all its hosts files
 at every address it listens on), as libvirt runs it; benchmarks/dns.py has the figures that chose it
 over aardvark-dns 1.4.0.
@@ -134,7 +134,7 @@ def _checked_network(network):
     return network.id, gateways, upstream, domain
 
 
-def dnsmasq_conf(network, hosts_path, pid_path, user, group):
+def dnsmasq_conf(network, hosts_dir, pid_path, user, group):
     """The configuration file of the network's dnsmasq (read once, at its start, as root); it then runs
     as `user` and `group` (names of the host's)."""
     network_id, gateways, upstream, domain = _checked_network(network)
@@ -146,11 +146,13 @@ def dnsmasq_conf(network, hosts_path, pid_path, user, group):
              "bind-dynamic"]
     lines += ["listen-address=%s" % gateway for gateway in gateways]
     lines += ["no-hosts",
-              "addn-hosts=%s" % check_conf_path("directory", hosts_path),
+              # Names in a directory that dnsmasq watches (inotify): a hosts file replaced there is reread
+              # at once, the names it no longer has dropped, with no signal.
+              "hostsdir=%s" % check_conf_path("directory", hosts_dir),
               "pid-file=%s" % check_conf_path("directory", pid_path),
               # Not root: dnsmasq binds its sockets (and writes its pid file) as root, then drops to this
-              # user, keeping only CAP_NET_BIND_SERVICE for bind-dynamic; the hosts file, re-read on each
-              # reload, is readable by that user.
+              # user, keeping only CAP_NET_BIND_SERVICE for bind-dynamic; the hosts file, reread on each
+              # change, is readable by that user.
               "user=%s" % _checked_account("user", user),
               "group=%s" % _checked_account("group", group),
               # Names of this network answer with TTL 0 (dnsmasq's default, said here because it matters):

@@ -49,6 +49,30 @@ def directory(path, create_mode=None):
         os.close(fd)
 
 
+@contextlib.contextmanager
+def subdirectory(directory_fd, name, mode=None, owner=None):
+    """A descriptor of the directory `name` in the directory for the block (not a symlink there); made
+    with `mode` and the user id `owner` (group root) when missing and `mode` is given, FileNotFoundError
+    otherwise."""
+    _check_file_name(name)
+    try:
+        fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=directory_fd)
+    except FileNotFoundError:
+        if mode is None:
+            raise
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=directory_fd)
+        fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=directory_fd)
+        # An O_PATH descriptor takes neither chown nor chmod: through /proc/self/fd, the very directory.
+        if owner is not None:
+            os.chown("/proc/self/fd/%d" % fd, owner, 0)
+        os.chmod("/proc/self/fd/%d" % fd, mode)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def read(directory_fd, name):
     """The bytes of the file `name`, or None when there is none (or a symlink is there)."""
     _check_file_name(name)

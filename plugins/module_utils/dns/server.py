@@ -3,27 +3,33 @@
 """The DNS servers of the networks in one directory: a dnsmasq per DNS network, made to match a
 list of networks (config.DnsNetwork) as the firewall is made to match the store, whole.
 
-`converge(directory, networks)` writes each network's files (config.dnsmasq_conf, .hosts), starts
-the servers that are missing, restarts those whose listen addresses or upstream servers changed,
-reloads (SIGHUP: dnsmasq re-reads its hosts file, keeping its sockets) those whose names changed,
-once per call however many names changed, and stops the servers of networks no longer given.
+`converge(directory, networks)` writes each network's files (config.dnsmasq_conf, its hosts file),
+starts the servers that are missing, restarts those whose listen addresses or upstream servers
+changed, reloads those whose names changed (the hosts file replaced in one rename, once per call
+however many names changed: dnsmasq watches the directory it is in with inotify and rereads it at
+once, keeping its sockets and its process), and stops the servers of networks no longer given. A
+reload needs no signal, so a caller in another PID namespace than the server's (a container) can
+change names; a restart or a stop from there is refused with an error that says so.
 `drift(directory, networks)` says what converge would change, as sentences, and changes nothing.
 
 A server runs in the network namespace of the thread that starts it (the child forked from that
 thread inherits it). Its pid file lives in the directory; a pid is taken to be that network's server
 only when it is /usr/sbin/dnsmasq, started with exactly that network's configuration file, in the
-caller's network namespace, so a pid reused after a crash or a reboot is never signalled, and it is
-signalled through a pidfd opened before those checks. What the running server was last given is
+caller's network namespace (as /proc shows it), so a pid reused after a crash or a reboot is never
+signalled, and it is signalled through a pidfd opened before those checks. What the running server was last given is
 recorded (`<id>.loaded`: hashes of its configuration and names), so a run cut off between writing
 the files and the reload is finished by the next one.
 
-Files per network, named by its id: <id>.conf, <id>.hosts, <id>.pid (dnsmasq's), <id>.loaded.
+Files per network, named by its id: <id>.conf, <id>.pid (dnsmasq's), <id>.loaded, and the directory
+<id>.d holding its hosts file `hosts` (dnsmasq's hostsdir: only that file, and the temporary files of
+its replacement, whose names start with '.', which dnsmasq ignores).
 Failures of dnsmasq or of the files raise OSError.
 
 dnsmasq runs as the user `dnsmasq` (RUN_AS), which Debian's dnsmasq-base (and the dnsmasq packages of
 other distributions) create for it, in that user's group: a user of its own, so that a compromised
 server can read nothing but the names it serves and signal no other daemon (`nobody` is shared by
-many). Only root reads the directory's other files; each hosts file belongs to that user, mode 0400.
+many). Only root reads the directory's other files; each hosts file and its directory belong to that
+user, read-only (0400, 0500).
 The directory must therefore be reachable by it (mode 0711: others may pass, not list), which pynet's
 private state directory is not: the servers' directory lives elsewhere (the orchestrator uses /run).
 """
@@ -53,7 +59,9 @@ START_TIMEOUT = 10.0  # seconds for dnsmasq to bind its sockets and write its pi
 STOP_TIMEOUT = 2.0  # seconds for dnsmasq to exit on SIGTERM before it gets SIGKILL
 LOCK_NAME = "lock"
 _SERVED = re.compile(r"^([0-9a-f]{1,64})\.conf$")
-_SUFFIXES = (".conf", ".hosts", ".pid", ".loaded")
+_SUFFIXES = (".conf", ".pid", ".loaded")
+HOSTS_DIR = ".d"
+HOSTS = "hosts"
 _DONE = {"start": "started", "restart": "restarted", "reload": "reloaded"}
 
 
@@ -134,7 +142,7 @@ def _rendered(directory, networks):
     if not networks:
         return []
     _uid, _gid, group = account()
-    return [(network, config.dnsmasq_conf(network, _path(directory, network.id, ".hosts"),
+    return [(network, config.dnsmasq_conf(network, _path(directory, network.id, HOSTS_DIR),
                                           _path(directory, network.id, ".pid"), RUN_AS, group).encode(),
              config.dnsmasq_hosts(network).encode()) for network in networks]
 
@@ -181,10 +189,20 @@ class _Server:
         return files.read(self.directory_fd, self.id + suffix)
 
     def write(self, suffix, data):
-        if suffix == ".hosts":  # read by dnsmasq as RUN_AS on each reload
-            files.write_atomically(self.directory_fd, self.id + suffix, data, mode=0o400, owner=account()[0])
-        else:
-            files.write_atomically(self.directory_fd, self.id + suffix, data)
+        files.write_atomically(self.directory_fd, self.id + suffix, data)
+
+    def read_hosts(self):
+        try:
+            with files.subdirectory(self.directory_fd, self.id + HOSTS_DIR) as hosts_dir:
+                return files.read(hosts_dir, HOSTS)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write_hosts(self, data):
+        """Replace the hosts file, which dnsmasq (as RUN_AS) rereads at once: its and its directory's owner."""
+        owner = account()[0]
+        with files.subdirectory(self.directory_fd, self.id + HOSTS_DIR, mode=0o500, owner=owner) as hosts_dir:
+            files.write_atomically(hosts_dir, HOSTS, data, mode=0o400, owner=owner)
 
     def loaded(self):
         """{"conf": digest, "hosts": digest} last given to the running server, or {}."""
@@ -196,19 +214,20 @@ class _Server:
     def record_loaded(self, conf, hosts):
         self.write(".loaded", json.dumps({"conf": _digest(conf), "hosts": _digest(hosts)}).encode())
 
-    def pidfd(self):
-        """A pidfd of this network's running dnsmasq, or None when it is not running."""
+    def running(self):
+        """This network's running dnsmasq: None when it is not running, else a _Running."""
         raw = self.read(".pid") or b""
         if not raw.strip().isdigit():
             return None
         pid = int(raw)
         try:
             pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return None
+        except ProcessLookupError:  # gone, or in a PID namespace this process does not see
+            pidfd = None
         if self._is_ours(pid):
-            return pidfd
-        os.close(pidfd)
+            return _Running(self.id, pidfd)
+        if pidfd is not None:
+            os.close(pidfd)
         return None
 
     def _is_ours(self, pid):
@@ -237,34 +256,54 @@ class _Server:
         # dnsmasq gives its pid file to its user; it is root's again, so that the server cannot name another
         # process for pynet to signal (a pid is checked before it is signalled anyway).
         files.set_mode(self.directory_fd, self.id + ".pid", 0o600, owner=0)
-        pidfd = self.pidfd()
-        if pidfd is None:
+        started = self.running()
+        if started is None:
             raise OSError(errno.ESRCH, "dnsmasq for network %s started but %s does not name it"
                           % (self.id, self.pid_path))
-        os.close(pidfd)
-
-    @staticmethod
-    def stop(pidfd):
-        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns once the process is gone."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            signal.pidfd_send_signal(pidfd, sig)
-            if select.select([pidfd], [], [], STOP_TIMEOUT)[0]:  # a pidfd is readable once its process exits
-                return
+        started.close()
 
     def remove_files(self):
         for suffix in _SUFFIXES:
             files.remove(self.directory_fd, self.id + suffix)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            with files.subdirectory(self.directory_fd, self.id + HOSTS_DIR) as hosts_dir:
+                for name in files.names(hosts_dir):
+                    files.remove(hosts_dir, name)
+            os.rmdir(self.id + HOSTS_DIR, dir_fd=self.directory_fd)
+
+
+class _Running:
+    """A running server: a pidfd of it, or None when it runs in a PID namespace this process does not see."""
+
+    def __init__(self, network_id, pidfd):
+        self.network_id = network_id
+        self.pidfd = pidfd
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns once the process is gone."""
+        if self.pidfd is None:
+            raise OSError(errno.ESRCH, "the DNS server of network %s runs in a PID namespace that this process "
+                                       "does not see, so it cannot be stopped or restarted from here: run pynet "
+                                       "in the PID namespace that started it (the host's)" % self.network_id)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            signal.pidfd_send_signal(self.pidfd, sig)
+            if select.select([self.pidfd], [], [], STOP_TIMEOUT)[0]:  # a pidfd is readable once its process exits
+                return
+
+    def close(self):
+        if self.pidfd is not None:
+            os.close(self.pidfd)
 
 
 def _serve(server, network, conf, hosts, act):
     """Sentences of what is wrong with (act=False) or was done to (act=True) the network's server,
     given its rendered configuration and hosts file."""
     conf_written = server.read(".conf") != conf
-    hosts_written = server.read(".hosts") != hosts
+    hosts_written = server.read_hosts() != hosts
     loaded = server.loaded()
-    pidfd = server.pidfd()
+    running = server.running()
     try:
-        if pidfd is None:
+        if running is None:
             found = ["the DNS server of network %s is not running" % network.name]
             step = "start"
         elif conf_written or loaded.get("conf") != _digest(conf):
@@ -280,33 +319,32 @@ def _serve(server, network, conf, hosts, act):
             return found
         if conf_written:
             server.write(".conf", conf)
-        if hosts_written:
-            server.write(".hosts", hosts)
         if step == "restart":
-            server.stop(pidfd)
-        if step == "reload":
-            signal.pidfd_send_signal(pidfd, signal.SIGHUP)
-        else:
+            running.stop()
+        if hosts_written:  # a running server rereads it now (inotify): the reload
+            server.write_hosts(hosts)
+        if step != "reload":
             server.start()
         server.record_loaded(conf, hosts)
         return ["%s the DNS server of network %s" % (_DONE[step], network.name)]
     finally:
-        if pidfd is not None:
-            os.close(pidfd)
+        if running is not None:
+            running.close()
 
 
 def _retire(server, act):
     """The server and files of a network that is no longer served."""
-    pidfd = server.pidfd()
+    running = server.running()
     if not act:
-        if pidfd is None:
+        if running is None:
             return ["DNS files of network %s are left over" % server.id]
-        os.close(pidfd)
+        running.close()
         return ["the DNS server of network %s runs but pynet serves no such network" % server.id]
-    if pidfd is not None:
+    if running is not None:
         try:
-            server.stop(pidfd)
+            running.stop()
         finally:
-            os.close(pidfd)
+            running.close()
     server.remove_files()
-    return ["%s the DNS server of network %s" % ("stopped" if pidfd is not None else "removed the files of", server.id)]
+    return ["%s the DNS server of network %s" % ("stopped" if running is not None else "removed the files of",
+                                                 server.id)]

@@ -16,14 +16,14 @@ def network(**options):
 
 
 def conf_lines(**options):
-    return config.dnsmasq_conf(network(**options), "/run/pynet/dns/pynet/ab12.hosts", "/run/pynet/dns/pynet/ab12.pid",
+    return config.dnsmasq_conf(network(**options), "/run/pynet/dns/pynet/ab12.d", "/run/pynet/dns/pynet/ab12.pid",
                                "dnsmasq", "nogroup").splitlines()
 
 
 def test_dnsmasq_listens_at_each_gateway_only():
     lines = conf_lines()
     assert ["listen-address=10.89.0.1", "listen-address=fd00::1"] == [line for line in lines if "listen" in line]
-    assert {"port=53", "bind-dynamic", "no-hosts", "addn-hosts=/run/pynet/dns/pynet/ab12.hosts", "local-ttl=0",
+    assert {"port=53", "bind-dynamic", "no-hosts", "hostsdir=/run/pynet/dns/pynet/ab12.d", "local-ttl=0",
             "domain-needed", "pid-file=/run/pynet/dns/pynet/ab12.pid"} <= set(lines)
     # Never root: the user that dnsmasq-base makes for it.
     assert {"user=dnsmasq", "group=nogroup"} <= set(lines) and "user=root" not in lines
