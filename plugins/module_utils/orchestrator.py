@@ -190,6 +190,9 @@ class Orchestrator:
         """dns_enabled and dns_servers change in place: the network's DNS server is started, restarted or
         stopped, the firewall rendered again, and the files of its sandboxes written again."""
         impl = self.driver(network.type)
+        if "dns_enabled" not in impl.NETWORK_OPTIONS:
+            raise errors.InvalidParameterError("dns_enabled", "networks of the %s driver have no gateway to answer "
+                                               "names at" % network.type)
         checked = options.validate({"dns_enabled": dns_enabled, "dns_servers": dns_servers},
                                    {name: impl.NETWORK_OPTIONS[name] for name in ("dns_enabled", "dns_servers")})
         opts = dict(network.options, **checked)

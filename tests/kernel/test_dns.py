@@ -1,22 +1,22 @@
 """Names served at the gateways: the DNS adapter (plugins/module_utils/dns) with real dnsmasq
 processes, queried from inside sandboxes with tests/lib/dnswire.py (a client over UDP and TCP).
 
-Bridges and sandboxes are made with iproute2 (tests/lib/bridged.py) in the test's private namespace;
-the wiring of DNS into pynet's networks and endpoints comes later. Every server a test starts is
+Bridges and sandboxes are made with iproute2 (tests/lib/bridged.py) in the test's private namespace
+(the servers' directory in its private /run); tests/kernel/test_dns_networks.py tests the wiring into
+pynet's networks and endpoints. Every server a test starts is
 stopped by its pid at the end, and the test fails if a dnsmasq is left in its namespace."""
 
-import contextlib
 import fcntl
 import os
 import signal
 import stat
 import subprocess
 import threading
-import time
 
 import pytest
 from bridged import add_bridge, add_sandbox, ip
-from dnswire import StandInResolver, ask
+from dnswire import StandInResolver, ask, wait_for
+from pynet_testing import dnsmasqs_here
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import config, files, server
@@ -26,7 +26,6 @@ FRONT_GATEWAYS = ("10.89.61.1", "fd00:89:61::1")
 BACK_GATEWAYS = ("10.89.62.1", "fd00:89:62::1")
 UPSTREAM = "10.89.250.2"
 FORWARDED_ANSWER = "192.0.2.53"  # what the stand-in upstream answers for every name
-SETTLE = 0.5  # seconds a change may take to be answered (the issue's bound)
 
 
 def running(pid):
@@ -37,19 +36,6 @@ def running(pid):
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
-
-
-def in_this_namespace_dnsmasqs():
-    """Pids of the dnsmasq processes in the calling thread's network namespace."""
-    here = os.stat("/proc/thread-self/ns/net").st_ino
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                if (os.stat("/proc/%s/ns/net" % entry).st_ino == here
-                        and os.readlink("/proc/%s/exe" % entry).startswith(server.DNSMASQ)):
-                    found.append(int(entry))
-    return found
 
 
 class Lan:
@@ -98,7 +84,7 @@ def lan(host):
         yield lan
     finally:
         server.converge(lan.directory, [])
-        left = in_this_namespace_dnsmasqs()
+        left = dnsmasqs_here()
         for pid in left:
             os.kill(pid, signal.SIGKILL)
         assert left == [], "dnsmasq processes left running"
@@ -118,15 +104,6 @@ def front(*records, **options):
 def back(*records):
     return config.DnsNetwork(id="b2", name="back", gateways=BACK_GATEWAYS, upstream=(UPSTREAM,),
                              records=records or (DB, BOTH_BACK))
-
-
-def wait_for(check, seconds=SETTLE):
-    """Seconds until check() held (polled without pause), or None when it did not within `seconds`."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if check():
-            return time.monotonic() - start
-    return None
 
 
 def test_names_aliases_and_reverse_lookups_from_sandboxes(lan):
@@ -268,7 +245,7 @@ def test_a_server_stops_with_its_network_and_nothing_is_left(lan):
     assert lan.ask("db", BACK_GATEWAYS[0], "db") is None
     assert lan.answered("web", FRONT_GATEWAYS[0], "web") == ["10.89.61.10"]
     assert server.converge(lan.directory, []) == ["stopped the DNS server of network f1"]
-    assert in_this_namespace_dnsmasqs() == []
+    assert dnsmasqs_here() == []
     assert os.listdir(lan.directory) == [server.LOCK_NAME]
     assert server.drift(lan.directory, []) == []
 
@@ -286,7 +263,7 @@ def directory_contents(directory):
 def test_bad_names_are_refused_before_anything_changes(lan):
     server.converge(lan.directory, [front(), back()])
     before = directory_contents(lan.directory)
-    pids = in_this_namespace_dnsmasqs()
+    pids = dnsmasqs_here()
     bad = [(front(config.Record("web", ("bad name",), ("10.89.61.10",))), "aliases"),
            (front(config.Record("web\naddn-hosts=/etc/shadow", (), ("10.89.61.10",))), "name"),
            (front(config.Record("web", (), ("10.89.61.10\nserver=192.0.2.1",))), "address"),
@@ -299,7 +276,7 @@ def test_bad_names_are_refused_before_anything_changes(lan):
         assert raised.value.param == param
     # back lost a name, which alone would reload it, but came with a bad network: nothing was touched.
     assert directory_contents(lan.directory) == before
-    assert in_this_namespace_dnsmasqs() == pids
+    assert dnsmasqs_here() == pids
 
 
 def test_files_are_private_and_symlinks_are_never_followed(lan, tmp_path):

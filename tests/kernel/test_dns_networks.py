@@ -5,21 +5,22 @@ from inside the sandboxes (tests/lib/dnswire.py) at the networks' gateways.
 Each test runs in a private network namespace and private mounts (/run a tmpfs, /etc an overlay:
 pynet_testing.private_mounts), so the servers' files (/run/pynet/dns) and /etc/netns are the test's."""
 
+import json
 import os
+import pwd
 import signal
 import statistics
 import subprocess
-import time
+import sys
 
 import pytest
-from dnswire import StandInResolver, ask
+from dnswire import StandInResolver, ask, wait_for
 from pynet_testing import run_module
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
-SETTLE = 0.5  # seconds a change may take to be answered (the issue's bound)
 UPSTREAM = "10.89.250.2"
 FORWARDED_ANSWER = "192.0.2.53"
 
@@ -66,14 +67,6 @@ def gateway(network, version=4):
     return network.record().gateways()[version]
 
 
-def wait_for(check, seconds=SETTLE):
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if check():
-            return time.monotonic() - start
-    return None
-
-
 def test_names_aliases_and_reverse_lookups_of_endpoints(world):
     front = world.network("front", "10.89.71.0/24", subnet6="fd00:89:71::/64")
     web, both = world.sandbox("web"), world.sandbox("both")
@@ -93,7 +86,7 @@ def test_names_aliases_and_reverse_lookups_of_endpoints(world):
     # One server for the network, running as dnsmasq's own user, not root.
     with open("/proc/%d/status" % world.pid(front)) as handle:
         uids = [line.split()[1:] for line in handle if line.startswith("Uid:")][0]
-    assert set(uids) == {str(__import__("pwd").getpwnam("dnsmasq").pw_uid)}
+    assert set(uids) == {str(pwd.getpwnam("dnsmasq").pw_uid)}
     assert front.drift() == []
 
 
@@ -291,13 +284,13 @@ def test_bad_aliases_are_refused_before_any_change(world, aliases, param):
 def test_sixteen_processes_creating_endpoints_at_once_leave_the_servers_names_equal_to_the_stores(world, host):
     front = world.network("front", "10.89.88.0/24")
     keys = [world.sandbox("p%d" % number) for number in range(16)]
-    runs = [subprocess.Popen([__import__("sys").executable, "-m",
+    runs = [subprocess.Popen([sys.executable, "-m",
                               "ansible_collections.pynet.libnetwork.plugins.modules.pynet_endpoint"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=dict(os.environ, PYTHONPATH=os.environ["PYNET_COLLECTIONS_PATH"]))
             for _key in keys]
     for number, (run, key) in enumerate(zip(runs, keys)):
-        run.stdin.write(__import__("json").dumps({"ANSIBLE_MODULE_ARGS": {
+        run.stdin.write(json.dumps({"ANSIBLE_MODULE_ARGS": {
             "state_dir": host.state_dir, "network": "front", "name": "p%d" % number, "sandbox": key,
             "aliases": ["alias%d" % number]}}))
         run.stdin.close()

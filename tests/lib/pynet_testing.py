@@ -94,9 +94,8 @@ def private_mounts(root):
         os.close(home)
 
 
-def stop_dnsmasqs():
-    """Kill the dnsmasq processes in the calling thread's network namespace (servers a test's networks
-    started and left running); returns their pids."""
+def dnsmasqs_here():
+    """Pids of the dnsmasq processes in the calling thread's network namespace."""
     here = os.stat("/proc/thread-self/ns/net").st_ino
     found = []
     for entry in os.listdir("/proc"):
@@ -105,6 +104,13 @@ def stop_dnsmasqs():
                 if (os.stat("/proc/%s/ns/net" % entry).st_ino == here
                         and os.readlink("/proc/%s/exe" % entry).startswith("/usr/sbin/dnsmasq")):
                     found.append(int(entry))
+    return found
+
+
+def stop_dnsmasqs():
+    """Kill the dnsmasq processes in the calling thread's network namespace (servers a test's networks
+    started and left running); returns their pids."""
+    found = dnsmasqs_here()
     for pid in found:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

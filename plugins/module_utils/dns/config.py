@@ -19,8 +19,8 @@ can add a line or an option to a file. A bad value raises InvalidParameterError 
 
 from __future__ import annotations
 
+import collections
 import re
-from dataclasses import dataclass, field
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
 
@@ -37,32 +37,23 @@ _RESOLV_OPTION = re.compile(r"^[a-z0-9_-]+(:[0-9]+)?$")
 RESOLV_NAMESERVERS_READ = 3  # glibc's MAXNS: later nameserver lines are ignored by the resolver
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(collections.namedtuple("Record", "name aliases ipv4 ipv6", defaults=((), (), ()))):
     """Names (`name`, then `aliases`) and the addresses they resolve to on one network."""
 
-    name: str
-    aliases: tuple = ()
-    ipv4: tuple = ()
-    ipv6: tuple = ()
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class DnsNetwork:
+class DnsNetwork(collections.namedtuple("DnsNetwork", "id name gateways internal upstream domain records",
+                                        defaults=(False, (), None, ()))):
     """One network whose names are served at its gateways.
 
     `upstream`: resolvers that other names are forwarded to; empty means the host's, read by dnsmasq
     from /etc/resolv.conf (and re-read when it changes). `internal`: nothing is forwarded, other names
     are answered NXDOMAIN. `domain`: names are also answered with it appended, and names under it are
-    never forwarded."""
+    never forwarded. (Named tuples: dataclasses' import costs a process exec'd per call, such as the
+    CNI plugin, about 10 ms.)"""
 
-    id: str
-    name: str
-    gateways: tuple
-    internal: bool = False
-    upstream: tuple = ()
-    domain: str | None = None
-    records: tuple = field(default=())
+    __slots__ = ()
 
 
 def check_dns_name(param, value):

@@ -48,7 +48,6 @@ import re
 import select
 import signal
 import stat
-import subprocess
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import config, files
 
@@ -245,6 +244,7 @@ class _Server:
                 (namespace.st_dev, namespace.st_ino) == (here.st_dev, here.st_ino))
 
     def start(self):
+        import subprocess  # pylint: disable=import-outside-toplevel  # only a start needs it (exec'd per call)
         check_installed()
         # dnsmasq forks into the background once its sockets are bound and its pid file is written,
         # and its first process exits then, with a message and a non-zero status if that failed.
