@@ -9,7 +9,7 @@ sandboxes live there), a network with DNS (dns_enabled) and one without, a clien
 - a batch of N endpoints (create_endpoints, one reload of the server for the batch) with DNS on and off,
   alternating, and their ratio;
 - the reload: Orchestrator.sync_dns() with N names when nothing changed, and when one name changed
-  (render, write, SIGHUP), and the time until dnsmasq answers the new name after it returns.
+  (render, write the hosts file that dnsmasq watches), and the time until dnsmasq answers after it returns.
 
 Usage: dns_endpoints.py [N ...] (default 200 1000)."""
 
@@ -196,7 +196,7 @@ def main():
             "batch of N, DNS off (s)": ["%.3f" % value for value in batches["off"]],
             "batch on/off (medians)": "%.3f" % ratio,
             "sync_dns(), nothing changed": ms(unchanged),
-            "sync_dns(), one name gone (render, write, SIGHUP)": ms(changed),
+            "sync_dns(), one name gone (render, write; dnsmasq rereads)": ms(changed),
             "then until dnsmasq answers NXDOMAIN": ms(answered),
         }
         results[count] = row
