@@ -301,3 +301,29 @@ def test_sixteen_processes_creating_endpoints_at_once_leave_the_servers_names_eq
     assert len(addresses) == 16
     for number in range(16):
         assert world.answered(keys[0], gateway(front), "alias%d" % number) == [addresses["p%d" % number]]
+
+
+def test_pynet_network_turns_dns_off_and_on_in_place_with_exact_check_mode(world, host):
+    args = {"state_dir": host.state_dir, "name": "front", "ipam": [{"subnet": "10.89.89.0/24"}]}
+    created = run_module("pynet_network", args)
+    assert created["changed"] and created["network"]["options"]["dns_enabled"] is True
+    assert created["network"]["options"]["dns_servers"] == []
+    front = world.controller.network_by_name("front")
+    web = world.sandbox("web")
+    front.create_endpoint("web", web, {})
+    pid = world.pid(front)
+    off = dict(args, dns_enabled=False)
+    checked = run_module("pynet_network", off, check=True)
+    assert checked["changed"] and checked["diff"]["after"]["options"]["dns_enabled"] is False
+    assert world.answered(web, gateway(front), "web") == ["10.89.89.2"] and world.pid(front) == pid  # nothing changed
+    done = run_module("pynet_network", off)
+    assert done["changed"] and done["network"]["options"] == checked["network"]["options"]
+    assert done["network"]["id"] == front.id  # changed in place, not recreated (the endpoint stays)
+    assert world.ask(web, gateway(front), "web", timeout=0.3) is None
+    assert not run_module("pynet_network", off)["changed"]
+    forwarded = dict(args, dns_enabled=True, dns_servers=["192.0.2.53"])  # options not given keep their value
+    assert run_module("pynet_network", forwarded)["changed"]
+    assert world.answered(web, gateway(front), "web") == ["10.89.89.2"]
+    assert not run_module("pynet_network", forwarded)["changed"]
+    bad = run_module("pynet_network", dict(args, dns_servers=["not an address"]))
+    assert bad["failed"] and bad["param"] == "dns_servers[0]" and "not an IPv" in bad["msg"]
