@@ -45,8 +45,8 @@ def percentile(values, fraction):
 
 
 def ms(values):
-    return "median %.2f ms, p99 %.2f ms, max %.2f ms" % (1000 * statistics.median(values),
-                                                          1000 * percentile(values, 0.99), 1000 * max(values))
+    figures = (1000 * statistics.median(values), 1000 * percentile(values, 0.99), 1000 * max(values))
+    return "median %.2f ms, p99 %.2f ms, max %.2f ms" % figures
 
 
 def until(check):
