@@ -398,6 +398,7 @@ def main():
             sys.exit("%s is missing: apt-get install %s (benchmarks/run.sh does)" % (binary, package))
     common.isolate()
     workdir = tempfile.mkdtemp(prefix="pynet-bench-dns-")
+    os.chmod(workdir, 0o711)  # pynet's dnsmasq rereads its hosts file below it as the user dnsmasq
     # aardvark-dns forwards to the resolvers of /etc/resolv.conf: the stand-in's, in this mount namespace only.
     resolv = os.path.join(workdir, "resolv.conf")
     with open(resolv, "w") as handle:

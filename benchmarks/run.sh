@@ -12,7 +12,8 @@
 #      prints tables, writes benchmarks/output/endpoints.png and .json), benchmarks/growth.py (which
 #      step's cost grows with N), benchmarks/sysctl.py (a sandbox's sysctl through /proc/sys and through
 #      pynet's procfs instances), benchmarks/ipam.py, benchmarks/dns.py (dnsmasq as pynet runs it
-#      against aardvark-dns: queries/s, latency, reloads, memory, what each answers), benchmarks/cni.py
+#      against aardvark-dns: queries/s, latency, reloads, memory, what each answers),
+#      benchmarks/dns_endpoints.py (names' cost to endpoints, DNS on and off), benchmarks/cni.py
 #      (pynet's CNI plugin against the reference chain, exec'd per container, where its time goes, and
 #      podman run with each) and benchmarks/firewall_ranges.py (a 10,000-port range rendered and applied by
 #      the branch point's firewall.py and this one's);
@@ -32,6 +33,7 @@ venv="$("$repo_root/tests/venv.sh")"
 "$venv/bin/python" "$repo_root/benchmarks/sysctl.py"
 "$venv/bin/python" "$repo_root/benchmarks/ipam.py"
 "$venv/bin/python" "$repo_root/benchmarks/dns.py"
+"$venv/bin/python" "$repo_root/benchmarks/dns_endpoints.py"
 "$venv/bin/python" "$repo_root/benchmarks/cni.py"
 "$venv/bin/python" "$repo_root/benchmarks/firewall_ranges.py"
 [[ -z "${PYNET_BENCH_BASE:-}" ]] || "$venv/bin/python" "$repo_root/benchmarks/revisions.py" --base "$PYNET_BENCH_BASE"

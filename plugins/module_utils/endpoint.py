@@ -39,8 +39,8 @@ class Endpoint(RecordView):
         return [port._asdict() for port in self._network.published_ports(self.id)]
 
     def sandbox_info(self) -> dict:
-        """What the container sees: its interface and the gateways."""
-        return sandbox_info(self._network.record(), self._record)
+        """What the container sees: its interface, the gateways, and its sandbox's resolv.conf and hosts files."""
+        return sandbox_info(self._network.record(), self._record, self._network.sandbox_files(self.sandbox_key))
 
     def info(self) -> dict:
         return {"id": self.id, "name": self.name, "network": self.network_name, "sandbox": self.sandbox_key,
@@ -56,9 +56,10 @@ class Endpoint(RecordView):
         self._network.delete_endpoints([self])
 
 
-def sandbox_info(network: NetworkRecord, endpoint: EndpointRecord) -> dict:
+def sandbox_info(network: NetworkRecord, endpoint: EndpointRecord, files: dict | None = None) -> dict:
     """libnetwork's SandboxInfo of an endpoint (an EndpointRecord, stored or predicted) of `network`
-    (a NetworkRecord): its interface in the sandbox, and the gateways."""
+    (a NetworkRecord): its interface in the sandbox, the gateways, and the paths of its sandbox's files
+    (`files`, as Orchestrator.sandbox_files gives them: resolv_conf, hosts, netns_resolv_conf)."""
     interfaces = []
     if endpoint.ifname:
         interfaces.append({
@@ -73,4 +74,5 @@ def sandbox_info(network: NetworkRecord, endpoint: EndpointRecord) -> dict:
         "interfaces": interfaces,
         "gateway": gateways.get(4) if endpoint.ipv4 else None,
         "gateway_ipv6": gateways.get(6) if endpoint.ipv6 else None,
+        **(files or {}),
     }

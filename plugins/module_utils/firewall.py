@@ -43,10 +43,12 @@ _PROTOCOL = {4: "ip", 6: "ip6"}  # nftables' payload protocol of an IP version
 _CT_DNAT = {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}  # DNATed by conntrack
 
 
-class Interface(collections.namedtuple("Interface", "name subnets internal masquerade icc snat", defaults=((),))):
+class Interface(collections.namedtuple("Interface", "name subnets internal masquerade icc snat dns",
+                                       defaults=((), ()))):
     """A network's interface on the host (a bridge) with its subnets (CIDRs): whether the network is
     internal, masquerades what leaves for elsewhere, and lets its endpoints reach each other; `snat` the
-    host addresses that leaving traffic takes instead of the outgoing interface's (none: masquerade)."""
+    host addresses that leaving traffic takes instead of the outgoing interface's (none: masquerade);
+    `dns` the addresses (its gateways) where the host answers its names on port 53, to it alone."""
 
     __slots__ = ()
 
@@ -123,6 +125,7 @@ def render_rules(interfaces: list[Interface], dnats: list[Dnat]) -> list[tuple[s
         rules.append(("inet", "prerouting_raw", [_match(_meta("iifname"), _one_or_set(bridges)),
                                                  _match(_daddr(LOOPBACK_NET), _prefix(LOOPBACK_NET)),
                                                  {"drop": None}]))
+    rules.extend(_dns_rules(interfaces))
     rules.extend(_input_rules([net.name for net in interfaces if net.internal]))
     for net in interfaces:
         if net.internal:
@@ -192,6 +195,31 @@ def _source_nat(subnet: str, snat: tuple) -> dict:
     return {"masquerade": None}
 
 
+def _dns_rules(interfaces: list[Interface]) -> list[tuple[str, str, list]]:
+    """A network's DNS server (dnsmasq at its gateways, port 53, UDP and TCP) answers that network's
+    bridge, internal networks' included, and nothing else: not other networks' sandboxes (which reach
+    the host's addresses through their own gateway), not other hosts."""
+    rules = []
+    served = {4: [], 6: []}
+    for net in interfaces:
+        for version in (4, 6):
+            gateways = [address for address in net.dns if addresses.version(address) == version]
+            if gateways:
+                served[version] += gateways
+                rules.append(("inet", "input", [_match(_meta("iifname"), net.name),
+                                                _match(_daddr(gateways[0]), _one_or_set(gateways)),
+                                                _match(_meta("l4proto"), {"set": ["tcp", "udp"]}),
+                                                _match({"payload": {"protocol": "th", "field": "dport"}}, 53),
+                                                {"accept": None}]))
+    for version in (4, 6):
+        if served[version]:
+            rules.append(("inet", "input", [_match(_daddr(served[version][0]), _one_or_set(served[version])),
+                                            _match(_meta("l4proto"), {"set": ["tcp", "udp"]}),
+                                            _match({"payload": {"protocol": "th", "field": "dport"}}, 53),
+                                            {"drop": None}]))
+    return rules
+
+
 def _input_rules(internal_bridges: list[str]) -> list[tuple[str, str, list]]:
     """Internal networks reach none of the host's addresses, their gateways included, but for the
     replies to connections the host opened and the neighbour discovery those need."""
@@ -203,7 +231,7 @@ def _input_rules(internal_bridges: list[str]) -> list[tuple[str, str, list]]:
              ("inet", "input", [_match(_meta("iifname"), bridges),
                                 _match({"payload": {"protocol": "icmpv6", "field": "type"}},
                                        {"set": ["nd-neighbor-solicit", "nd-neighbor-advert"]}), {"accept": None}])]
-    # What pynet itself serves on an internal network's gateway (DNS, when it lands) is accepted here.
+    # What pynet itself serves on an internal network's gateway (DNS) is accepted before: _dns_rules.
     rules.append(("inet", "input", [_match(_meta("iifname"), bridges), {"drop": None}]))
     return rules
 

@@ -62,6 +62,10 @@ class Network(RecordView):
         """The host ports an endpoint of this network holds (records.PublishedPort)."""
         return self._orchestrator.store.snapshot().ports(endpoint_id)
 
+    def sandbox_files(self, sandbox_key: str) -> dict:
+        """Where the resolv.conf and hosts files of the sandbox at `sandbox_key` are."""
+        return self._orchestrator.sandbox_files(sandbox_key)
+
     def create_endpoint(self, name: str, sandbox_key: str, endpoint_options: dict | None = None) -> Endpoint:
         """Allocate addresses and connect the sandbox at `sandbox_key` to this network."""
         created = self.create_endpoints([(name, sandbox_key, endpoint_options)])[0]
@@ -108,6 +112,10 @@ class Network(RecordView):
     def set_labels(self, labels: dict) -> None:
         """Labels are the one option changed in place: they live only in the store."""
         self._record = self._orchestrator.set_labels(self._record, labels)
+
+    def set_dns(self, dns_enabled: bool, dns_servers: list) -> None:
+        """dns_enabled and dns_servers change in place: the network's DNS server follows."""
+        self._record = self._orchestrator.set_dns(self._record, dns_enabled, dns_servers)
 
     def delete(self) -> None:
         """Remove the network; refused (ActiveEndpointsError, nothing changed) while it has endpoints."""

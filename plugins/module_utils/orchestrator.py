@@ -15,17 +15,26 @@ completes or removes.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import (
     addresses, errors, firewall, firewalld, host_changes, ipam, options, ports, records, static_routes)
 from ansible_collections.pynet.libnetwork.plugins.module_utils import sandbox as sandboxes
+from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import config as dns_config
+from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import sandbox_files
+from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import server as dns_server
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import IP_VERSION_OPTIONS, Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
     STATE_CREATING, STATE_DELETING, STATE_READY, EndpointRecord, NetworkRecord)
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Snapshot, Store, Writer
+
+# The DNS servers' files: under /run (gone with a reboot, as the servers are), since dnsmasq, running as
+# its own user, could not reach them in the private state directory; a directory per nftables table,
+# that is per state directory.
+DNS_ROOT = "/run/pynet/dns"
 
 
 class Orchestrator:
@@ -79,10 +88,13 @@ class Orchestrator:
         try:
             impl.create_network(network)
             self.sync_host()
+            self.sync_dns()
         except BaseException:
             with self.store.write() as tx:
                 tx.set_network_state(network.id, STATE_DELETING)
             self._undo_sync()
+            with contextlib.suppress(errors.PynetError):  # the first failure is the one to report
+                self.sync_dns()
             impl.delete_network(network._replace(state=STATE_DELETING))
             with self.store.write() as tx:
                 tx.forget_network(network.id)
@@ -185,6 +197,7 @@ class Orchestrator:
             with self.store.write() as tx:
                 tx.set_network_state(network.id, STATE_READY)
         self.sync_host()
+        self.sync_dns()
         return network._replace(state=STATE_READY)
 
     def set_labels(self, network: NetworkRecord, labels: object) -> NetworkRecord:
@@ -194,6 +207,25 @@ class Orchestrator:
             tx.set_network_options(network.id, opts)
         return network._replace(options=opts)
 
+    def set_dns(self, network: NetworkRecord, dns_enabled: object, dns_servers: object) -> NetworkRecord:
+        """dns_enabled and dns_servers change in place: the network's DNS server is started, restarted or
+        stopped, the firewall rendered again, and the files of its sandboxes written again."""
+        impl = self.driver(network.type)
+        if "dns_enabled" not in impl.NETWORK_OPTIONS:
+            raise errors.InvalidParameterError("dns_enabled", "networks of the %s driver have no gateway to answer "
+                                               "names at" % network.type)
+        checked = options.validate({"dns_enabled": dns_enabled, "dns_servers": dns_servers},
+                                   {name: impl.NETWORK_OPTIONS[name] for name in ("dns_enabled", "dns_servers")})
+        opts = dict(network.options, **checked)
+        impl.check_network(dict(opts))
+        with self.store.write() as tx:
+            tx.set_network_options(network.id, opts)
+        network = network._replace(options=opts)
+        self.sync_host()
+        self.sync_dns()
+        self.sync_sandbox_files({endpoint.sandbox_key for endpoint in self.store.snapshot().endpoints(network.id)})
+        return network
+
     def delete_network(self, network: NetworkRecord) -> None:
         """Remove the network; refused (ActiveEndpointsError, nothing changed) while it has endpoints."""
         with self.store.write() as tx:
@@ -202,13 +234,14 @@ class Orchestrator:
                 raise errors.ActiveEndpointsError("network", network.name, names)
             tx.set_network_state(network.id, STATE_DELETING)
         self.sync_host()
+        self.sync_dns()
         self.driver(network.type).delete_network(network._replace(state=STATE_DELETING))
         with self.store.write() as tx:
             tx.forget_network(network.id)
 
     def network_drift(self, network: NetworkRecord) -> list[str]:
         """What the kernel lacks of the network (its firewall included), as sentences (empty: nothing)."""
-        drift = self.driver(network.type).network_drift(network) + self.firewall_drift()
+        drift = self.driver(network.type).network_drift(network) + self.firewall_drift() + self.dns_drift()
         if network.state != STATE_READY:
             drift.append("network %s was left %s by a run that was cut off" % (network.name, network.state))
         return drift
@@ -307,6 +340,7 @@ class Orchestrator:
         if made:
             with self.store.write() as tx:
                 tx.set_endpoint_state(made, STATE_READY)
+        self._names_changed(network, endpoints)
         return [failure if failure is None or isinstance(failure, errors.PynetError)
                 else errors.KernelError.refused("endpoint %s" % endpoint.name, failure, "name")
                 for endpoint, failure in zip(endpoints, failures)]
@@ -324,6 +358,7 @@ class Orchestrator:
         snapshot = self.store.snapshot()
         for sandbox_key in sorted({endpoint.sandbox_key for endpoint in endpoints}):
             sandboxes.refresh_default_routes(snapshot, sandbox_key, self.driver)
+        self._names_changed(network, endpoints)
 
     def endpoints_drift(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> list[list[str]]:
         """Per endpoint, what the kernel lacks of it, as sentences (empty: nothing); one pass for all."""
@@ -405,6 +440,78 @@ class Orchestrator:
         """The endpoint record as a driver takes it: with the IP versions whose default route it owns."""
         owners = sandboxes.default_route_owners(snapshot.endpoints_in_sandbox(endpoint.sandbox_key))
         return sandboxes.with_default_routes(endpoint, owners)
+
+    # --- names: the networks' DNS servers and the sandboxes' files, functions of the store --------
+
+    def _names_changed(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
+        """After endpoints of `network` were made or removed: its DNS server reloaded (once for the
+        batch), the files of their sandboxes written again."""
+        if network.options.get("dns_enabled"):
+            self.sync_dns()
+        self.sync_sandbox_files({endpoint.sandbox_key for endpoint in endpoints})
+
+    @property
+    def dns_directory(self) -> str:
+        return os.path.join(DNS_ROOT, self.firewall_table)
+
+    def dns_networks(self) -> list[dns_config.DnsNetwork]:
+        """The networks whose names are served, with their names, as the store has them now."""
+        snapshot = self.store.snapshot()
+        served = []
+        for network in snapshot.networks():
+            if network.state == STATE_DELETING or not network.options.get("dns_enabled"):
+                continue
+            found = [dns_config.endpoint_record(endpoint.name, endpoint.options.get("aliases") or (),
+                                                endpoint.ipv4, endpoint.ipv6)
+                     for endpoint in snapshot.endpoints(network.id) if endpoint.state != STATE_DELETING]
+            served.append(dns_config.DnsNetwork(
+                network.id, network.name, tuple(pool.gateway for pool in network.pools), internal=network.internal,
+                upstream=tuple(network.options.get("dns_servers") or ()), records=tuple(r for r in found if r)))
+        return served
+
+    def sync_dns(self) -> None:
+        """Make the DNS servers match the store: started, reloaded in place (SIGHUP) or stopped."""
+        with self._dns_refusals():
+            dns_server.converge(self.dns_directory, self.dns_networks)
+
+    def dns_drift(self) -> list[str]:
+        with self._dns_refusals():
+            return dns_server.drift(self.dns_directory, self.dns_networks())
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _dns_refusals() -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise errors.KernelError("DNS server: %s" % (exc.strerror or exc), param="dns_enabled") from None
+
+    def sandbox_files(self, key: str) -> dict:
+        """Where the resolv.conf and hosts files of the sandbox at `key` are (see dns/sandbox_files.py)."""
+        return sandbox_files.paths(self.store.state_dir, key)
+
+    def sync_sandbox_files(self, keys: set[str]) -> None:
+        """Write the resolv.conf and hosts files of the sandboxes at `keys` from the store: the gateways of
+        their DNS networks as nameservers (the host's resolvers when none), their own names."""
+        snapshot = self.store.snapshot()
+        for key in sorted(keys):
+            members = snapshot.endpoints_in_sandbox(key)
+            if not members and snapshot.sandbox(key) is None:
+                sandbox_files.remove(self.store.state_dir, key)
+                continue
+            nameservers, names = [], []
+            for found in members:
+                endpoint = found.endpoint
+                network = snapshot.network(network_id=endpoint.network_id)
+                if network.options.get("dns_enabled"):
+                    nameservers += [pool.gateway for pool in network.pools
+                                    if endpoint.address(pool.version) and pool.holds(endpoint.address(pool.version))]
+                names.append(dns_config.endpoint_record(endpoint.name, endpoint.options.get("aliases") or (),
+                                                        endpoint.ipv4, endpoint.ipv6))
+            nameservers = list(dict.fromkeys(nameservers)) or sandbox_files.host_nameservers()
+            with self._dns_refusals():
+                sandbox_files.write(self.store.state_dir, key, dns_config.resolv_conf(nameservers),
+                                    dns_config.hosts([record for record in names if record]))
 
     # --- the host's settings and the firewall: functions of the store -------------------------
 

@@ -24,6 +24,7 @@ import os
 from collections.abc import Callable, Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import sandbox_files
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, paths, rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
@@ -82,6 +83,7 @@ class Sandbox(RecordView):
                     # Only the namespace pynet mounted, and the empty file of its own under it; a
                     # namespace someone else put at the key since (after a reboot, say) is left.
                     netns.destroy_at(parent, os.path.basename(self.key), _own_identity(record))
+            sandbox_files.remove(self._store.state_dir, self.key)
             tx.forget_sandbox(self.key)
 
 

@@ -13,8 +13,8 @@ description:
     end is on the bridge and whose other end is in the sandbox with its address and a default route.
   - Declare one endpoint with O(name), or many at once with O(endpoints) (one Python start-up for all of them,
     which is much faster than C(loop)).
-  - An endpoint whose O(sandbox), O(ip), O(ipv6), O(mac), O(ifname), O(ports) or O(gw_priority) differ from what is
-    recorded is recreated; one damaged outside pynet (veth deleted, address removed) is repaired.
+  - An endpoint whose O(sandbox), O(ip), O(ipv6), O(mac), O(ifname), O(ports), O(gw_priority) or O(aliases) differ from
+    what is recorded is recreated; one damaged outside pynet (veth deleted, address removed) is repaired.
   - Every item is validated, and every address allocated, before the first change; in check mode the
     addresses a real run would give are returned.
 author:
@@ -83,6 +83,16 @@ options:
       - In a sandbox on several networks, the endpoint with the highest priority gives the default route
         (per IP version); on a tie the oldest endpoint does. Default V(0).
     type: int
+  aliases:
+    description:
+      - More DNS names of the endpoint on its network, beside its O(name), answered by the network's DNS server
+        (O(pynet.libnetwork.pynet_network#module:dns_enabled)) to the sandboxes of that network only.
+      - Each a DNS name (dot-separated labels of 1 to 63 letters, digits, C(-) and C(_), not starting or ending with
+        C(-)); names compare without case, and are kept lower-case. An alias that other endpoints of the network
+        hold too answers with all their addresses, as Docker's network aliases do.
+      - The endpoint's O(name) is answered too when it is a DNS name (a reverse lookup answers it).
+    type: list
+    elements: str
   state:
     description: V(present) creates or repairs the endpoint; V(absent) removes it. With O(endpoints), the default for items.
     type: str
@@ -124,6 +134,10 @@ options:
       gw_priority:
         description: Default route priority, as O(gw_priority).
         type: int
+      aliases:
+        description: More DNS names, as O(aliases).
+        type: list
+        elements: str
       state:
         description: V(present) or V(absent).
         type: str
@@ -227,10 +241,19 @@ endpoints:
       elements: dict
       sample: [{"protocol": "tcp", "host_ip": "", "host_port": 8080, "container_port": 80}]
     sandbox_info:
-      description: What the container sees, as libnetwork's SandboxInfo.
+      description:
+        - What the container sees, as libnetwork's SandboxInfo, and the paths of the files for its runtime, rendered
+          from pynet's state under O(state_dir).
+        - C(resolv_conf) lists as nameservers the gateways of the sandbox's networks with DNS (else the host's
+          resolvers that are not loopback ones); C(hosts) holds the sandbox's own names.
+        - C(netns_resolv_conf) is C(/etc/netns/NAME/resolv.conf) for a sandbox at C(/run/netns/NAME), which
+          C(ip netns exec) mounts over C(/etc/resolv.conf); null for other sandboxes.
+        - They are removed with the sandbox.
       type: dict
       sample: {"interfaces": [{"src_name": "pnv5f1c9a0e6b2d", "dst_name": "eth0", "address": "10.89.10.2/24",
-               "address_ipv6": null, "mac": "02:5f:1c:9a:0e:6b"}], "gateway": "10.89.10.1", "gateway_ipv6": null}
+               "address_ipv6": null, "mac": "02:5f:1c:9a:0e:6b"}], "gateway": "10.89.10.1", "gateway_ipv6": null,
+               "resolv_conf": "/var/lib/pynet/sandboxes/3f2a9c1d0b4e5f67.resolv.conf",
+               "hosts": "/var/lib/pynet/sandboxes/3f2a9c1d0b4e5f67.hosts", "netns_resolv_conf": null}
 pruned_sandboxes:
   description: With O(prune_stale), the keys of the sandboxes forgotten because their namespace is gone.
   returned: when O(prune_stale) is true

@@ -23,8 +23,8 @@ description:
     interfaces that had 1, C(route_localnet) on bridges with published ports) are recorded and put back when the
     last network that needs them goes; the collection's README lists them.
   - Only the options given are compared with the network as recorded (after normalising addresses).
-    O(labels) change in place; any other difference recreates the network, which needs O(force=true)
-    while the network has endpoints.
+    O(labels), O(dns_enabled) and O(dns_servers) change in place; any other difference recreates the network,
+    which needs O(force=true) while the network has endpoints.
 author:
   - pynet developers (@pynet)
 extends_documentation_fragment:
@@ -189,6 +189,29 @@ options:
         whole, with the parent's MAC address).
       - For O(driver=ipvlan) V(l2) (default), V(l3) or V(l3s).
     type: str
+  dns_enabled:
+    description:
+      - Whether the names of the network's endpoints (their name and O(pynet.libnetwork.pynet_endpoint#module:aliases))
+        are answered at the network's gateway addresses, UDP and TCP port 53, to the network's own sandboxes only
+        (A, AAAA and reverse lookups; an internal network's too). Default V(true) for bridge networks.
+      - A dnsmasq per network serves them (Debian's C(dnsmasq-base), which the role
+        R(pynet.libnetwork.container_host,ansible_collections.pynet.libnetwork.container_host_role) installs), running as
+        the user C(dnsmasq), never root; it starts with the network, is reloaded in place on every endpoint change,
+        and stops with the network. A server that died or answers other names than pynet's is drift, repaired by a run.
+      - A name or alias that two endpoints of the network hold answers with both addresses, as Docker's network aliases do.
+      - An endpoint's sandbox gets a C(resolv.conf) whose nameservers are the gateways of its networks with DNS
+        (see RV(pynet.libnetwork.pynet_endpoint#module:endpoint.sandbox_info)).
+      - Changed in place.
+    type: bool
+  dns_servers:
+    description:
+      - The resolvers that names other than the network's are forwarded to (IP addresses).
+      - Default none given, that is the host's resolvers, which the server reads from C(/etc/resolv.conf) and reads
+        again when it changes.
+      - Not for an O(internal) network, which forwards nothing (other names are answered NXDOMAIN).
+      - Changed in place.
+    type: list
+    elements: str
   force:
     description:
       - With O(state=absent), remove the network's endpoints first instead of failing.
@@ -255,6 +278,12 @@ EXAMPLES = r"""
         gateway: 192.0.2.1
         ip_range: 192.0.2.128/26
 
+- name: A network whose names are forwarded to chosen resolvers
+  pynet.libnetwork.pynet_network:
+    name: api
+    dns_servers:
+      - 192.0.2.53
+
 - name: Remove a network and the endpoints still on it
   pynet.libnetwork.pynet_network:
     name: web
@@ -288,7 +317,7 @@ network:
       sample: {"bridge_name": "pn-5f1c9a0e6b2d", "mtu": 1500, "internal": false, "enable_ipv4": true, "enable_ipv6": false,
                "enable_ip_masquerade": true, "enable_icc": true, "host_binding_ipv4": "",
                "labels": {}, "routes": [], "no_default_route": false, "host_ipv4": "", "host_ipv6": "",
-               "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
+               "dns_enabled": true, "dns_servers": [], "ipam": [{"subnet": "10.89.10.0/24", "gateway": "10.89.10.1"}]}
     endpoints:
       description: The network's endpoints, each with its sandbox_info.
       type: list

@@ -21,7 +21,7 @@ readonly UTILITY_IMAGE="quay.io/ansible/ansible-test-utility-container:3.2.0"
 readonly BASE_REPO="localhost/pynet-libnetwork-base"
 readonly TEST_REPO="localhost/pynet-libnetwork-test"
 readonly SUITE="bookworm"
-readonly PACKAGES="python3,python3-pip,python3-venv,iproute2,nftables,iputils-ping,procps,ca-certificates,locales"
+readonly PACKAGES="python3,python3-pip,python3-venv,iproute2,nftables,dnsmasq-base,iputils-ping,procps,ca-certificates,locales"
 # Label put on every image made here, so that we only ever replace or remove our own.
 readonly OWNER_LABEL="org.pynet.libnetwork.test-image"
 

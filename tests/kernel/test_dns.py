@@ -1,22 +1,22 @@
 """Names served at the gateways: the DNS adapter (plugins/module_utils/dns) with real dnsmasq
 processes, queried from inside sandboxes with tests/lib/dnswire.py (a client over UDP and TCP).
 
-Bridges and sandboxes are made with iproute2 (tests/lib/bridged.py) in the test's private namespace;
-the wiring of DNS into pynet's networks and endpoints comes later. Every server a test starts is
+Bridges and sandboxes are made with iproute2 (tests/lib/bridged.py) in the test's private namespace
+(the servers' directory in its private /run); tests/kernel/test_dns_networks.py tests the wiring into
+pynet's networks and endpoints. Every server a test starts is
 stopped by its pid at the end, and the test fails if a dnsmasq is left in its namespace."""
 
-import contextlib
 import fcntl
 import os
 import signal
 import stat
 import subprocess
 import threading
-import time
 
 import pytest
 from bridged import add_bridge, add_sandbox, ip
-from dnswire import StandInResolver, ask
+from dnswire import StandInResolver, ask, wait_for
+from pynet_testing import dnsmasqs_here
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import config, files, server
@@ -26,7 +26,6 @@ FRONT_GATEWAYS = ("10.89.61.1", "fd00:89:61::1")
 BACK_GATEWAYS = ("10.89.62.1", "fd00:89:62::1")
 UPSTREAM = "10.89.250.2"
 FORWARDED_ANSWER = "192.0.2.53"  # what the stand-in upstream answers for every name
-SETTLE = 0.5  # seconds a change may take to be answered (the issue's bound)
 
 
 def running(pid):
@@ -39,26 +38,13 @@ def running(pid):
         return False
 
 
-def in_this_namespace_dnsmasqs():
-    """Pids of the dnsmasq processes in the calling thread's network namespace."""
-    here = os.stat("/proc/thread-self/ns/net").st_ino
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                if (os.stat("/proc/%s/ns/net" % entry).st_ino == here
-                        and os.readlink("/proc/%s/exe" % entry).startswith(server.DNSMASQ)):
-                    found.append(int(entry))
-    return found
-
-
 class Lan:
     """Two networks, front and back, with sandboxes web (front), db (back) and both (front and back,
     eth0 and eth1), and an upstream namespace reached from the host at 10.89.250.2."""
 
     def __init__(self, host):
         self.host = host
-        self.directory = os.path.join(host.state_dir, "dns")
+        self.directory = "/run/pynet/dns/pntest"  # in the test's private /run (pynet_testing.private_mounts)
         os.makedirs(host.state_dir, mode=0o700)
         add_bridge("pndns-front", "10.89.61.1/24", "fd00:89:61::1/64")
         add_bridge("pndns-back", "10.89.62.1/24", "fd00:89:62::1/64")
@@ -98,7 +84,7 @@ def lan(host):
         yield lan
     finally:
         server.converge(lan.directory, [])
-        left = in_this_namespace_dnsmasqs()
+        left = dnsmasqs_here()
         for pid in left:
             os.kill(pid, signal.SIGKILL)
         assert left == [], "dnsmasq processes left running"
@@ -118,15 +104,6 @@ def front(*records, **options):
 def back(*records):
     return config.DnsNetwork(id="b2", name="back", gateways=BACK_GATEWAYS, upstream=(UPSTREAM,),
                              records=records or (DB, BOTH_BACK))
-
-
-def wait_for(check, seconds=SETTLE):
-    """Seconds until check() held (polled without pause), or None when it did not within `seconds`."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if check():
-            return time.monotonic() - start
-    return None
 
 
 def test_names_aliases_and_reverse_lookups_from_sandboxes(lan):
@@ -218,7 +195,9 @@ def test_a_killed_server_is_drift_and_the_next_run_restarts_it(lan):
 def test_a_pid_file_naming_another_process_is_not_taken_for_the_server(lan):
     """After a reboot the pid in the file may be anyone's: it is never signalled, a server is started."""
     server.converge(lan.directory, [front(), back()])
-    os.kill(lan.pid("f1"), signal.SIGKILL)
+    killed = lan.pid("f1")
+    os.kill(killed, signal.SIGKILL)
+    assert wait_for(lambda: not running(killed), 2.0) is not None  # its sockets closed
     stranger = subprocess.Popen(["sleep", "60"])
     try:
         for pid in (stranger.pid, lan.pid("b2")):  # another program; another network's dnsmasq
@@ -238,9 +217,8 @@ def test_a_stale_running_configuration_is_drift_and_repaired(lan):
     server.converge(lan.directory, [front()])
     pid = lan.pid("f1")
     # Names edited on disk and reloaded outside pynet.
-    with open(os.path.join(lan.directory, "f1.hosts"), "a") as handle:
+    with open(os.path.join(lan.directory, "f1.d", "hosts"), "a") as handle:  # dnsmasq rereads it at once
         handle.write("10.89.61.66 intruder\n")
-    os.kill(pid, signal.SIGHUP)
     assert wait_for(lambda: lan.answered("web", FRONT_GATEWAYS[0], "intruder") == ["10.89.61.66"]) is not None
     assert server.drift(lan.directory, [front()]) == [
         "the DNS server of network front answers other names than pynet's store has"]
@@ -267,15 +245,25 @@ def test_a_server_stops_with_its_network_and_nothing_is_left(lan):
     assert lan.ask("db", BACK_GATEWAYS[0], "db") is None
     assert lan.answered("web", FRONT_GATEWAYS[0], "web") == ["10.89.61.10"]
     assert server.converge(lan.directory, []) == ["stopped the DNS server of network f1"]
-    assert in_this_namespace_dnsmasqs() == []
+    assert dnsmasqs_here() == []
     assert os.listdir(lan.directory) == [server.LOCK_NAME]
     assert server.drift(lan.directory, []) == []
 
 
+def directory_contents(directory):
+    """{relative path: bytes} of the files under `directory`."""
+    found = {}
+    for where, _subdirectories, names in os.walk(directory):
+        for name in names:
+            with open(os.path.join(where, name), "rb") as handle:
+                found[os.path.relpath(os.path.join(where, name), directory)] = handle.read()
+    return found
+
+
 def test_bad_names_are_refused_before_anything_changes(lan):
     server.converge(lan.directory, [front(), back()])
-    before = {name: open(os.path.join(lan.directory, name), "rb").read() for name in os.listdir(lan.directory)}
-    pids = in_this_namespace_dnsmasqs()
+    before = directory_contents(lan.directory)
+    pids = dnsmasqs_here()
     bad = [(front(config.Record("web", ("bad name",), ("10.89.61.10",))), "aliases"),
            (front(config.Record("web\naddn-hosts=/etc/shadow", (), ("10.89.61.10",))), "name"),
            (front(config.Record("web", (), ("10.89.61.10\nserver=192.0.2.1",))), "address"),
@@ -287,8 +275,8 @@ def test_bad_names_are_refused_before_anything_changes(lan):
             server.converge(lan.directory, [back(DB), network])
         assert raised.value.param == param
     # back lost a name, which alone would reload it, but came with a bad network: nothing was touched.
-    assert {name: open(os.path.join(lan.directory, name), "rb").read() for name in os.listdir(lan.directory)} == before
-    assert in_this_namespace_dnsmasqs() == pids
+    assert directory_contents(lan.directory) == before
+    assert dnsmasqs_here() == pids
 
 
 def test_files_are_private_and_symlinks_are_never_followed(lan, tmp_path):
@@ -297,13 +285,21 @@ def test_files_are_private_and_symlinks_are_never_followed(lan, tmp_path):
         server.converge(lan.directory, [front()])
     finally:
         os.umask(old_umask)
-    assert stat.S_IMODE(os.stat(lan.directory).st_mode) == 0o700
-    assert {name: oct(stat.S_IMODE(os.stat(os.path.join(lan.directory, name)).st_mode))
-            for name in os.listdir(lan.directory)} == {name: "0o600" for name in os.listdir(lan.directory)}
+    # Passable (dnsmasq rereads its hosts file as its own user), not listable; only the hosts file is that
+    # user's, read-only; the rest is root's alone.
+    assert stat.S_IMODE(os.stat(lan.directory).st_mode) == 0o711
+    dnsmasq_uid = server.account()[0]
+    found = {}
+    for directory, subdirectories, names in os.walk(lan.directory):
+        for name in subdirectories + names:
+            path = os.path.join(directory, name)
+            found[os.path.relpath(path, lan.directory)] = (oct(stat.S_IMODE(os.stat(path).st_mode)), os.stat(path).st_uid)
+    assert found == {"lock": ("0o600", 0), "f1.conf": ("0o600", 0), "f1.pid": ("0o600", 0), "f1.loaded": ("0o600", 0),
+                     "f1.d": ("0o500", dnsmasq_uid), "f1.d/hosts": ("0o400", dnsmasq_uid)}
     # A symlink planted at a file's name is replaced, its target untouched.
     target = tmp_path / "target"
     target.write_text("precious\n")
-    hosts = os.path.join(lan.directory, "f1.hosts")
+    hosts = os.path.join(lan.directory, "f1.d", "hosts")
     os.unlink(hosts)
     os.symlink(target, hosts)
     assert server.drift(lan.directory, [front()]) == [

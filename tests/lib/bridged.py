@@ -1,5 +1,5 @@
 """Bridges and sandboxes made with iproute2 in the caller's namespace, for tests and benchmarks that
-need a data plane but not pynet's (the DNS tests: pynet's wiring of DNS into networks comes later)."""
+need a data plane but not pynet's (the DNS adapter's own tests, tests/kernel/test_dns.py)."""
 
 import subprocess
 

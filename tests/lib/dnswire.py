@@ -11,6 +11,7 @@ import random
 import socket
 import struct
 import threading
+import time
 
 TYPES = {"A": 1, "PTR": 12, "AAAA": 28}
 TYPE_NAMES = {number: name for name, number in TYPES.items()}
@@ -157,3 +158,13 @@ class StandInResolver:
         self._running = False
         self._thread.join()
         self._sock.close()
+
+
+def wait_for(check, seconds=0.5):
+    """Seconds until check() held (polled without pause), or None when it did not within `seconds`
+    (0.5: the issue's bound for a change of names to be answered)."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if check():
+            return time.monotonic() - start
+    return None

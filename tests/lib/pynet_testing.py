@@ -8,10 +8,12 @@ for child processes.
 
 import atexit
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,16 +56,79 @@ def mounts_under(path):
     return [point for point in points if point.startswith(path + "/")]
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNS = 0x00020000
+MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+
+
+def _mount(source, target, fstype, options=None, flags=0):
+    if _libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                   options.encode() if options else None) != 0:
+        raise OSError(ctypes.get_errno(), "mount %s on %s" % (source, target))
+
+
+@contextlib.contextmanager
+def private_mounts(root):
+    """The calling thread in a new mount namespace for the block, nothing propagating to the host's: /run
+    a fresh tmpfs (pynet's DNS servers keep their files under /run/pynet, sandboxes may sit under
+    /run/netns) and /etc an overlay whose changes (/etc/netns) go to a directory under `root`. Child
+    processes started in the block (dnsmasq, module runs) inherit it."""
+    home = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    cwd = os.getcwd()
+    try:
+        if _libc.unshare(CLONE_NEWNS) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+        try:
+            _mount("none", "/", None, flags=MS_REC | MS_PRIVATE)
+            _mount("pn-run", "/run", "tmpfs", "mode=0755")
+            layers = os.path.join(str(root), "etc-overlay")
+            os.makedirs(os.path.join(layers, "upper"))
+            os.makedirs(os.path.join(layers, "work"))
+            _mount("pn-etc", "/etc", "overlay", "lowerdir=/etc,upperdir=%s/upper,workdir=%s/work" % (layers, layers))
+            yield
+        finally:
+            if _libc.setns(home, CLONE_NEWNS) != 0:
+                raise OSError(ctypes.get_errno(), "setns back to the caller's mount namespace")
+            os.chdir(cwd)
+    finally:
+        os.close(home)
+
+
+def dnsmasqs_here():
+    """Pids of the dnsmasq processes in the calling thread's network namespace."""
+    here = os.stat("/proc/thread-self/ns/net").st_ino
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if (os.stat("/proc/%s/ns/net" % entry).st_ino == here
+                        and os.readlink("/proc/%s/exe" % entry).startswith("/usr/sbin/dnsmasq")):
+                    found.append(int(entry))
+    return found
+
+
+def stop_dnsmasqs():
+    """Kill the dnsmasq processes in the calling thread's network namespace (servers a test's networks
+    started and left running); returns their pids."""
+    found = dnsmasqs_here()
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return found
+
+
 @contextlib.contextmanager
 def private_host(root):
-    """The calling thread in a fresh network namespace (lo up) for the block; child processes
-    started in the block inherit it. Sandboxes mounted under root are unmounted by path at the end."""
-    with netns.private():
+    """The calling thread in a fresh network namespace (lo up) and private mounts (private_mounts) for the
+    block; child processes started in the block inherit them. Sandboxes mounted under root are
+    unmounted by path at the end, and DNS servers left running are stopped."""
+    with netns.private(), private_mounts(root):
         with rtnl.connect() as connection:
             connection.set_up(rtnl.LOOPBACK_INDEX)
         try:
             yield Paths(root)
         finally:
+            stop_dnsmasqs()
             for point in mounts_under(str(root)):
                 netns.destroy(point)
 
@@ -98,12 +163,18 @@ def kernel_snapshot(paths):
     return snap
 
 
+def state_files(state_dir):
+    """The paths of the state directory's files, its subdirectories' (sandboxes/) included, relative to it."""
+    found = []
+    for directory, _subdirectories, names in os.walk(state_dir):
+        found += [os.path.relpath(os.path.join(directory, name), state_dir) for name in names]
+    return sorted(found)
+
+
 def store_snapshot(state_dir):
-    """Every file of the state directory: mode and sha256 of its bytes."""
+    """Every file of the state directory (and of its subdirectories): mode and sha256 of its bytes."""
     snap = {}
-    if not os.path.isdir(state_dir):
-        return snap
-    for name in sorted(os.listdir(state_dir)):
+    for name in state_files(state_dir):
         path = os.path.join(state_dir, name)
         with open(path, "rb") as handle:
             snap[name] = (oct(os.stat(path).st_mode), hashlib.sha256(handle.read()).hexdigest())

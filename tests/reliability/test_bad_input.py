@@ -16,7 +16,7 @@ import subprocess
 import time
 
 import pytest
-from pynet_testing import kernel_snapshot, private_host, run_module, run_play, store_snapshot
+from pynet_testing import kernel_snapshot, private_host, run_module, run_play, state_files, store_snapshot
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
@@ -78,14 +78,14 @@ class World:
 
     def store_files(self):
         files = {}
-        for name in os.listdir(self.state_dir):
+        for name in state_files(self.state_dir):
             with open(os.path.join(self.state_dir, name), "rb") as handle:
                 files[name] = handle.read()
         return files
 
     def put_back(self, files):
         """The store as it was: what a case left in it (a bug) must not change the outcome of the next ones."""
-        for name in set(os.listdir(self.state_dir)) - set(files):
+        for name in set(state_files(self.state_dir)) - set(files):
             os.remove(os.path.join(self.state_dir, name))
         for name, content in files.items():
             with open(os.path.join(self.state_dir, name), "wb") as handle:

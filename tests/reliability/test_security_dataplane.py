@@ -246,6 +246,8 @@ def test_ipv6_forwarding_keeps_the_hosts_router_advertised_default_route(world, 
     with netns.entered(router):
         set_sysctl("net/ipv6/conf/eth0/accept_dad", 0)
     in_sandbox(router, "ip link set eth0 up")
+    with netns.entered(router):  # the advertisement's source: sent before it exists, sendto fails
+        wait_link_local_ready("eth0")
     deadline = time.monotonic() + 10
     while not ra_default_route("pnt-ra") and time.monotonic() < deadline:
         try:

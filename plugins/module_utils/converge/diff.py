@@ -99,7 +99,8 @@ def predicted_endpoint_view(network: Network, endpoint: EndpointRecord, ports: l
     """An endpoint that check mode predicts (an EndpointRecord of `network`, a Network, with the
     PublishedPorts it would hold), as a task returns it; it has no id yet."""
     return {"name": endpoint.name, "network": network.name, "sandbox": endpoint.sandbox_key,
-            "options": dict(endpoint.options), "sandbox_info": sandbox_info(network.record(), endpoint),
+            "options": dict(endpoint.options),
+            "sandbox_info": sandbox_info(network.record(), endpoint, network.sandbox_files(endpoint.sandbox_key)),
             "ports": [port._asdict() for port in ports]}
 
 

@@ -15,7 +15,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.network import Ne
 # The network options of every driver: the module's parameters that are options.
 NETWORK_PARAMS = tuple(registry.network_options())
 # What can change without recreating the network; everything else needs a new one.
-NETWORK_IN_PLACE = ("labels",)
+NETWORK_IN_PLACE = ("labels", "dns_enabled", "dns_servers")
 
 
 def lookup_network(controller: Controller, name: str) -> Network | None:
@@ -89,6 +89,8 @@ def ensure_network(controller: Controller, params: dict, check_mode: bool) -> Re
         return Result(True, before, network_view(network), network=network.info())
     if "labels" in changed_options:
         current.set_labels(planned["labels"])
+    if {"dns_enabled", "dns_servers"} & set(changed_options):
+        current.set_dns(planned["dns_enabled"], planned["dns_servers"])
     if drift:
         current.repair()
     return Result(True, before, network_view(current), network=current.info())

@@ -4,7 +4,7 @@
 
 A DNS network (`DnsNetwork`) is answered by a dnsmasq of its own, listening at the network's gateway
 addresses, port 53 (UDP and TCP): `dnsmasq_conf` is what that process starts with (a change needs a
-restart) and `dnsmasq_hosts` the names it re-reads on SIGHUP (a change needs a reload). One process
+restart) and `dnsmasq_hosts` the names it rereads whenever the file is replaced (its hostsdir). One process
 per network is how dnsmasq keeps networks apart (one process serves the names of all its hosts files
 at every address it listens on), as libvirt runs it; benchmarks/dns.py has the figures that chose it
 over aardvark-dns 1.4.0.
@@ -19,8 +19,8 @@ can add a line or an option to a file. A bad value raises InvalidParameterError 
 
 from __future__ import annotations
 
+import collections
 import re
-from dataclasses import dataclass, field
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
 
@@ -32,36 +32,28 @@ _NETWORK_ID = re.compile(r"^[0-9a-f]{1,64}$")
 # Paths that dnsmasq's configuration parser reads back as they are: no white space, quotes, '#'
 # (a comment), '\\' (an escape) or ',' (a list).
 _CONF_PATH = re.compile(r"^/[A-Za-z0-9_./@+:=-]*$")
+_ACCOUNT = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _RESOLV_OPTION = re.compile(r"^[a-z0-9_-]+(:[0-9]+)?$")
 RESOLV_NAMESERVERS_READ = 3  # glibc's MAXNS: later nameserver lines are ignored by the resolver
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(collections.namedtuple("Record", "name aliases ipv4 ipv6", defaults=((), (), ()))):
     """Names (`name`, then `aliases`) and the addresses they resolve to on one network."""
 
-    name: str
-    aliases: tuple = ()
-    ipv4: tuple = ()
-    ipv6: tuple = ()
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class DnsNetwork:
+class DnsNetwork(collections.namedtuple("DnsNetwork", "id name gateways internal upstream domain records",
+                                        defaults=(False, (), None, ()))):
     """One network whose names are served at its gateways.
 
     `upstream`: resolvers that other names are forwarded to; empty means the host's, read by dnsmasq
     from /etc/resolv.conf (and re-read when it changes). `internal`: nothing is forwarded, other names
     are answered NXDOMAIN. `domain`: names are also answered with it appended, and names under it are
-    never forwarded."""
+    never forwarded. (Named tuples: dataclasses' import costs a process exec'd per call, such as the
+    CNI plugin, about 10 ms.)"""
 
-    id: str
-    name: str
-    gateways: tuple
-    internal: bool = False
-    upstream: tuple = ()
-    domain: str | None = None
-    records: tuple = field(default=())
+    __slots__ = ()
 
 
 def check_dns_name(param, value):
@@ -73,6 +65,26 @@ def check_dns_name(param, value):
     raise errors.InvalidParameterError(param, "%r is not a DNS name: dot-separated labels of 1 to 63 letters, "
                                        "digits, '-' and '_', not starting or ending with '-', at most %d "
                                        "characters in all" % (value, NAME_MAX))
+
+
+def is_dns_name(value):
+    try:
+        check_dns_name("name", value)
+    except errors.InvalidParameterError:
+        return False
+    return True
+
+
+def endpoint_record(name, aliases, ipv4, ipv6):
+    """The Record of an endpoint (its addresses as CIDRs or None): its name, unless that is no DNS name
+    (a CNI attachment's `cni.<container id>.<ifname>` is not), and its aliases; None when it has no
+    DNS name at all, or no address."""
+    names = [check_dns_name("name", name)] if is_dns_name(name) else []
+    names += [alias for alias in aliases if alias not in names]
+    found = tuple(cidr.split("/")[0] for cidr in (ipv4, ipv6) if cidr)
+    if not names or not found:
+        return None
+    return Record(names[0], tuple(names[1:]), tuple(a for a in found if ":" not in a), tuple(a for a in found if ":" in a))
 
 
 def check_address(param, value, version=None):
@@ -93,6 +105,12 @@ def check_conf_path(param, value):
     return value
 
 
+def _checked_account(param, name):
+    if not isinstance(name, str) or not _ACCOUNT.match(name):
+        raise errors.InvalidParameterError(param, "%r is not a user or group name" % (name,))
+    return name
+
+
 def _checked_network(network):
     """(id, gateways, upstream, domain) of `network`, checked."""
     if not isinstance(network.id, str) or not _NETWORK_ID.match(network.id):
@@ -107,8 +125,9 @@ def _checked_network(network):
     return network.id, gateways, upstream, domain
 
 
-def dnsmasq_conf(network, hosts_path, pid_path):
-    """The configuration file of the network's dnsmasq (read once, at its start)."""
+def dnsmasq_conf(network, hosts_dir, pid_path, user, group):
+    """The configuration file of the network's dnsmasq (read once, at its start, as root); it then runs
+    as `user` and `group` (names of the host's)."""
     network_id, gateways, upstream, domain = _checked_network(network)
     lines = ["# pynet: the names of network %s; rendered from pynet's store, do not edit" % network_id,
              "port=53",
@@ -118,11 +137,15 @@ def dnsmasq_conf(network, hosts_path, pid_path):
              "bind-dynamic"]
     lines += ["listen-address=%s" % gateway for gateway in gateways]
     lines += ["no-hosts",
-              "addn-hosts=%s" % check_conf_path("directory", hosts_path),
+              # Names in a directory that dnsmasq watches (inotify): a hosts file replaced there is reread
+              # at once, the names it no longer has dropped, with no signal.
+              "hostsdir=%s" % check_conf_path("directory", hosts_dir),
               "pid-file=%s" % check_conf_path("directory", pid_path),
-              # The hosts file lives in pynet's private state directory, which only root may read; it is
-              # re-read on each reload, after dnsmasq would have dropped its privileges.
-              "user=root",
+              # Not root: dnsmasq binds its sockets (and writes its pid file) as root, then drops to this
+              # user, keeping only CAP_NET_BIND_SERVICE for bind-dynamic; the hosts file, reread on each
+              # change, is readable by that user.
+              "user=%s" % _checked_account("user", user),
+              "group=%s" % _checked_account("group", group),
               # Names of this network answer with TTL 0 (dnsmasq's default, said here because it matters):
               # a removed endpoint's name must not outlive it in a client's cache.
               "local-ttl=0",

@@ -49,6 +49,30 @@ def directory(path, create_mode=None):
         os.close(fd)
 
 
+@contextlib.contextmanager
+def subdirectory(directory_fd, name, mode=None, owner=None):
+    """A descriptor of the directory `name` in the directory for the block (not a symlink there); made
+    with `mode` and the user id `owner` (group root) when missing and `mode` is given, FileNotFoundError
+    otherwise."""
+    _check_file_name(name)
+    try:
+        fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=directory_fd)
+    except FileNotFoundError:
+        if mode is None:
+            raise
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=directory_fd)
+        fd = os.open(name, _DIRECTORY_FLAGS, dir_fd=directory_fd)
+        # An O_PATH descriptor takes neither chown nor chmod: through /proc/self/fd, the very directory.
+        if owner is not None:
+            os.chown("/proc/self/fd/%d" % fd, owner, 0)
+        os.chmod("/proc/self/fd/%d" % fd, mode)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def read(directory_fd, name):
     """The bytes of the file `name`, or None when there is none (or a symlink is there)."""
     _check_file_name(name)
@@ -64,9 +88,9 @@ def read(directory_fd, name):
         return handle.read()
 
 
-def write_atomically(directory_fd, name, data, mode=0o600):
+def write_atomically(directory_fd, name, data, mode=0o600, owner=None):
     """Replace the file `name` with `data` (bytes) in one rename; a symlink at `name` is replaced,
-    not followed. The file has `mode` whatever the umask."""
+    not followed. The file has `mode` whatever the umask, and the user id `owner` when given."""
     _check_file_name(name)
     temporary = ".%s.%s.tmp" % (name, os.urandom(4).hex())
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
@@ -74,6 +98,8 @@ def write_atomically(directory_fd, name, data, mode=0o600):
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
+            if owner is not None:
+                os.fchown(handle.fileno(), owner, -1)
             handle.write(data)
         os.rename(temporary, name, src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
     except BaseException:
@@ -98,11 +124,14 @@ def names(directory_fd):
         os.close(fd)
 
 
-def set_mode(directory_fd, name, mode):
-    """chmod the regular file `name` (not a symlink there) to `mode`."""
+def set_mode(directory_fd, name, mode, owner=None):
+    """chmod the regular file `name` (not a symlink there) to `mode`, and chown it to the user id `owner`
+    (group root) when given."""
     _check_file_name(name)
     fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory_fd)
     try:
+        if owner is not None:
+            os.fchown(fd, owner, 0)
         os.fchmod(fd, mode)
     finally:
         os.close(fd)

@@ -3,22 +3,35 @@
 """The DNS servers of the networks in one directory: a dnsmasq per DNS network, made to match a
 list of networks (config.DnsNetwork) as the firewall is made to match the store, whole.
 
-`converge(directory, networks)` writes each network's files (config.dnsmasq_conf, .hosts), starts
-the servers that are missing, restarts those whose listen addresses or upstream servers changed,
-reloads (SIGHUP: dnsmasq re-reads its hosts file, keeping its sockets) those whose names changed,
-once per call however many names changed, and stops the servers of networks no longer given.
+`converge(directory, networks)` writes each network's files (config.dnsmasq_conf, its hosts file),
+starts the servers that are missing, restarts those whose listen addresses or upstream servers
+changed, reloads those whose names changed (the hosts file replaced in one rename, once per call
+however many names changed: dnsmasq watches the directory it is in with inotify and rereads it at
+once, keeping its sockets and its process), and stops the servers of networks no longer given. A
+reload needs no signal, so a caller in another PID namespace than the server's (a container) can
+change names; a restart or a stop from there is refused with an error that says so.
 `drift(directory, networks)` says what converge would change, as sentences, and changes nothing.
 
 A server runs in the network namespace of the thread that starts it (the child forked from that
 thread inherits it). Its pid file lives in the directory; a pid is taken to be that network's server
 only when it is /usr/sbin/dnsmasq, started with exactly that network's configuration file, in the
-caller's network namespace, so a pid reused after a crash or a reboot is never signalled, and it is
-signalled through a pidfd opened before those checks. What the running server was last given is
+caller's network namespace (as /proc shows it), so a pid reused after a crash or a reboot is never
+signalled, and it is signalled through a pidfd opened before those checks. What the running server was last given is
 recorded (`<id>.loaded`: hashes of its configuration and names), so a run cut off between writing
 the files and the reload is finished by the next one.
 
-Files per network, named by its id: <id>.conf, <id>.hosts, <id>.pid (dnsmasq's), <id>.loaded.
+Files per network, named by its id: <id>.conf, <id>.pid (dnsmasq's), <id>.loaded, and the directory
+<id>.d holding its hosts file `hosts` (dnsmasq's hostsdir: only that file, and the temporary files of
+its replacement, whose names start with '.', which dnsmasq ignores).
 Failures of dnsmasq or of the files raise OSError.
+
+dnsmasq runs as the user `dnsmasq` (RUN_AS), which Debian's dnsmasq-base (and the dnsmasq packages of
+other distributions) create for it, in that user's group: a user of its own, so that a compromised
+server can read nothing but the names it serves and signal no other daemon (`nobody` is shared by
+many). Only root reads the directory's other files; each hosts file and its directory belong to that
+user, read-only (0400, 0500).
+The directory must therefore be reachable by it (mode 0711: others may pass, not list), which pynet's
+private state directory is not: the servers' directory lives elsewhere (the orchestrator uses /run).
 """
 
 from __future__ import annotations
@@ -26,22 +39,28 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import grp
 import hashlib
 import json
 import os
+import pwd
 import re
 import select
 import signal
-import subprocess
+import stat
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import config, files
 
 DNSMASQ = "/usr/sbin/dnsmasq"
+RUN_AS = "dnsmasq"
+DIRECTORY_MODE = 0o711  # of the directory and of the directories made on its way
 START_TIMEOUT = 10.0  # seconds for dnsmasq to bind its sockets and write its pid file
 STOP_TIMEOUT = 2.0  # seconds for dnsmasq to exit on SIGTERM before it gets SIGKILL
 LOCK_NAME = "lock"
 _SERVED = re.compile(r"^([0-9a-f]{1,64})\.conf$")
-_SUFFIXES = (".conf", ".hosts", ".pid", ".loaded")
+_SUFFIXES = (".conf", ".pid", ".loaded")
+HOSTS_DIR = ".d"
+HOSTS = "hosts"
 _DONE = {"start": "started", "restart": "restarted", "reload": "reloaded"}
 
 
@@ -58,14 +77,58 @@ def drift(directory, networks):
     return _run(directory, networks, act=False)
 
 
+def check_installed():
+    """OSError unless dnsmasq and its user are there."""
+    if not os.access(DNSMASQ, os.X_OK):
+        raise OSError(errno.ENOENT, "%s (Debian's dnsmasq-base) is not installed; pynet serves the names of "
+                                    "its networks with it" % DNSMASQ)
+    account()
+
+
+def account():
+    """(uid, gid, group name) of RUN_AS; OSError when there is no such user."""
+    try:
+        user = pwd.getpwnam(RUN_AS)
+    except KeyError:
+        raise OSError(errno.ENOENT, "there is no user %s to run dnsmasq as: install dnsmasq-base (Debian's "
+                                    "package creates it) or create it as a system user" % RUN_AS) from None
+    try:
+        group = grp.getgrgid(user.pw_gid).gr_name
+    except KeyError:
+        group = str(user.pw_gid)
+    return user.pw_uid, user.pw_gid, group
+
+
 def _run(directory, networks, act):
     config.check_conf_path("directory", directory)
     if not act and not os.path.isdir(directory):
         return ["the DNS server of network %s is not running" % network.name
                 for network, _conf, _hosts in _rendered(directory, networks)]
-    with files.directory(directory, create_mode=0o700) as directory_fd:
+    with files.directory(directory, create_mode=DIRECTORY_MODE) as directory_fd:
         with _locked(directory_fd) if act else contextlib.nullcontext():
-            return _converge_in(directory, directory_fd, _rendered(directory, networks), act)
+            rendered = _rendered(directory, networks)
+            if act and rendered:
+                _check_reachable(directory, account())
+            return _converge_in(directory, directory_fd, rendered, act)
+
+
+def _check_reachable(directory, run_as):
+    """OSError unless every directory on the way to `directory` lets RUN_AS pass (search permission),
+    so that dnsmasq can read its hosts file after dropping root."""
+    uid, gid = run_as[0], run_as[1]
+    path = "/"
+    for part in [""] + directory.strip("/").split("/"):
+        path = os.path.join(path, part)
+        found = os.stat(path)
+        if found.st_uid == uid:
+            allowed = found.st_mode & stat.S_IXUSR
+        elif found.st_gid == gid:
+            allowed = found.st_mode & stat.S_IXGRP
+        else:
+            allowed = found.st_mode & stat.S_IXOTH
+        if not allowed:
+            raise OSError(errno.EACCES, "dnsmasq runs as user %s, which cannot pass %s (mode %o) to read its hosts "
+                                        "file in %s" % (RUN_AS, path, stat.S_IMODE(found.st_mode), directory))
 
 
 def _rendered(directory, networks):
@@ -75,8 +138,11 @@ def _rendered(directory, networks):
     ids = [network.id for network in networks]
     if len(set(ids)) != len(ids):
         raise ValueError("networks given twice: %s" % ", ".join(sorted({i for i in ids if ids.count(i) > 1})))
-    return [(network, config.dnsmasq_conf(network, _path(directory, network.id, ".hosts"),
-                                          _path(directory, network.id, ".pid")).encode(),
+    if not networks:
+        return []
+    _uid, _gid, group = account()
+    return [(network, config.dnsmasq_conf(network, _path(directory, network.id, HOSTS_DIR),
+                                          _path(directory, network.id, ".pid"), RUN_AS, group).encode(),
              config.dnsmasq_hosts(network).encode()) for network in networks]
 
 
@@ -124,6 +190,19 @@ class _Server:
     def write(self, suffix, data):
         files.write_atomically(self.directory_fd, self.id + suffix, data)
 
+    def read_hosts(self):
+        try:
+            with files.subdirectory(self.directory_fd, self.id + HOSTS_DIR) as hosts_dir:
+                return files.read(hosts_dir, HOSTS)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write_hosts(self, data):
+        """Replace the hosts file, which dnsmasq (as RUN_AS) rereads at once: its and its directory's owner."""
+        owner = account()[0]
+        with files.subdirectory(self.directory_fd, self.id + HOSTS_DIR, mode=0o500, owner=owner) as hosts_dir:
+            files.write_atomically(hosts_dir, HOSTS, data, mode=0o400, owner=owner)
+
     def loaded(self):
         """{"conf": digest, "hosts": digest} last given to the running server, or {}."""
         try:
@@ -134,19 +213,20 @@ class _Server:
     def record_loaded(self, conf, hosts):
         self.write(".loaded", json.dumps({"conf": _digest(conf), "hosts": _digest(hosts)}).encode())
 
-    def pidfd(self):
-        """A pidfd of this network's running dnsmasq, or None when it is not running."""
+    def running(self):
+        """This network's running dnsmasq: None when it is not running, else a _Running."""
         raw = self.read(".pid") or b""
         if not raw.strip().isdigit():
             return None
         pid = int(raw)
         try:
             pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return None
+        except ProcessLookupError:  # gone, or in a PID namespace this process does not see
+            pidfd = None
         if self._is_ours(pid):
-            return pidfd
-        os.close(pidfd)
+            return _Running(self.id, pidfd)
+        if pidfd is not None:
+            os.close(pidfd)
         return None
 
     def _is_ours(self, pid):
@@ -164,9 +244,8 @@ class _Server:
                     (namespace.st_dev, namespace.st_ino) == (here.st_dev, here.st_ino)))
 
     def start(self):
-        if not os.access(DNSMASQ, os.X_OK):
-            raise OSError(errno.ENOENT, "%s (Debian's dnsmasq-base) is not installed; pynet serves the names of "
-                                        "its networks with it" % DNSMASQ)
+        import subprocess  # pylint: disable=import-outside-toplevel  # only a start needs it (exec'd per call)
+        check_installed()
         # dnsmasq forks into the background once its sockets are bound and its pid file is written,
         # and its first process exits then, with a message and a non-zero status if that failed.
         done = subprocess.run([DNSMASQ, "--conf-file=" + self.conf_path], stdin=subprocess.DEVNULL,
@@ -174,35 +253,57 @@ class _Server:
         if done.returncode != 0:
             raise OSError(errno.EIO, "dnsmasq for network %s did not start: %s"
                           % (self.id, (done.stderr or done.stdout).strip()))
-        files.set_mode(self.directory_fd, self.id + ".pid", 0o600)
-        pidfd = self.pidfd()
-        if pidfd is None:
+        # dnsmasq gives its pid file to its user; it is root's again, so that the server cannot name another
+        # process for pynet to signal (a pid is checked before it is signalled anyway).
+        files.set_mode(self.directory_fd, self.id + ".pid", 0o600, owner=0)
+        started = self.running()
+        if started is None:
             raise OSError(errno.ESRCH, "dnsmasq for network %s started but %s does not name it"
                           % (self.id, self.pid_path))
-        os.close(pidfd)
-
-    @staticmethod
-    def stop(pidfd):
-        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns once the process is gone."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            signal.pidfd_send_signal(pidfd, sig)
-            if select.select([pidfd], [], [], STOP_TIMEOUT)[0]:  # a pidfd is readable once its process exits
-                return
+        started.close()
 
     def remove_files(self):
         for suffix in _SUFFIXES:
             files.remove(self.directory_fd, self.id + suffix)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            with files.subdirectory(self.directory_fd, self.id + HOSTS_DIR) as hosts_dir:
+                for name in files.names(hosts_dir):
+                    files.remove(hosts_dir, name)
+            os.rmdir(self.id + HOSTS_DIR, dir_fd=self.directory_fd)
+
+
+class _Running:
+    """A running server: a pidfd of it, or None when it runs in a PID namespace this process does not see."""
+
+    def __init__(self, network_id, pidfd):
+        self.network_id = network_id
+        self.pidfd = pidfd
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns once the process is gone."""
+        if self.pidfd is None:
+            raise OSError(errno.ESRCH, "the DNS server of network %s runs in a PID namespace that this process "
+                                       "does not see, so it cannot be stopped or restarted from here: run pynet "
+                                       "in the PID namespace that started it (the host's)" % self.network_id)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            signal.pidfd_send_signal(self.pidfd, sig)
+            if select.select([self.pidfd], [], [], STOP_TIMEOUT)[0]:  # a pidfd is readable once its process exits
+                return
+
+    def close(self):
+        if self.pidfd is not None:
+            os.close(self.pidfd)
 
 
 def _serve(server, network, conf, hosts, act):
     """Sentences of what is wrong with (act=False) or was done to (act=True) the network's server,
     given its rendered configuration and hosts file."""
     conf_written = server.read(".conf") != conf
-    hosts_written = server.read(".hosts") != hosts
+    hosts_written = server.read_hosts() != hosts
     loaded = server.loaded()
-    pidfd = server.pidfd()
+    running = server.running()
     try:
-        if pidfd is None:
+        if running is None:
             found = ["the DNS server of network %s is not running" % network.name]
             step = "start"
         elif conf_written or loaded.get("conf") != _digest(conf):
@@ -218,33 +319,32 @@ def _serve(server, network, conf, hosts, act):
             return found
         if conf_written:
             server.write(".conf", conf)
-        if hosts_written:
-            server.write(".hosts", hosts)
         if step == "restart":
-            server.stop(pidfd)
-        if step == "reload":
-            signal.pidfd_send_signal(pidfd, signal.SIGHUP)
-        else:
+            running.stop()
+        if hosts_written:  # a running server rereads it now (inotify): the reload
+            server.write_hosts(hosts)
+        if step != "reload":
             server.start()
         server.record_loaded(conf, hosts)
         return ["%s the DNS server of network %s" % (_DONE[step], network.name)]
     finally:
-        if pidfd is not None:
-            os.close(pidfd)
+        if running is not None:
+            running.close()
 
 
 def _retire(server, act):
     """The server and files of a network that is no longer served."""
-    pidfd = server.pidfd()
+    running = server.running()
     if not act:
-        if pidfd is None:
+        if running is None:
             return ["DNS files of network %s are left over" % server.id]
-        os.close(pidfd)
+        running.close()
         return ["the DNS server of network %s runs but pynet serves no such network" % server.id]
-    if pidfd is not None:
+    if running is not None:
         try:
-            server.stop(pidfd)
+            running.stop()
         finally:
-            os.close(pidfd)
+            running.close()
     server.remove_files()
-    return ["%s the DNS server of network %s" % ("stopped" if pidfd is not None else "removed the files of", server.id)]
+    return ["%s the DNS server of network %s" % ("stopped" if running is not None else "removed the files of",
+                                                 server.id)]

@@ -23,6 +23,8 @@ import socket
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors, firewall, host_changes, ipam
 from ansible_collections.pynet.libnetwork.plugins.module_utils import options
 from ansible_collections.pynet.libnetwork.plugins.module_utils import ports as published_ports
+from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import config as dns_config
+from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import server as dns_server
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import interface
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import IP_VERSION_OPTIONS, Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
@@ -76,6 +78,9 @@ class BridgeDriver(Driver):
         "host_binding_ipv4": options.Option(options.check_ipv4, "", spec=dict(type="str")),
         "host_ipv4": options.Option(options.check_ipv4, "", spec=dict(type="str")),
         "host_ipv6": options.Option(options.check_ipv6, "", spec=dict(type="str")),
+        "dns_enabled": options.Option(options.check_bool, True, spec=dict(type="bool")),
+        "dns_servers": options.Option(lambda param, value: _check_list(param, value, dns_config.check_address), [],
+                                      spec=dict(type="list", elements="str")),
     })
     ENDPOINT_OPTIONS = {
         "ip": options.Option(options.check_str, spec=dict(type="str")),
@@ -85,6 +90,8 @@ class BridgeDriver(Driver):
         "ports": options.Option(published_ports.check_ports, [],
                                 spec=dict(type="list", elements="dict", options=published_ports.ARGUMENT_SPEC)),
         "gw_priority": options.Option(options.int_between(-10000, 10000), 0, spec=dict(type="int")),
+        "aliases": options.Option(lambda param, value: _check_list(param, value, dns_config.check_dns_name), [],
+                                  spec=dict(type="list", elements="str")),
     }
 
     @classmethod
@@ -132,6 +139,15 @@ class BridgeDriver(Driver):
                     network_options["mtu"] = found.mtu
         if network_options["mtu"] is None:
             network_options["mtu"] = DEFAULT_MTU
+        if network_options["internal"] and network_options["dns_servers"]:
+            raise errors.InvalidParameterError("dns_servers", "network is internal: its DNS server answers its own "
+                                               "names and forwards nothing; leave dns_servers out")
+        if network_options["dns_enabled"]:
+            try:
+                dns_server.check_installed()
+            except OSError as exc:
+                raise errors.InvalidParameterError("dns_enabled", "%s; or set dns_enabled: false"
+                                                   % exc.strerror) from None
         if network_options["enable_ipv6"] and network_options["mtu"] < IPV6_MIN_MTU:
             raise errors.InvalidParameterError("mtu", "%d is below %d, the least MTU of a network with an IPv6 subnet"
                                                % (network_options["mtu"], IPV6_MIN_MTU))
@@ -250,9 +266,10 @@ class BridgeDriver(Driver):
                         ports: list[FirewallPort]) -> tuple[firewall.Interface, list[firewall.Dnat]]:
         opts = network.options
         bridge = opts["bridge_name"]
-        interface = firewall.Interface(bridge, [pool.subnet for pool in network.pools], opts["internal"],
+        host_side = firewall.Interface(bridge, [pool.subnet for pool in network.pools], opts["internal"],
                                        opts.get("enable_ip_masquerade", True), opts.get("enable_icc", True),
-                                       tuple(opts[name] for name in OUTBOUND_ADDRESSES if opts.get(name)))
+                                       snat=tuple(opts[name] for name in OUTBOUND_ADDRESSES if opts.get(name)),
+                                       dns=tuple(pool.gateway for pool in network.pools) if opts.get("dns_enabled") else ())
         dnats = []
         for published in ports:
             port = published.port
@@ -260,7 +277,7 @@ class BridgeDriver(Driver):
                 if address and (not port.host_ip or _same_version(port.host_ip, address)):
                     dnats.append(firewall.Dnat(bridge, port.protocol, port.host_ip, port.host_port,
                                                address.split("/")[0], port.container_port))
-        return interface, dnats
+        return host_side, dnats
 
     # --- endpoints ----------------------------------------------------------------------------
 
@@ -404,6 +421,18 @@ def _claim_teardown_group() -> tuple[int, socket.socket]:
                 raise
             continue
         return group, claim
+
+
+def _check_list(param: str, value: object, check) -> list:
+    """A list of values each passing check(param[index], value), normalised; duplicates dropped."""
+    if not isinstance(value, list):
+        raise errors.InvalidParameterError(param, "must be a list, not %r" % (value,))
+    checked = []
+    for index, item in enumerate(value):
+        normalised = check("%s[%d]" % (param, index), item)
+        if normalised not in checked:
+            checked.append(normalised)
+    return checked
 
 
 def _check_is_bridge(link: rtnl.Link) -> None:

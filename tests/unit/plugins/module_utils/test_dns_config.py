@@ -16,14 +16,17 @@ def network(**options):
 
 
 def conf_lines(**options):
-    return config.dnsmasq_conf(network(**options), "/var/lib/pynet/dns/ab12.hosts", "/var/lib/pynet/dns/ab12.pid").splitlines()
+    return config.dnsmasq_conf(network(**options), "/run/pynet/dns/pynet/ab12.d", "/run/pynet/dns/pynet/ab12.pid",
+                               "dnsmasq", "nogroup").splitlines()
 
 
 def test_dnsmasq_listens_at_each_gateway_only():
     lines = conf_lines()
     assert ["listen-address=10.89.0.1", "listen-address=fd00::1"] == [line for line in lines if "listen" in line]
-    assert {"port=53", "bind-dynamic", "no-hosts", "addn-hosts=/var/lib/pynet/dns/ab12.hosts", "local-ttl=0",
-            "domain-needed", "pid-file=/var/lib/pynet/dns/ab12.pid"} <= set(lines)
+    assert {"port=53", "bind-dynamic", "no-hosts", "hostsdir=/run/pynet/dns/pynet/ab12.d", "local-ttl=0",
+            "domain-needed", "pid-file=/run/pynet/dns/pynet/ab12.pid"} <= set(lines)
+    # Never root: the user that dnsmasq-base makes for it.
+    assert {"user=dnsmasq", "group=nogroup"} <= set(lines) and "user=root" not in lines
 
 
 def test_upstream_forwarding_per_network():
@@ -71,7 +74,13 @@ def test_bad_networks_are_refused_naming_the_field(options, param):
                                   "/a\nserver=1.1.1.1/x.hosts"])
 def test_paths_dnsmasq_would_read_otherwise_are_refused(path):
     with pytest.raises(errors.InvalidParameterError, match="directory: "):
-        config.dnsmasq_conf(network(), path, "/var/lib/pynet/dns/ab12.pid")
+        config.dnsmasq_conf(network(), path, "/run/pynet/dns/pynet/ab12.pid", "dnsmasq", "nogroup")
+
+
+@pytest.mark.parametrize("user, group", [("root\nuser=root", "nogroup"), ("dnsmasq", "x y"), ("", "nogroup")])
+def test_accounts_that_are_not_names_are_refused(user, group):
+    with pytest.raises(errors.InvalidParameterError):
+        config.dnsmasq_conf(network(), "/run/x.hosts", "/run/x.pid", user, group)
 
 
 def test_resolv_conf():

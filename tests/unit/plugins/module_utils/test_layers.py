@@ -30,7 +30,7 @@ LAYERS = [
     "store",
     # services over the store and the kernel
     "ipam", "ports", "host_changes", "firewall", "firewalld",
-    "dns.config", "dns.files", "dns.server",
+    "dns.config", "dns.files", "dns.server", "dns.sandbox_files",
     "cluster.layout", "cluster.etcd", "cluster.members", "cluster.allocation",
     # drivers: what a network type is and does
     "drivers.base", "drivers.interface", "drivers.bridge", "drivers.null", "drivers.macvlan", "drivers.registry",
