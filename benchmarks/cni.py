@@ -34,6 +34,7 @@ import podman_rig  # noqa: E402
 
 CNI_PATH = common.CNI_PATH
 PLUGIN_MODULE = "ansible_collections.pynet.libnetwork.plugins.module_utils.cni"
+PLUGIN_PACKAGE = PLUGIN_MODULE + "_plugin"  # its parts: verbs, zipapp
 NETWORK = "pnbench"
 CHAIN = "CNI bridge+host-local+loopback"
 MODULE = "pynet, python3 -m"
@@ -166,7 +167,7 @@ def where_the_time_goes(work, collection, zipapp):
         "VERSION, zipapp (start + protocol.py)": median_wall([zipapp], env=env, stdin=b'{"cniVersion":"1.1.0"}'),
         "start + imports of ADD's path, zipapp": median_wall([sys.executable, "-I", "-c", verbs_import]),
         "start + imports of ADD's path, python3 -m": median_wall(
-            [sys.executable, "-c", "import " + PLUGIN_MODULE + ".verbs"], env=dict(os.environ, PYTHONPATH=collection)),
+            [sys.executable, "-c", "import " + PLUGIN_PACKAGE + ".verbs"], env=dict(os.environ, PYTHONPATH=collection)),
     }
     adds, dels = [], []
     for i, key in enumerate(keys):
@@ -272,7 +273,7 @@ def main():
     sys.path.insert(0, collection)
     work = tempfile.mkdtemp(prefix="pynet-bench-cni-")
     zipapp = os.path.join(work, "pynet")
-    subprocess.run([sys.executable, "-m", PLUGIN_MODULE + ".zipapp", zipapp], check=True,
+    subprocess.run([sys.executable, "-m", PLUGIN_PACKAGE + ".zipapp", zipapp], check=True,
                    env=dict(os.environ, PYTHONPATH=collection))
     figures = {"exec": []}
     for count in args.counts:

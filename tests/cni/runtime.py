@@ -14,6 +14,7 @@ import pynet_testing
 import spec
 
 PLUGIN_MODULE = "ansible_collections.pynet.libnetwork.plugins.module_utils.cni"
+ZIPAPP_MODULE = "ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.zipapp"
 REFERENCE_PLUGINS = "/usr/lib/cni"
 
 

@@ -410,7 +410,7 @@ def test_16_concurrent_adds_get_16_addresses_and_16_dels_release_them(rig):
 
 def test_the_zipapp_runs_without_the_collection(rig, tmp_path):
     target = tmp_path / "bin" / "pynet"
-    subprocess.run([runtime.sys.executable, "-m", runtime.PLUGIN_MODULE + ".zipapp", str(target)],
+    subprocess.run([runtime.sys.executable, "-m", runtime.ZIPAPP_MODULE, str(target)],
                    env=dict(os.environ, PYTHONPATH=pynet_testing.COLLECTIONS), check=True)
     assert os.access(target, os.X_OK)
     with open(target, "rb") as handle:
