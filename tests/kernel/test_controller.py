@@ -280,7 +280,8 @@ def test_null_driver_sandbox_has_loopback_only(host):
     network = controller.new_network(driver, "none")
     sandbox = controller.new_sandbox(host.sandbox_key("isolated"))
     ep = network.create_endpoint("c1", sandbox.key)
-    assert ep.sandbox_info() == {"interfaces": [], "gateway": None, "gateway_ipv6": None}
+    assert ep.sandbox_info() == {"interfaces": [], "gateway": None, "gateway_ipv6": None, "default_route": False,
+                                 "default_route_ipv6": False}
     names = [link["ifname"] for link in ip_json("link", "show", key=sandbox.key)]
     assert names == ["lo"]
     ep.delete()
