@@ -21,54 +21,41 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.records import OW
 NETWORK = "pnown"
 
 
-class World:
-    """A network made by the library, runtime netns made outside pynet, and the plugin."""
-
-    def __init__(self, host):
-        self.host = host
-        self.controller = Controller(state_dir=host.state_dir)
-        self.network = self.controller.new_network(self.controller.new_network_driver("bridge", {}), NETWORK,
-                                                   {"ipam": [{"subnet": "10.89.44.0/24"}]})
-        self.config = {"cniVersion": "1.1.0", "name": NETWORK, "type": "pynet", "state_dir": host.state_dir}
-        self.plugin = runtime.module_plugin()
-
-    def runtime_netns(self, name):
-        key = self.host.sandbox_key(name)
-        os.makedirs(os.path.dirname(key), exist_ok=True)
-        netns.create(key)
-        return key
-
-    def cni(self, command, container=None, key=None, ifname="eth0", **extra):
-        outcome = self.plugin.execute(command, dict(self.config, **extra), container, key, ifname)
-        assert outcome.ok and outcome.problems == [], outcome
-        return outcome
-
-    def endpoint_names(self):
-        return sorted(ep.name for ep in self.controller.network_by_name(NETWORK).endpoints())
-
-    def sandbox_keys(self):
-        return sorted(sandbox.key for sandbox in self.controller.sandboxes())
-
-    def module(self, name, args, check=False):
-        result = pynet_testing.run_module(name, dict(args, state_dir=self.host.state_dir), check=check)
-        assert not result.get("failed"), result
-        return result
-
-
 @pytest.fixture
 def world(host):
-    made = World(host)
+    made = runtime.Rig(host, NETWORK, "10.89.44.0/24")
     yield made
     made.controller.close()
+
+
+def cni(world, command, container=None, key=None, ifname="eth0", **extra):
+    """A verb that must succeed, its output as the spec has it."""
+    outcome = world.plugin.execute(command, world.config(**extra), container, key, ifname)
+    assert outcome.ok and outcome.problems == [], outcome
+    return outcome
+
+
+def module(world, name, args, check=False):
+    result = pynet_testing.run_module(name, dict(args, state_dir=world.paths.state_dir), check=check)
+    assert not result.get("failed"), result
+    return result
+
+
+def endpoint_names(world):
+    return sorted(world.endpoints())
+
+
+def sandbox_keys(world):
+    return sorted(world.sandbox_keys())
 
 
 # --- owner and attachment ----------------------------------------------------------------------------------
 
 
 def test_an_attachment_is_recorded_with_its_owner_and_found_by_container_and_ifname(world):
-    key = world.runtime_netns("c1")
-    world.cni("ADD", "c1", key)
-    mine = world.controller.new_sandbox(world.host.sandbox_key("mine"))
+    key = world.netns("c1")
+    cni(world, "ADD", "c1", key)
+    mine = world.controller.new_sandbox(world.paths.sandbox_key("mine"))
     world.network.create_endpoint("mine", mine.key)
     attachment = world.network.endpoint_by_attachment("c1", "eth0")
     assert (attachment.owner, attachment.container_id, attachment.ifname) == (OWNER_CNI, "c1", "eth0")
@@ -81,17 +68,17 @@ def test_an_attachment_is_recorded_with_its_owner_and_found_by_container_and_ifn
 
 def test_the_name_does_not_identify_an_attachment(world):
     """Container 'a.b' on 'c' and container 'a' on 'b.c' would share the name cni.a.b.c."""
-    key = world.runtime_netns("c1")
-    world.cni("ADD", "a.b", key, ifname="c")
-    world.cni("ADD", "a", key, ifname="b.c")
+    key = world.netns("c1")
+    cni(world, "ADD", "a.b", key, ifname="c")
+    cni(world, "ADD", "a", key, ifname="b.c")
     assert len(world.network.endpoints_owned(OWNER_CNI)) == 2
-    world.cni("DEL", "a", key, ifname="b.c")
+    cni(world, "DEL", "a", key, ifname="b.c")
     assert world.network.endpoint_by_attachment("a.b", "c").ifname == "c"
     assert [ep.container_id for ep in world.network.endpoints_owned(OWNER_CNI)] == ["a.b"]
 
 
 def test_a_container_id_needs_an_owner_and_is_checked_before_any_change(world):
-    key = world.runtime_netns("c1")
+    key = world.netns("c1")
     with pytest.raises(errors.InvalidParameterError) as caught:
         world.network.create_endpoint("x", key, {}, container_id="c1")
     assert caught.value.param == "container_id"
@@ -101,25 +88,25 @@ def test_a_container_id_needs_an_owner_and_is_checked_before_any_change(world):
     with pytest.raises(errors.InvalidParameterError) as caught:
         world.network.create_endpoint("x", key, {}, owner="no owner")
     assert caught.value.param == "owner"
-    assert world.endpoint_names() == [] and world.sandbox_keys() == []
+    assert endpoint_names(world) == [] and sandbox_keys(world) == []
 
 
 def test_a_schema_3_store_is_brought_to_4_and_its_endpoints_are_the_playbooks(world):
-    key = world.controller.new_sandbox(world.host.sandbox_key("old")).key
+    key = world.controller.new_sandbox(world.paths.sandbox_key("old")).key
     world.network.create_endpoint("old", key)
     world.controller.close()
-    database = sqlite3.connect(os.path.join(world.host.state_dir, "pynet.db"))
+    database = sqlite3.connect(os.path.join(world.paths.state_dir, "pynet.db"))
     for statement in ("DROP INDEX endpoints_attachment", "ALTER TABLE endpoints DROP COLUMN owner",
                       "ALTER TABLE endpoints DROP COLUMN container_id", "ALTER TABLE sandboxes DROP COLUMN owner",
                       "UPDATE meta SET value = '3' WHERE key = 'schema'"):
         database.execute(statement)
     database.commit()
     database.close()
-    world.controller = Controller(state_dir=world.host.state_dir)
+    world.controller = Controller(state_dir=world.paths.state_dir)
     network = world.controller.network_by_name(NETWORK)
     assert [(ep.name, ep.owner, ep.container_id) for ep in network.endpoints_owned(None)] == [("old", None, None)]
-    runtime_key = world.runtime_netns("c1")
-    world.cni("ADD", "c1", runtime_key)
+    runtime_key = world.netns("c1")
+    cni(world, "ADD", "c1", runtime_key)
     assert network.endpoint_by_attachment("c1", "eth0").owner == OWNER_CNI
 
 
@@ -129,74 +116,74 @@ def test_a_schema_3_store_is_brought_to_4_and_its_endpoints_are_the_playbooks(wo
 def test_a_playbooks_purge_leaves_the_endpoints_a_runtime_made(world):
     """'A playbook never removes an endpoint that a runtime made, unless it is told to': purge is told
     to remove the endpoints a task does not list, not the ones no playbook ever declared."""
-    key = world.runtime_netns("c1")
-    world.cni("ADD", "c1", key)
-    purged = world.module("pynet_endpoint", {"network": NETWORK, "endpoints": [], "purge": True})
+    key = world.netns("c1")
+    cni(world, "ADD", "c1", key)
+    purged = module(world, "pynet_endpoint", {"network": NETWORK, "endpoints": [], "purge": True})
     assert not purged["changed"]
-    assert world.endpoint_names() == ["cni.c1.eth0"]
+    assert endpoint_names(world) == ["cni.c1.eth0"]
     # Told to: the endpoint named, state absent.
-    removed = world.module("pynet_endpoint", {"network": NETWORK, "name": "cni.c1.eth0", "state": "absent"})
-    assert removed["changed"] and world.endpoint_names() == [] and world.sandbox_keys() == []
+    removed = module(world, "pynet_endpoint", {"network": NETWORK, "name": "cni.c1.eth0", "state": "absent"})
+    assert removed["changed"] and endpoint_names(world) == [] and sandbox_keys(world) == []
 
 
 def test_prune_stale_and_gc_agree_each_removes_only_its_own(world):
     """A runtime's attachment whose netns is gone is the runtime's to remove (GC); a playbook's endpoint
     whose sandbox is gone is prune_stale's. Neither takes the other's, and a second run changes nothing."""
-    gone, kept = world.runtime_netns("c1"), world.runtime_netns("c2")
-    world.cni("ADD", "c1", gone)
-    world.cni("ADD", "c2", kept)
-    playbook_key = world.host.sandbox_key("pb")
-    world.module("pynet_sandbox", {"key": playbook_key})
-    world.module("pynet_endpoint", {"network": NETWORK, "name": "pb", "sandbox": playbook_key})
+    gone, kept = world.netns("c1"), world.netns("c2")
+    cni(world, "ADD", "c1", gone)
+    cni(world, "ADD", "c2", kept)
+    playbook_key = world.paths.sandbox_key("pb")
+    module(world, "pynet_sandbox", {"key": playbook_key})
+    module(world, "pynet_endpoint", {"network": NETWORK, "name": "pb", "sandbox": playbook_key})
     netns.destroy(gone)
     netns.destroy(playbook_key)
-    predicted = world.module("pynet_endpoint", {"endpoints": [], "prune_stale": True}, check=True)
-    pruned = world.module("pynet_endpoint", {"endpoints": [], "prune_stale": True})
+    predicted = module(world, "pynet_endpoint", {"endpoints": [], "prune_stale": True}, check=True)
+    pruned = module(world, "pynet_endpoint", {"endpoints": [], "prune_stale": True})
     assert [ep["name"] for ep in pruned["endpoints"]] == ["pb"] == [ep["name"] for ep in predicted["endpoints"]]
     assert pruned["pruned_sandboxes"] == [playbook_key] == predicted["pruned_sandboxes"]
-    assert world.endpoint_names() == ["cni.c1.eth0", "cni.c2.eth0"] and world.sandbox_keys() == [gone, kept]
-    assert not world.module("pynet_endpoint", {"endpoints": [], "prune_stale": True})["changed"]
+    assert endpoint_names(world) == ["cni.c1.eth0", "cni.c2.eth0"] and sandbox_keys(world) == [gone, kept]
+    assert not module(world, "pynet_endpoint", {"endpoints": [], "prune_stale": True})["changed"]
     # The runtime's GC: c2 is valid, c1 is not; a playbook's endpoint on the network stays.
-    mine = world.controller.new_sandbox(world.host.sandbox_key("mine"))
+    mine = world.controller.new_sandbox(world.paths.sandbox_key("mine"))
     world.network.create_endpoint("mine", mine.key)
-    world.cni("GC", **{"cni.dev/valid-attachments": [{"containerID": "c2", "ifname": "eth0"}]})
-    assert world.endpoint_names() == ["cni.c2.eth0", "mine"]
-    assert world.sandbox_keys() == [kept, mine.key]
+    cni(world, "GC", **{"cni.dev/valid-attachments": [{"containerID": "c2", "ifname": "eth0"}]})
+    assert endpoint_names(world) == ["cni.c2.eth0", "mine"]
+    assert sandbox_keys(world) == [kept, mine.key]
 
 
 # --- sandbox records ---------------------------------------------------------------------------------------
 
 
 def test_a_runtimes_netns_is_forgotten_with_its_last_endpoint_by_the_library(world):
-    key = world.runtime_netns("c1")
+    key = world.netns("c1")
     first = world.network.create_endpoint("a1", key, {}, owner=OWNER_CNI, container_id="c1")
     second = world.network.create_endpoint("a2", key, {"ifname": "eth1"}, owner=OWNER_CNI, container_id="c1")
-    assert world.sandbox_keys() == [key]
+    assert sandbox_keys(world) == [key]
     first.delete()
-    assert world.sandbox_keys() == [key]
+    assert sandbox_keys(world) == [key]
     second.delete()
-    assert world.sandbox_keys() == [] and netns.is_netns(key)  # forgotten, and left to the runtime
+    assert sandbox_keys(world) == [] and netns.is_netns(key)  # forgotten, and left to the runtime
 
 
 def test_a_netns_a_playbook_adopted_stays_after_a_runtimes_endpoint_in_it_goes(world):
-    key = world.runtime_netns("c1")
+    key = world.netns("c1")
     world.controller.new_sandbox(key)  # adopted by the library, as pynet_sandbox does
     world.network.create_endpoint("a1", key, {}, owner=OWNER_CNI, container_id="c1").delete()
-    assert world.sandbox_keys() == [key]
+    assert sandbox_keys(world) == [key]
 
 
 @pytest.mark.parametrize("owner", [None, OWNER_CNI])
 def test_a_failed_creation_leaves_no_record(world, owner):
-    key = world.runtime_netns("c1")
+    key = world.netns("c1")
     with pytest.raises(errors.IPOutOfRangeError):  # refused while recording
         world.network.create_endpoint("x", key, {"ip": "10.99.0.5"}, owner=owner)
-    assert world.sandbox_keys() == [] and world.endpoint_names() == []
+    assert sandbox_keys(world) == [] and endpoint_names(world) == []
     subprocess.run(["nsenter", "--net=" + key, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "pnx"],
                    check=True)
     with pytest.raises(errors.PynetError) as caught:  # refused by the kernel: eth0 is taken
         world.network.create_endpoint("x", key, {}, owner=owner)
     assert "exists" in str(caught.value)
-    assert world.sandbox_keys() == [] and world.endpoint_names() == []
+    assert sandbox_keys(world) == [] and endpoint_names(world) == []
 
 
 # --- what STATUS and the Result ask ---------------------------------------------------------------------------
@@ -221,7 +208,7 @@ def test_has_free_address_per_ip_version(host):
 def test_sandbox_info_says_which_endpoint_holds_the_default_route(world):
     other = world.controller.new_network(world.controller.new_network_driver("bridge", {}), "pnother",
                                          {"ipam": [{"subnet": "10.89.47.0/24"}]})
-    key = world.controller.new_sandbox(world.host.sandbox_key("s1")).key
+    key = world.controller.new_sandbox(world.paths.sandbox_key("s1")).key
     first = world.network.create_endpoint("first", key)
     second = other.create_endpoint("second", key, {"ifname": "eth1"})
     assert first.sandbox_info()["default_route"] and not second.sandbox_info()["default_route"]
@@ -235,9 +222,9 @@ def test_sandbox_info_says_which_endpoint_holds_the_default_route(world):
 
 
 def test_pynet_info_shows_a_containers_endpoint_with_its_container_id(world):
-    key = world.runtime_netns("c1")
-    world.cni("ADD", "0123abcd", key)
-    info = world.module("pynet_info", {"networks": [NETWORK]})
+    key = world.netns("c1")
+    cni(world, "ADD", "0123abcd", key)
+    info = module(world, "pynet_info", {"networks": [NETWORK]})
     endpoint = info["networks"][0]["endpoints"][0]
     assert (endpoint["owner"], endpoint["container_id"], endpoint["sandbox"]) == (OWNER_CNI, "0123abcd", key)
     assert endpoint["sandbox_info"]["default_route"] is True
