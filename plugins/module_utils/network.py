@@ -53,7 +53,8 @@ class Network(RecordView):
 
     def endpoints_owned(self, owner: str | None) -> list[Endpoint]:
         """The endpoints `owner` made (None: playbooks and the library; records.OWNER_CNI: container runtimes)."""
-        return [Endpoint(self, record) for record in self._orchestrator.store.snapshot().endpoints_owned(self.id, owner)]
+        owned = self._orchestrator.store.snapshot().endpoints_owned(self.id, owner)
+        return [Endpoint(self, record) for record in owned]
 
     def endpoint_by_attachment(self, container_id: str, ifname: str) -> Endpoint:
         """The endpoint of a runtime's attachment: its container's interface `ifname`."""
@@ -91,8 +92,9 @@ class Network(RecordView):
 
     def create_endpoints(self, specs: list[tuple],
                          host_addresses: HostAddresses | None = None) -> list[Endpoint | Exception]:
-        """Create many endpoints: (name, sandbox_key, options[, owner, container_id]) tuples. Returns, in order, an Endpoint or
-        the error that stopped that one: a failed endpoint leaves nothing behind, the others stand.
+        """Create many endpoints: (name, sandbox_key, options[, owner, container_id]) tuples. Returns, in
+        order, an Endpoint or the error that stopped that one: a failed endpoint leaves nothing behind,
+        the others stand.
         host_addresses: a ports.HostAddresses already read, if the caller has one."""
         return [created if isinstance(created, Exception) else Endpoint(self, created)
                 for created in self._orchestrator.create_endpoints(self._record, specs, host_addresses)]

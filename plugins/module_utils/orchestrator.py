@@ -360,7 +360,8 @@ class Orchestrator:
         return ports.probe_free_ports(self.store.snapshot(), needs) if needs else {}
 
     def _prepare_endpoint(self, tx: Writer, network: NetworkRecord, name: str, sandbox_key: str, opts: dict,
-                          free_ports: dict, owner: str | None = None, container_id: str | None = None) -> EndpointRecord:
+                          free_ports: dict, owner: str | None = None,
+                          container_id: str | None = None) -> EndpointRecord:
         """Record a new endpoint in `tx` (state 'creating') with its addresses and host ports."""
         if tx.endpoint(network.id, name=name):
             raise errors.EndpointNameError(name, network.name)

@@ -564,7 +564,8 @@ class Writer(Snapshot):
 
     def add_endpoint(self, endpoint: records.EndpointRecord) -> None:
         self._db.execute("INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, address, "
-                         "address_ipv6, options, state, owner, container_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         "address_ipv6, options, state, owner, container_id) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (endpoint.id, endpoint.network_id, endpoint.name, endpoint.sandbox_key, endpoint.ifname,
                           endpoint.host_ifname, endpoint.mac, endpoint.ipv4, endpoint.ipv6, _json(endpoint.options),
                           endpoint.state, endpoint.owner, endpoint.container_id))
