@@ -134,7 +134,7 @@ options:
         those networks' endpoints that are not listed (all of them, for an empty list). By default the list only
         adds or changes endpoints.
       - The endpoints a container runtime made through pynet's CNI plugin (C(owner) V(cni) in
-        M(pynet.libnetwork.pynet_info)) are never purged: the runtime removes them (CNI DEL or GC). To remove one
+        M(pynet.libnetwork.pynet_info)) are never purged; the runtime removes them (CNI DEL or GC). To remove one
         anyway, name it with O(state=absent).
     type: bool
     default: false
