@@ -82,12 +82,12 @@ class EndpointNameError(PynetError):
         super().__init__("endpoint with name %s already exists in network %s" % (name, network), param="name")
 
 
-class AttachmentExistsError(EndpointNameError):
+class AttachmentExistsError(PynetError):
     """A runtime's container already has an endpoint on that interface in the network."""
 
-    def __init__(self, container_id, ifname, network):  # pylint: disable=super-init-not-called
-        PynetError.__init__(self, "container %s already has an endpoint on %s in network %s"
-                            % (container_id, ifname, network), param="container_id")
+    def __init__(self, container_id, ifname, network):
+        super().__init__("container %s already has an endpoint on %s in network %s" % (container_id, ifname, network),
+                         param="container_id")
 
 
 class UnknownEndpointError(PynetError):

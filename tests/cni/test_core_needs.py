@@ -77,7 +77,7 @@ def test_the_name_does_not_identify_an_attachment(world):
     assert [ep.container_id for ep in world.network.endpoints_owned(OWNER_CNI)] == ["a.b"]
 
 
-def test_a_container_id_needs_an_owner_and_is_checked_before_any_change(world):
+def test_a_container_id_needs_an_owner_and_is_checked_before_any_change_and_an_attachment_is_made_once(world):
     key = world.netns("c1")
     with pytest.raises(errors.InvalidParameterError) as caught:
         world.network.create_endpoint("x", key, {}, container_id="c1")
@@ -89,6 +89,10 @@ def test_a_container_id_needs_an_owner_and_is_checked_before_any_change(world):
         world.network.create_endpoint("x", key, {}, owner="no owner")
     assert caught.value.param == "owner"
     assert endpoint_names(world) == [] and sandbox_keys(world) == []
+    world.network.create_endpoint("a1", key, {}, owner=OWNER_CNI, container_id="c1")
+    with pytest.raises(errors.AttachmentExistsError) as caught:  # the attachment, whatever the name
+        world.network.create_endpoint("a2", key, {"ifname": "eth0"}, owner=OWNER_CNI, container_id="c1")
+    assert caught.value.param == "container_id" and endpoint_names(world) == ["a1"]
 
 
 def test_a_schema_3_store_is_brought_to_4_and_its_endpoints_are_the_playbooks(world):

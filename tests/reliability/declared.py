@@ -22,6 +22,7 @@ def cni(unused_controller, params, unused_check_mode):
     verbs.run(protocol.Call(protocol.check_environment(params["command"], environ, "1.1.0"), environ, config))
     return _Done()
 
+
 ENSURE = {
     "driver": drivers.ensure_driver,
     "network": networks.ensure_network,

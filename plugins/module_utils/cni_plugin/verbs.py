@@ -256,7 +256,7 @@ def _refusal(exc, call, network, fields):
     message = str(exc)
     if param and message.startswith(param + ": "):
         message = message[len(param) + 2:]
-    if isinstance(exc, errors.EndpointNameError):
+    if isinstance(exc, (errors.EndpointNameError, errors.AttachmentExistsError)):
         return CniError(protocol.REFUSED, "CNI_CONTAINERID, CNI_IFNAME: container %s already has an attachment on %s "
                         "in network %s; DEL it first" % (call.container_id, call.ifname, network.name))
     if isinstance(exc, errors.NoAvailableIPsError):

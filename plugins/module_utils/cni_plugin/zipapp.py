@@ -107,7 +107,7 @@ def main(argv=None):
     parser.add_argument("targets", nargs="+", metavar="target", help="where to write it, such as /opt/cni/bin/pynet")
     parser.add_argument("--check", action="store_true", help="write nothing: only print the targets that differ")
     args = parser.parse_args(argv)
-    print(json.dumps(install(args.targets, args.check)))
+    sys.stdout.write(json.dumps(install(args.targets, args.check)) + "\n")
 
 
 if __name__ == "__main__":
