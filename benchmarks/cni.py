@@ -6,7 +6,10 @@ imports of ADD's path (the costliest named), and the rest (store and kernel). Th
 IMAGE true` with a pynet network and with podman's own CNI bridge network (bridge, portmap, firewall,
 tuning), same run.
 
-    python benchmarks/cni.py [N ...] [--podman-runs R]      (as root; benchmarks/run.sh installs what it needs)
+    python benchmarks/cni.py [N ...] [--podman-runs R] [--base REV]     (as root; benchmarks/run.sh installs what it needs)
+
+With --base, the plugin of git revision REV (python3 -m and zipapp, on a network its own library made
+in a state directory of its own) takes its turns too: before and after a change, side by side.
 
 Every approach starts from N network namespaces made beforehand (untimed), as a runtime makes them,
 and execs, per container, its plugins for ADD (the chain: bridge then loopback; pynet sets lo up
@@ -28,13 +31,14 @@ import tempfile
 import time
 
 import common
+from revisions import archive
 
 sys.path.insert(0, os.path.join(common.REPO, "tests", "lib"))
 import podman_rig  # noqa: E402
 
 CNI_PATH = common.CNI_PATH
 PLUGIN_MODULE = "ansible_collections.pynet.libnetwork.plugins.module_utils.cni"
-ZIPAPP_MODULE = "ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.zipapp"
+PLUGIN_PACKAGE = PLUGIN_MODULE + "_plugin"  # its parts: verbs, zipapp
 NETWORK = "pnbench"
 CHAIN = "CNI bridge+host-local+loopback"
 MODULE = "pynet, python3 -m"
@@ -79,15 +83,22 @@ class Chain:
 
 
 class Pynet:
-    """pynet's plugin, on a network of its own made by the library (untimed)."""
+    """pynet's plugin, on a network of its own made (untimed) by the library of the collection under
+    `collection`, in `state_dir`."""
 
-    def __init__(self, label, argv, env, controller, subnet):
+    def __init__(self, label, argv, env, collection, state_dir, name, subnet):
         self.label = label
         self.argv, self.env = argv, env
-        name = "pnbench%d" % len(controller.networks())
-        self.network = controller.new_network(controller.new_network_driver("bridge", {}), name,
-                                              {"ipam": [{"subnet": subnet}]})
-        self.config = {"cniVersion": "1.1.0", "name": name, "type": "pynet", "state_dir": controller.state_dir}
+        self.collection, self.state_dir, self.name = collection, state_dir, name
+        self._library("c.new_network(c.new_network_driver('bridge', {}), %r, {'ipam': [{'subnet': %r}]})"
+                      % (name, subnet))
+        self.config = {"cniVersion": "1.1.0", "name": name, "type": "pynet", "state_dir": state_dir}
+
+    def _library(self, statement):
+        """A statement on Controller `c` of the state directory, by that collection's library."""
+        subprocess.run([sys.executable, "-c", "from ansible_collections.pynet.libnetwork.plugins.module_utils."
+                        "controller import Controller; c = Controller(%r); %s" % (self.state_dir, statement)],
+                       env=dict(os.environ, PYTHONPATH=self.collection), check=True)
 
     def add(self, container, netns):
         execute(self.argv, "ADD", self.config, container, netns, self.env)
@@ -96,7 +107,7 @@ class Pynet:
         execute(self.argv, "DEL", self.config, container, netns, self.env)
 
     def close(self):
-        self.network.delete()
+        self._library("c.network_by_name(%r).delete()" % self.name)
 
 
 def make_netns(where, names):
@@ -114,14 +125,21 @@ def drop_netns(keys):
         netns.destroy(key)
 
 
-def bench_exec(count, work, collection, zipapp):
+def pynet_approaches(work, sides):
+    """The plugin, python3 -m and zipapp, of each side: (label suffix, collection, zipapp)."""
+    approaches = []
+    for number, (suffix, collection, zipapp) in enumerate(sides):
+        state_dir = os.path.join(work, "state" + suffix.replace(" ", "-"))
+        approaches += [Pynet(MODULE + suffix, [sys.executable, "-m", PLUGIN_MODULE], {"PYTHONPATH": collection},
+                             collection, state_dir, "pnbench%dm" % number, "10.%d.0.0/16" % (95 + 2 * number)),
+                       Pynet(ZIPAPP + suffix, [zipapp], {}, collection, state_dir, "pnbench%dz" % number,
+                             "10.%d.0.0/16" % (96 + 2 * number))]
+    return approaches
+
+
+def bench_exec(count, work, sides):
     """ADD then DEL of `count` containers for each approach, taking turns slice by slice."""
-    from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
-    controller = Controller(state_dir=os.path.join(work, "state"))
-    approaches = [Chain(work),
-                  Pynet(MODULE, [sys.executable, "-m", PLUGIN_MODULE], {"PYTHONPATH": collection}, controller,
-                        "10.95.0.0/16"),
-                  Pynet(ZIPAPP, [zipapp], {}, controller, "10.96.0.0/16")]
+    approaches = [Chain(work)] + pynet_approaches(work, sides)
     keys = {approach.label: make_netns(os.path.join(work, "ns", str(index)), ["c%d" % i for i in range(count)])
             for index, approach in enumerate(approaches)}
     timings = {approach.label: {"ADD": [], "DEL": []} for approach in approaches}
@@ -137,7 +155,6 @@ def bench_exec(count, work, collection, zipapp):
     for approach in approaches:
         approach.close()
         drop_netns(keys[approach.label])
-    controller.close()
     return {label: {"add_ms": 1000 * statistics.fmean(times["ADD"]), "del_ms": 1000 * statistics.fmean(times["DEL"]),
                     "add_first10_ms": 1000 * times["ADD"][0], "add_last10_ms": 1000 * times["ADD"][-1]}
             for label, times in timings.items()}
@@ -154,9 +171,8 @@ def median_wall(argv, runs=15, env=None, stdin=b""):
 
 def where_the_time_goes(work, collection, zipapp):
     """pynet's ADD cut into interpreter start, imports and the rest; and the costliest imports."""
-    from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
-    controller = Controller(state_dir=os.path.join(work, "state-split"))
-    pynet = Pynet(ZIPAPP, [zipapp], {}, controller, "10.97.0.0/16")
+    pynet = Pynet(ZIPAPP, [zipapp], {}, collection, os.path.join(work, "state-split"), "pnbenchsplit",
+                  "10.94.0.0/16")
     keys = make_netns(os.path.join(work, "ns-split"), ["s%d" % i for i in range(15)])
     env = {"PATH": "/usr/bin:/bin", "CNI_COMMAND": "VERSION"}
     verbs_import = ("import sys; sys.path.insert(0, %r); "
@@ -167,7 +183,7 @@ def where_the_time_goes(work, collection, zipapp):
         "VERSION, zipapp (start + protocol.py)": median_wall([zipapp], env=env, stdin=b'{"cniVersion":"1.1.0"}'),
         "start + imports of ADD's path, zipapp": median_wall([sys.executable, "-I", "-c", verbs_import]),
         "start + imports of ADD's path, python3 -m": median_wall(
-            [sys.executable, "-c", "import " + PLUGIN_MODULE + ".verbs"], env=dict(os.environ, PYTHONPATH=collection)),
+            [sys.executable, "-c", "import " + PLUGIN_PACKAGE + ".verbs"], env=dict(os.environ, PYTHONPATH=collection)),
     }
     adds, dels = [], []
     for i, key in enumerate(keys):
@@ -183,7 +199,6 @@ def where_the_time_goes(work, collection, zipapp):
     imports = import_costs(zipapp, pynet.config, keys[0])
     pynet.close()
     drop_netns(keys)
-    controller.close()
     return split, imports
 
 
@@ -259,10 +274,17 @@ def report(count, results):
                      "%.1f" % figure["add_first10_ms"], "%.1f" % figure["add_last10_ms"]))
 
 
+def build_zipapp(collection, target):
+    subprocess.run([sys.executable, "-m", PLUGIN_PACKAGE + ".zipapp", target], check=True,
+                   env=dict(os.environ, PYTHONPATH=collection))
+    return target
+
+
 def arguments():
     parser = common.counts_parser(__doc__, "containers")
     parser.add_argument("--podman-runs", type=int, default=20, metavar="R",
                         help="podman run --rm with each network, R times in turns (default 20; 0: none)")
+    parser.add_argument("--base", metavar="REV", help="also the plugin of this git revision, side by side")
     return common.parse_counts(parser)
 
 
@@ -272,12 +294,17 @@ def main():
     collection = common.collection_path()
     sys.path.insert(0, collection)
     work = tempfile.mkdtemp(prefix="pynet-bench-cni-")
-    zipapp = os.path.join(work, "pynet")
-    subprocess.run([sys.executable, "-m", ZIPAPP_MODULE, zipapp], check=True,
-                   env=dict(os.environ, PYTHONPATH=collection))
+    zipapp = build_zipapp(collection, os.path.join(work, "pynet"))
+    sides = [("", collection, zipapp)]
+    if args.base:
+        source = os.path.join(work, "base")
+        os.makedirs(source)
+        base_collection = common.collection_path(source)
+        suffix = " @" + archive(args.base, source)
+        sides.insert(0, (suffix, base_collection, build_zipapp(base_collection, os.path.join(work, "pynet-base"))))
     figures = {"exec": []}
     for count in args.counts:
-        results = bench_exec(count, os.path.join(work, str(count)), collection, zipapp)
+        results = bench_exec(count, os.path.join(work, str(count)), sides)
         report(count, results)
         figures["exec"].append({"count": count, "approaches": results})
     split, imports = where_the_time_goes(work, collection, zipapp)

@@ -31,6 +31,11 @@ class NetworkDriver(collections.namedtuple("NetworkDriver", "state_dir type impl
     def options(self) -> dict:
         return self.impl.options
 
+    @property
+    def gives_interface(self) -> bool:
+        """Whether an endpoint of this type is an interface in its sandbox (drivers/base.py's capability)."""
+        return self.impl.gives_interface
+
     def __repr__(self) -> str:
         return "NetworkDriver(%r)" % self.type
 
@@ -119,12 +124,9 @@ class Controller:
         return self._orchestrator.free_ports([(network.record(), opts) for network, opts in endpoints])
 
     def predicting(self, removed: list[Endpoint], free_ports: dict) -> contextlib.AbstractContextManager:
-        """Orchestrator.predicting, for check mode: `removed` are Endpoints, predict() takes NetworkRecords."""
+        """Orchestrator.predicting, for check mode: `removed` are Endpoints, predict() takes NetworkRecords;
+        yields (predict, routed)."""
         return self._orchestrator.predicting([endpoint.record() for endpoint in removed], free_ports)
-
-    def default_routes(self, endpoint: Endpoint) -> tuple[int, ...]:
-        """The IP versions whose default route in its sandbox goes through the endpoint."""
-        return self._orchestrator.default_routes(endpoint.record())
 
     # --- the host -----------------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ class Endpoint(RecordView):
     id = record_field("id")
     name = record_field("name")
     sandbox_key = record_field("sandbox_key")
+    ifname = record_field("ifname", "the interface's name in the sandbox ('' for an endpoint that has none)")
+    owner = record_field("owner", "who made it: None for a playbook or the library, records.OWNER_CNI for a runtime")
+    container_id = record_field("container_id", "the runtime's container of the attachment (container_id, ifname)")
     state = record_field("state", "creating, ready or deleting")
     options = record_field("options", "the normalised options")
 
@@ -38,14 +41,20 @@ class Endpoint(RecordView):
         """The published ports with the host ports they hold, as dicts."""
         return [port._asdict() for port in self._network.published_ports(self.id)]
 
+    def default_routes(self) -> tuple[int, ...]:
+        """The IP versions whose default route in the sandbox goes through this endpoint."""
+        return self._network.default_routes(self)
+
     def sandbox_info(self) -> dict:
-        """What the container sees: its interface, the gateways, and its sandbox's resolv.conf and hosts files."""
-        return sandbox_info(self._network.record(), self._record, self._network.sandbox_files(self.sandbox_key))
+        """What the container sees: its interface, the gateways, which default routes are this endpoint's,
+        and its sandbox's resolv.conf and hosts files."""
+        return sandbox_info(self._network.record(), self._record._replace(default_routes=self.default_routes()),
+                            self._network.sandbox_files(self.sandbox_key))
 
     def info(self) -> dict:
         return {"id": self.id, "name": self.name, "network": self.network_name, "sandbox": self.sandbox_key,
                 "options": self.options, "state": self.state, "sandbox_info": self.sandbox_info(),
-                "ports": self.ports()}
+                "ports": self.ports(), "owner": self.owner, "container_id": self.container_id}
 
     def drift(self) -> list[str]:
         """What the kernel lacks of this endpoint, as sentences (empty: nothing)."""
@@ -57,9 +66,11 @@ class Endpoint(RecordView):
 
 
 def sandbox_info(network: NetworkRecord, endpoint: EndpointRecord, files: dict | None = None) -> dict:
-    """libnetwork's SandboxInfo of an endpoint (an EndpointRecord, stored or predicted) of `network`
-    (a NetworkRecord): its interface in the sandbox, the gateways, and the paths of its sandbox's files
-    (`files`, as Orchestrator.sandbox_files gives them: resolv_conf, hosts, netns_resolv_conf)."""
+    """libnetwork's SandboxInfo of an endpoint (an EndpointRecord, stored or predicted, with its
+    default_routes) of `network` (a NetworkRecord): its interface in the sandbox, the gateways, whether
+    the sandbox's default route of each IP version goes through this endpoint's gateway, and the paths
+    of its sandbox's files (`files`, as Orchestrator.sandbox_files gives them: resolv_conf, hosts,
+    netns_resolv_conf)."""
     interfaces = []
     if endpoint.ifname:
         interfaces.append({
@@ -74,5 +85,7 @@ def sandbox_info(network: NetworkRecord, endpoint: EndpointRecord, files: dict |
         "interfaces": interfaces,
         "gateway": gateways.get(4) if endpoint.ipv4 else None,
         "gateway_ipv6": gateways.get(6) if endpoint.ipv6 else None,
+        "default_route": 4 in endpoint.default_routes,
+        "default_route_ipv6": 6 in endpoint.default_routes,
         **(files or {}),
     }

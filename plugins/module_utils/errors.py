@@ -82,6 +82,14 @@ class EndpointNameError(PynetError):
         super().__init__("endpoint with name %s already exists in network %s" % (name, network), param="name")
 
 
+class AttachmentExistsError(PynetError):
+    """A runtime's container already has an endpoint on that interface in the network."""
+
+    def __init__(self, container_id, ifname, network):
+        super().__init__("container %s already has an endpoint on %s in network %s" % (container_id, ifname, network),
+                         param="container_id")
+
+
 class UnknownEndpointError(PynetError):
     """No endpoint of that name or id is in the network."""
 

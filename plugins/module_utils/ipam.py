@@ -226,6 +226,17 @@ def _first_free(tx: Writer, pool_id: int, low: int, high: int) -> int | None:
     return candidate if candidate <= high else None
 
 
+def has_free_address(snapshot: Snapshot, network_id: str, version: int) -> bool:
+    """Whether a pool of that IP version of the network has an address left to give (read only)."""
+    for pool in network_pools(snapshot, network_id):
+        if pool["version"] == version:
+            held = snapshot.query_one("SELECT COUNT(*) AS held FROM allocations WHERE pool_id = ? AND offset BETWEEN ? "
+                                      "AND ?", (pool["id"], pool["range_first"], pool["range_last"]))["held"]
+            if held < pool["range_last"] - pool["range_first"] + 1:
+                return True
+    return False
+
+
 def release(tx: Writer, owner: str) -> None:
     """Free every address held by `owner` (an endpoint id)."""
     tx.execute("DELETE FROM allocations WHERE owner = ?", (owner,))

@@ -9,7 +9,7 @@ records and never calls back.
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors, ipam
 from ansible_collections.pynet.libnetwork.plugins.module_utils.endpoint import Endpoint
 from ansible_collections.pynet.libnetwork.plugins.module_utils.orchestrator import Orchestrator
 from ansible_collections.pynet.libnetwork.plugins.module_utils.ports import HostAddresses
@@ -37,6 +37,11 @@ class Network(RecordView):
         """The address pools (records.Pool: version, subnet, gateway)."""
         return list(self._record.pools)
 
+    def has_free_address(self, version: int = 4) -> bool:
+        """Whether an endpoint created now would get an address of that IP version (read only): False
+        when every pool of that version is exhausted, or the network has none."""
+        return ipam.has_free_address(self._orchestrator.store.snapshot(), self.id, version)
+
     def info(self) -> dict:
         return {"id": self.id, "name": self.name, "driver": self.type, "options": self.options,
                 "state": self.state, "endpoints": [ep.info() for ep in self.endpoints()]}
@@ -45,6 +50,18 @@ class Network(RecordView):
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint(self, record) for record in self._orchestrator.store.snapshot().endpoints(self.id)]
+
+    def endpoints_owned(self, owner: str | None) -> list[Endpoint]:
+        """The endpoints `owner` made (None: playbooks and the library; records.OWNER_CNI: container runtimes)."""
+        owned = self._orchestrator.store.snapshot().endpoints_owned(self.id, owner)
+        return [Endpoint(self, record) for record in owned]
+
+    def endpoint_by_attachment(self, container_id: str, ifname: str) -> Endpoint:
+        """The endpoint of a runtime's attachment: its container's interface `ifname`."""
+        record = self._orchestrator.store.snapshot().attachment(self.id, container_id, ifname)
+        if record is None:
+            raise errors.UnknownEndpointError("of container %s on %s" % (container_id, ifname), self.name)
+        return Endpoint(self, record)
 
     def endpoint_by_name(self, name: str) -> Endpoint:
         record = self._orchestrator.store.snapshot().endpoint(self.id, name=name)
@@ -66,17 +83,22 @@ class Network(RecordView):
         """Where the resolv.conf and hosts files of the sandbox at `sandbox_key` are."""
         return self._orchestrator.sandbox_files(sandbox_key)
 
-    def create_endpoint(self, name: str, sandbox_key: str, endpoint_options: dict | None = None) -> Endpoint:
-        """Allocate addresses and connect the sandbox at `sandbox_key` to this network."""
-        created = self.create_endpoints([(name, sandbox_key, endpoint_options)])[0]
+    def create_endpoint(self, name: str, sandbox_key: str, endpoint_options: dict | None = None,
+                        owner: str | None = None, container_id: str | None = None) -> Endpoint:
+        """Allocate addresses and connect the sandbox at `sandbox_key` to this network. A runtime's
+        attachment gives its `owner` (records.OWNER_CNI) and `container_id`: the namespace it adopts is
+        then forgotten with its last endpoint, and no playbook removes the endpoint unless it names it.
+        A failed creation leaves nothing behind."""
+        created = self.create_endpoints([(name, sandbox_key, endpoint_options, owner, container_id)])[0]
         if isinstance(created, Endpoint):
             return created
         raise created  # pylint: disable=raising-bad-type  # an exception: the batch gives Endpoint or error
 
-    def create_endpoints(self, specs: list[tuple[str, str, dict | None]],
+    def create_endpoints(self, specs: list[tuple],
                          host_addresses: HostAddresses | None = None) -> list[Endpoint | Exception]:
-        """Create many endpoints: (name, sandbox_key, options) tuples. Returns, in order, an Endpoint or
-        the error that stopped that one: a failed endpoint leaves nothing behind, the others stand.
+        """Create many endpoints: (name, sandbox_key, options[, owner, container_id]) tuples. Returns, in
+        order, an Endpoint or the error that stopped that one: a failed endpoint leaves nothing behind,
+        the others stand.
         host_addresses: a ports.HostAddresses already read, if the caller has one."""
         return [created if isinstance(created, Exception) else Endpoint(self, created)
                 for created in self._orchestrator.create_endpoints(self._record, specs, host_addresses)]
@@ -89,6 +111,10 @@ class Network(RecordView):
     def delete_endpoints(self, endpoints: list[Endpoint]) -> None:
         """Remove endpoints from the kernel (in one request), then from the store, releasing their addresses."""
         self._orchestrator.delete_endpoints(self._record, [endpoint.record() for endpoint in endpoints])
+
+    def default_routes(self, endpoint: Endpoint) -> tuple[int, ...]:
+        """The IP versions whose default route in its sandbox goes through the endpoint (of this network)."""
+        return self._orchestrator.default_routes(endpoint.record())
 
     def endpoints_drift(self, endpoints: list[Endpoint]) -> list[list[str]]:
         """Per endpoint, what the kernel lacks of it, as sentences (empty: nothing); one pass for all."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import (
@@ -30,6 +31,8 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import net
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
     STATE_CREATING, STATE_DELETING, STATE_READY, EndpointRecord, NetworkRecord)
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Snapshot, Store, Writer
+
+CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 # The DNS servers' files: under /run (gone with a reboot, as the servers are), since dnsmasq, running as
 # its own user, could not reach them in the private state directory; a directory per nftables table,
@@ -261,39 +264,46 @@ class Orchestrator:
                 host_addresses.check("ports[%d].host_ip" % index, mapping["host_ip"])
         return opts
 
-    def create_endpoints(self, network: NetworkRecord, specs: list[tuple[str, str, dict | None]],
+    def create_endpoints(self, network: NetworkRecord, specs: list[tuple],
                          host_addresses: ports.HostAddresses | None = None) -> list[EndpointRecord | Exception]:
         """Create many endpoints with two store transactions and one netlink socket on the host.
 
-        specs: (name, sandbox_key, options) tuples. Returns, in order, an EndpointRecord or the error
-        that stopped that one: a failed endpoint leaves nothing behind, the others stand.
+        specs: records.EndpointSpec tuples, (name, sandbox_key, options[, owner, container_id]). Returns, in
+        order, an EndpointRecord or the error that stopped that one: a failed endpoint leaves nothing
+        behind (nor the record of a namespace its creation adopted), the others stand.
         Intent is recorded first (state 'creating'), then the kernel is changed, then the
         endpoints are marked ready; a record whose kernel step failed goes with its addresses.
         """
+        specs = [records.EndpointSpec(*spec) for spec in specs]
         results = [None] * len(specs)
         checked = []
         host_addresses = host_addresses or ports.HostAddresses()
-        for index, (name, sandbox_key, endpoint_options) in enumerate(specs):
+        for index, spec in enumerate(specs):
             try:
-                opts = self.check_endpoint(network, name, sandbox_key, endpoint_options, host_addresses)
-                if not netns.is_netns(sandbox_key):
-                    raise errors.SandboxKeyError(sandbox_key, "is not a network namespace: create it with "
+                opts = self.check_endpoint(network, spec.name, spec.sandbox_key, spec.options, host_addresses)
+                _check_attachment(spec.owner, spec.container_id)
+                if not netns.is_netns(spec.sandbox_key):
+                    raise errors.SandboxKeyError(spec.sandbox_key, "is not a network namespace: create it with "
                                                  "new_sandbox() first", param="sandbox")
-                checked.append((index, name, sandbox_key, opts))
+                checked.append((index, spec, opts))
             except errors.PynetError as exc:
                 results[index] = exc
-        free_ports = self.free_ports([(network, opts) for _i, _n, _k, opts in checked])
-        made = []
+        free_ports = self.free_ports([(network, opts) for _i, _s, opts in checked])
+        made, adopted = [], set()
         with self.store.write() as tx:
-            for index, name, sandbox_key, opts in checked:
+            for index, spec, opts in checked:
                 try:
                     with tx.savepoint():
-                        made.append((index, self._prepare_endpoint(tx, network, name, sandbox_key, opts, free_ports)))
-                        tx.adopt_sandbox(sandbox_key)
+                        endpoint = self._prepare_endpoint(tx, network, spec.name, spec.sandbox_key, opts, free_ports,
+                                                          spec.owner, spec.container_id)
+                        if tx.adopt_sandbox(spec.sandbox_key, spec.owner):
+                            adopted.add(spec.sandbox_key)
+                        made.append((index, endpoint))
                 except errors.PynetError as exc:
                     results[index] = exc
         if made:
-            for (index, endpoint), failure in zip(made, self._make(network, [endpoint for _i, endpoint in made])):
+            for (index, endpoint), failure in zip(made, self._make(network, [endpoint for _i, endpoint in made],
+                                                                   adopted=adopted)):
                 results[index] = endpoint._replace(state=STATE_READY) if failure is None else failure
         return results
 
@@ -315,23 +325,25 @@ class Orchestrator:
         return [endpoint._replace(state=STATE_READY) for endpoint in endpoints]
 
     def _make(self, network: NetworkRecord, endpoints: list[EndpointRecord],
-              repairing: bool = False) -> list[Exception | None]:
+              repairing: bool = False, adopted: set[str] | frozenset = frozenset()) -> list[Exception | None]:
         """The kernel step of creating (or repairing) recorded endpoints, then the host's sync if they
         publish ports, then the records marked ready. Per endpoint: None or its error. A new endpoint
-        the kernel refused goes with its record; any other failure undoes the new ones whole."""
+        the kernel refused goes with its record (and with the record of the namespace its creation
+        adopted, at a key in `adopted`); any other failure undoes the new ones whole."""
         impl = self.driver(network.type)
         publishing = any(endpoint.options.get("ports") for endpoint in endpoints)
         snapshot = self.store.snapshot()
         try:
             failures = impl.create_endpoints(network, [self._with_routes(snapshot, endpoint) for endpoint in endpoints])
             if not repairing:
-                self._forget([endpoint for endpoint, failure in zip(endpoints, failures) if failure is not None])
+                self._forget([endpoint for endpoint, failure in zip(endpoints, failures) if failure is not None],
+                             adopted)
             if publishing:
                 self.sync_host()
         except BaseException:
             if not repairing:
                 impl.delete_endpoints(network, endpoints)
-                self._forget(endpoints)
+                self._forget(endpoints, adopted)
                 if publishing:
                     self._undo_sync()
             raise
@@ -375,11 +387,12 @@ class Orchestrator:
         return self._with_routes(self.store.snapshot(), endpoint).default_routes
 
     @contextlib.contextmanager
-    def predicting(self, removed: list[EndpointRecord], free_ports: dict) -> Iterator[Callable]:
+    def predicting(self, removed: list[EndpointRecord], free_ports: dict) -> Iterator[tuple[Callable, Callable]]:
         """For check mode: in a transaction that is rolled back, the `removed` endpoints (EndpointRecords)
-        forgotten, then a function predict(network, name, sandbox_key, options) that records a creation as
+        forgotten, then two functions: predict(network, name, sandbox_key, options) records a creation as
         a real run would, returning (EndpointRecord, [PublishedPort]) or raising the error that run would
-        meet. `free_ports` as free_ports() gives them."""
+        meet; routed(endpoint), once all are predicted, gives an EndpointRecord its default_routes as the
+        run would leave them. `free_ports` as free_ports() gives them."""
         with self.store.trial() as tx:
             for endpoint in removed:
                 ipam.release(tx, endpoint.id)
@@ -389,7 +402,10 @@ class Orchestrator:
                 endpoint = self._prepare_endpoint(tx, network, name, sandbox_key, opts, free_ports)
                 return endpoint, tx.ports(endpoint.id)
 
-            yield predict
+            def routed(endpoint: EndpointRecord) -> EndpointRecord:
+                return self._with_routes(tx, endpoint)
+
+            yield predict, routed
 
     def free_ports(self, endpoints: list[tuple[NetworkRecord, dict]]) -> dict:
         """Free host ports for the mappings with host_port 0 of the endpoints given as (NetworkRecord,
@@ -400,14 +416,17 @@ class Orchestrator:
         return ports.probe_free_ports(self.store.snapshot(), needs) if needs else {}
 
     def _prepare_endpoint(self, tx: Writer, network: NetworkRecord, name: str, sandbox_key: str, opts: dict,
-                          free_ports: dict) -> EndpointRecord:
+                          free_ports: dict, owner: str | None = None,
+                          container_id: str | None = None) -> EndpointRecord:
         """Record a new endpoint in `tx` (state 'creating') with its addresses and host ports."""
         if tx.endpoint(network.id, name=name):
             raise errors.EndpointNameError(name, network.name)
         impl = self.driver(network.type)
         endpoint_id = records.new_id()
         endpoint = records.EndpointRecord(endpoint_id, network.id, name, sandbox_key, opts.get("ifname") or "", "",
-                                          "", None, None, opts, STATE_CREATING)
+                                          "", None, None, opts, STATE_CREATING, owner=owner, container_id=container_id)
+        if container_id is not None and tx.attachment(network.id, container_id, endpoint.ifname):
+            raise errors.AttachmentExistsError(container_id, endpoint.ifname, network.name)
         if impl.gives_interface:
             for found in tx.endpoints_in_sandbox(sandbox_key):
                 if found.endpoint.ifname == endpoint.ifname:
@@ -427,13 +446,22 @@ class Orchestrator:
         ports.reserve(tx, endpoint_id, mappings, network.options.get("host_binding_ipv4") or "", free_ports)
         return endpoint
 
-    def _forget(self, endpoints: list[EndpointRecord]) -> None:
+    def _forget(self, endpoints: list[EndpointRecord], adopted: set[str] | frozenset = frozenset()) -> None:
+        """Forget endpoints and release their addresses; and the record of a namespace pynet did not make
+        that they leave empty, where an endpoint's creation recorded it: for an owner's endpoint (a
+        runtime's netns, which goes with its last attachment), or at a key in `adopted` (a creation that
+        failed leaves no record)."""
         if not endpoints:
             return
         with self.store.write() as tx:
             for endpoint in endpoints:
                 ipam.release(tx, endpoint.id)
             tx.forget_endpoints([endpoint.id for endpoint in endpoints])
+            for key in sorted({endpoint.sandbox_key for endpoint in endpoints}):
+                record = tx.sandbox(key)
+                if (record is not None and not record.created and (record.owner is not None or key in adopted)
+                        and not tx.endpoints_in_sandbox(key)):
+                    tx.forget_sandbox(key)
 
     @staticmethod
     def _with_routes(snapshot: Snapshot, endpoint: EndpointRecord) -> EndpointRecord:
@@ -615,6 +643,20 @@ class Orchestrator:
         except OSError as exc:
             switches = [driver.FIREWALL_SWITCH for driver in registry.DRIVERS.values() if driver.FIREWALL_SWITCH]
             raise errors.KernelError(exc.strerror, param=switches[0] if switches else None) from None
+
+
+def _check_attachment(owner: str | None, container_id: str | None) -> None:
+    """An endpoint's owner is a name (None: a playbook's or the library's); a container id, which only an
+    owner's endpoint has, one of the CNI spec's (letters, digits, '_', '.', '-')."""
+    if owner is not None:
+        options.check_name("owner", owner)
+    if container_id is not None:
+        if owner is None:
+            raise errors.InvalidParameterError("container_id", "is the id of a runtime's container: give the "
+                                               "owner too, such as %s" % records.OWNER_CNI)
+        if not isinstance(container_id, str) or not CONTAINER_ID.match(container_id):
+            raise errors.InvalidParameterError("container_id", "%r is not a container id: letters, digits, '_', "
+                                               "'.' and '-', starting with a letter or digit" % (container_id,))
 
 
 def _check_ports(network: NetworkRecord, endpoint: EndpointRecord, mappings: list[dict]) -> None:

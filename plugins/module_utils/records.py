@@ -20,6 +20,10 @@ STATE_CREATING = "creating"
 STATE_READY = "ready"
 STATE_DELETING = "deleting"
 
+# Who made an endpoint: None for playbooks and the library; a container runtime's attachments (CNI)
+# are OWNER_CNI's, and no playbook removes them unless it names them.
+OWNER_CNI = "cni"
+
 
 class RecordView:
     """An object of libnetwork's API over its typed record, which it reads and never writes."""
@@ -82,9 +86,11 @@ class NetworkRecord(collections.namedtuple("NetworkRecord", "id name type option
 
 class EndpointRecord(collections.namedtuple(
         "EndpointRecord", "id network_id name sandbox_key ifname host_ifname mac ipv4 ipv6 options state "
-                          "default_routes", defaults=((),))):
+                          "default_routes owner container_id", defaults=((), None, None))):
     """An endpoint as recorded: `ipv4` and `ipv6` its addresses as CIDRs (or None), `default_routes` the IP
-    versions whose default route in its sandbox goes through it (filled in where a driver needs it)."""
+    versions whose default route in its sandbox goes through it (filled in where it is asked for), `owner`
+    who made it (None: a playbook or the library; OWNER_CNI: a runtime) and `container_id` the runtime's
+    container of the attachment (container_id, ifname)."""
 
     __slots__ = ()
 
@@ -92,9 +98,20 @@ class EndpointRecord(collections.namedtuple(
         return self.ipv4 if version == 4 else self.ipv6
 
 
-class SandboxRecord(collections.namedtuple("SandboxRecord", "key created ns_dev ns_ino boot_id")):
+class SandboxRecord(collections.namedtuple("SandboxRecord", "key created ns_dev ns_ino boot_id owner",
+                                           defaults=(None,))):
     """A sandbox as recorded: whether pynet made its namespace and, if so, that namespace's (st_dev,
-    st_ino) and the boot it was made in (None in records of before store schema 3)."""
+    st_ino) and the boot it was made in (None in records of before store schema 3); `owner` the owner
+    of the endpoint whose creation adopted the namespace (a runtime's netns: forgotten with its last
+    endpoint), None for the others."""
+
+    __slots__ = ()
+
+
+class EndpointSpec(collections.namedtuple("EndpointSpec", "name sandbox_key options owner container_id",
+                                          defaults=(None, None, None))):
+    """An endpoint to create: a (name, sandbox_key, options) tuple is one made by a playbook or the
+    library; a runtime's attachment adds its owner and container id."""
 
     __slots__ = ()
 

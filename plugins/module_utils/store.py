@@ -25,7 +25,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import pat
 
 DEFAULT_STATE_DIR = "/var/lib/pynet"
 DATABASE_NAME = "pynet.db"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 60000
 
 # Columns added to a table after it was first made, by the schema that added them: a database of
@@ -33,8 +33,18 @@ BUSY_TIMEOUT_MS = 60000
 ADDED_COLUMNS = {
     # Schema 3: a sandbox pynet made, the (st_dev, st_ino) of the namespace it mounted at the key, and
     # the boot it did so in (an inode number names a namespace only until the next boot).
-    "sandboxes": (("ns_dev", "INTEGER"), ("ns_ino", "INTEGER"), ("boot_id", "TEXT")),
+    "sandboxes": (("ns_dev", "INTEGER"), ("ns_ino", "INTEGER"), ("boot_id", "TEXT"),
+                  # Schema 4: who made the record by attaching to the namespace (records.OWNER_CNI: a
+                  # runtime's netns, forgotten with its last endpoint); NULL for playbooks and the library.
+                  ("owner", "TEXT")),
+    # Schema 4: who made the endpoint (NULL: a playbook or the library; records.OWNER_CNI: a container
+    # runtime) and, for a runtime's, the CNI container id of the attachment (container id, ifname).
+    "endpoints": (("owner", "TEXT"), ("container_id", "TEXT")),
 }
+# Indexes on added columns: made once the columns are there.
+ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS endpoints_attachment ON endpoints(network_id, container_id, ifname)",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,7 +82,8 @@ CREATE TABLE IF NOT EXISTS sandboxes (
     created INTEGER NOT NULL,
     ns_dev INTEGER,
     ns_ino INTEGER,
-    boot_id TEXT
+    boot_id TEXT,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS endpoints (
     id TEXT PRIMARY KEY,
@@ -86,6 +97,8 @@ CREATE TABLE IF NOT EXISTS endpoints (
     address_ipv6 TEXT,
     options TEXT NOT NULL,
     state TEXT NOT NULL,
+    owner TEXT,
+    container_id TEXT,
     UNIQUE (network_id, name)
 );
 CREATE INDEX IF NOT EXISTS endpoints_sandbox ON endpoints(sandbox_key);
@@ -321,6 +334,8 @@ def _migrate(db: sqlite3.Connection) -> None:
                 for column, kind in added:
                     if column not in columns:
                         db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, kind))
+            for statement in ADDED_INDEXES:
+                db.execute(statement)
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
     except BaseException:
         db.execute("ROLLBACK")
@@ -344,11 +359,13 @@ def _network(row: sqlite3.Row) -> records.NetworkRecord:
 def _endpoint(row: sqlite3.Row) -> records.EndpointRecord:
     return records.EndpointRecord(row["id"], row["network_id"], row["name"], row["sandbox_key"], row["ifname"],
                                   row["host_ifname"], row["mac"], row["address"], row["address_ipv6"],
-                                  json.loads(row["options"]), row["state"])
+                                  json.loads(row["options"]), row["state"], owner=row["owner"],
+                                  container_id=row["container_id"])
 
 
 def _sandbox(row: sqlite3.Row) -> records.SandboxRecord:
-    return records.SandboxRecord(row["key"], bool(row["created"]), row["ns_dev"], row["ns_ino"], row["boot_id"])
+    return records.SandboxRecord(row["key"], bool(row["created"]), row["ns_dev"], row["ns_ino"], row["boot_id"],
+                                 row["owner"])
 
 
 _PORT_COLUMNS = "ports.protocol, ports.host_ip, ports.host_port, ports.container_port"
@@ -437,6 +454,17 @@ class Snapshot:
         else:
             row = self._db.execute("SELECT * FROM endpoints WHERE network_id = ? AND name = ?",
                                    (network_id, name)).fetchone()
+        return _endpoint(row) if row is not None else None
+
+    def endpoints_owned(self, network_id: str, owner: str | None) -> list[records.EndpointRecord]:
+        """A network's endpoints made by `owner` (None: by playbooks and the library), by name."""
+        return [_endpoint(row) for row in self._db.execute(
+            "SELECT * FROM endpoints WHERE network_id = ? AND owner IS ? ORDER BY name", (network_id, owner))]
+
+    def attachment(self, network_id: str, container_id: str, ifname: str) -> records.EndpointRecord | None:
+        """The endpoint of a runtime's attachment (container id, ifname) in the network, or None."""
+        row = self._db.execute("SELECT * FROM endpoints WHERE network_id = ? AND container_id = ? AND ifname = ?",
+                               (network_id, container_id, ifname)).fetchone()
         return _endpoint(row) if row is not None else None
 
     def endpoints_in_sandbox(self, key: str) -> list[records.InSandbox]:
@@ -537,10 +565,11 @@ class Writer(Snapshot):
 
     def add_endpoint(self, endpoint: records.EndpointRecord) -> None:
         self._db.execute("INSERT INTO endpoints(id, network_id, name, sandbox_key, ifname, host_ifname, mac, address, "
-                         "address_ipv6, options, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         "address_ipv6, options, state, owner, container_id) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (endpoint.id, endpoint.network_id, endpoint.name, endpoint.sandbox_key, endpoint.ifname,
                           endpoint.host_ifname, endpoint.mac, endpoint.ipv4, endpoint.ipv6, _json(endpoint.options),
-                          endpoint.state))
+                          endpoint.state, endpoint.owner, endpoint.container_id))
 
     def set_endpoint_state(self, endpoint_ids: list[str], state: str) -> None:
         self._db.executemany("UPDATE endpoints SET state = ? WHERE id = ?", [(state, id_) for id_ in endpoint_ids])
@@ -555,9 +584,11 @@ class Writer(Snapshot):
 
     # --- sandboxes --------------------------------------------------------------------------------
 
-    def adopt_sandbox(self, key: str) -> None:
-        """Record the namespace at `key` as not pynet's (never removed by pynet), unless it is known."""
-        self._db.execute("INSERT OR IGNORE INTO sandboxes(key, created) VALUES (?, 0)", (key,))
+    def adopt_sandbox(self, key: str, owner: str | None = None) -> bool:
+        """Record the namespace at `key` as not pynet's (never removed by pynet), unless it is known;
+        `owner` as an endpoint's. Whether it was recorded now."""
+        return self._db.execute("INSERT OR IGNORE INTO sandboxes(key, created, owner) VALUES (?, 0, ?)",
+                                (key, owner)).rowcount == 1
 
     def record_own_sandbox(self, key: str, identity: tuple[int, int], boot_id: str) -> None:
         """Record the sandbox at `key` as pynet's, made with the namespace of (st_dev, st_ino) `identity`."""

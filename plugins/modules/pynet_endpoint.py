@@ -147,6 +147,9 @@ options:
       - With O(endpoints), treat the list as complete for O(network) and for each network it names, removing
         those networks' endpoints that are not listed (all of them, for an empty list). By default the list only
         adds or changes endpoints.
+      - The endpoints a container runtime made through pynet's CNI plugin (C(owner) V(cni) in
+        M(pynet.libnetwork.pynet_info)) are never purged; the runtime removes them (CNI DEL or GC). To remove one
+        anyway, name it with O(state=absent).
     type: bool
     default: false
   prune_stale:
@@ -156,6 +159,8 @@ options:
         without pynet). Their addresses and published ports are released, their veths (if any) deleted.
       - Sandboxes then left without a namespace and without endpoints are forgotten too (see RV(pruned_sandboxes)),
         except one with a symbolic link now on its key's path, which pynet never acts through (a warning names it).
+      - The endpoints a container runtime made through pynet's CNI plugin, and the runtime's network namespaces
+        they are in, are left to the runtime, whose CNI GC removes those it no longer lists (as O(purge) does).
       - Run it in the last endpoint task of a play, after the tasks that re-create the declared sandboxes and
         endpoints; an endpoint that only a later task declares would be removed and then made anew.
     type: bool
@@ -244,6 +249,9 @@ endpoints:
       description:
         - What the container sees, as libnetwork's SandboxInfo, and the paths of the files for its runtime, rendered
           from pynet's state under O(state_dir).
+        - C(default_route) and C(default_route_ipv6) tell whether the sandbox's default route of that IP version goes
+          through this endpoint's gateway (of a sandbox's endpoints, the one with the highest C(gw_priority), then
+          the oldest).
         - C(resolv_conf) lists as nameservers the gateways of the sandbox's networks with DNS (else the host's
           resolvers that are not loopback ones); C(hosts) holds the sandbox's own names.
         - C(netns_resolv_conf) is C(/etc/netns/NAME/resolv.conf) for a sandbox at C(/run/netns/NAME), which
@@ -252,6 +260,7 @@ endpoints:
       type: dict
       sample: {"interfaces": [{"src_name": "pnv5f1c9a0e6b2d", "dst_name": "eth0", "address": "10.89.10.2/24",
                "address_ipv6": null, "mac": "02:5f:1c:9a:0e:6b"}], "gateway": "10.89.10.1", "gateway_ipv6": null,
+               "default_route": true, "default_route_ipv6": false,
                "resolv_conf": "/var/lib/pynet/sandboxes/3f2a9c1d0b4e5f67.resolv.conf",
                "hosts": "/var/lib/pynet/sandboxes/3f2a9c1d0b4e5f67.hosts", "netns_resolv_conf": null}
 pruned_sandboxes:

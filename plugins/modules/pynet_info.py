@@ -9,8 +9,8 @@ module: pynet_info
 short_description: Read pynet's drivers, networks (with endpoints) and sandboxes
 version_added: 0.1.0
 description:
-  - Returns what pynet has recorded on the host, with each network's endpoints and their sandbox_info, and the
-    host settings pynet changed and will put back.
+  - Returns what pynet has recorded on the host, with each network's endpoints and their sandbox_info (those a
+    container runtime made with their CNI container id), and the host settings pynet changed and will put back.
   - Changes nothing.
 author:
   - pynet developers (@pynet)
@@ -59,10 +59,25 @@ drivers:
   elements: dict
   sample: [{"name": "bridge", "options": {"default_address_pool": "10.89.0.0/16", "default_subnet_size": 24}}]
 networks:
-  description: The networks, each with id, name, driver, options, state and endpoints (with sandbox_info).
+  description: The networks, each with id, name, driver, options, state and endpoints.
   returned: always
   type: list
   elements: dict
+  contains:
+    endpoints:
+      description:
+        - The network's endpoints, each with id, name, network, sandbox, options, state, sandbox_info (as
+          M(pynet.libnetwork.pynet_endpoint) returns it) and ports, and who made it.
+        - An endpoint a container runtime made through pynet's CNI plugin has C(owner) V(cni) and the runtime's
+          C(container_id); with its C(sandbox_info)'s interface name (C(dst_name)) that is the CNI attachment. A
+          playbook or the library's endpoint has both V(null).
+      type: list
+      elements: dict
+      sample: [{"name": "cni.4d23e.eth0", "owner": "cni", "container_id": "4d23e", "sandbox": "/run/netns/cni-4d23e",
+                "state": "ready", "options": {"ifname": "eth0"}, "ports": [], "sandbox_info": {"interfaces": [
+                {"src_name": "pnv5f1c9a0e6b2d", "dst_name": "eth0", "address": "10.89.10.2/24", "address_ipv6": null,
+                 "mac": "02:5f:1c:9a:0e:6b"}], "gateway": "10.89.10.1", "gateway_ipv6": null, "default_route": true,
+                "default_route_ipv6": false}}]
 sandboxes:
   description: The sandboxes, each with key, created, exists and the interfaces pynet put in it.
   returned: always

@@ -13,6 +13,9 @@ import sys
 import pynet_testing
 import spec
 
+from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
+
 PLUGIN_MODULE = "ansible_collections.pynet.libnetwork.plugins.module_utils.cni"
 ZIPAPP_MODULE = "ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.zipapp"
 REFERENCE_PLUGINS = "/usr/lib/cni"
@@ -25,6 +28,40 @@ def module_plugin():
 
 def reference_plugin(name):
     return Plugin([os.path.join(REFERENCE_PLUGINS, name)], {})
+
+
+class Rig:
+    """A pynet network made by the library, the plugin, and netns made as a runtime makes them."""
+
+    def __init__(self, paths, network, subnet):
+        self.paths = paths
+        self.controller = Controller(state_dir=paths.state_dir)
+        self.network = self.controller.new_network(self.controller.new_network_driver("bridge", {}), network,
+                                                   {"ipam": [{"subnet": subnet}]})
+        self.plugin = module_plugin()
+
+    def config(self, version="1.1.0", **extra):
+        return dict({"cniVersion": version, "name": self.network.name, "type": "pynet",
+                     "state_dir": self.paths.state_dir}, **extra)
+
+    def netns(self, name):
+        """A netns as the runtime makes it (not through pynet): pynet must adopt it and never remove it."""
+        key = self.paths.sandbox_key(name)
+        os.makedirs(os.path.dirname(key), exist_ok=True)
+        netns.create(key)
+        return key
+
+    def add(self, container, key, version="1.1.0", ifname="eth0", **extra):
+        return self.plugin.execute("ADD", self.config(version, **extra), container, key, ifname)
+
+    def delete(self, container, key=None, version="1.1.0", ifname="eth0", **extra):
+        return self.plugin.execute("DEL", self.config(version, **extra), container, key, ifname)
+
+    def endpoints(self):
+        return {ep.name: ep for ep in self.controller.network_by_name(self.network.name).endpoints()}
+
+    def sandbox_keys(self):
+        return [sandbox.key for sandbox in self.controller.sandboxes()]
 
 
 class Plugin:

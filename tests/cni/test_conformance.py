@@ -21,43 +21,9 @@ NETWORK = "pncni"
 SUBNET = "10.89.40.0/24"
 
 
-class Rig:
-    """A pynet network made by the library, the plugin, and netns made as a runtime makes them."""
-
-    def __init__(self, paths):
-        self.paths = paths
-        self.controller = Controller(state_dir=paths.state_dir)
-        self.network = self.controller.new_network(self.controller.new_network_driver("bridge", {}), NETWORK,
-                                                   {"ipam": [{"subnet": SUBNET}]})
-        self.plugin = runtime.module_plugin()
-
-    def config(self, version="1.1.0", **extra):
-        return dict({"cniVersion": version, "name": NETWORK, "type": "pynet", "state_dir": self.paths.state_dir},
-                    **extra)
-
-    def netns(self, name):
-        """A netns as the runtime makes it (not through pynet): pynet must adopt it and never remove it."""
-        key = self.paths.sandbox_key(name)
-        os.makedirs(os.path.dirname(key), exist_ok=True)
-        netns.create(key)
-        return key
-
-    def add(self, container, key, version="1.1.0", ifname="eth0", **extra):
-        return self.plugin.execute("ADD", self.config(version, **extra), container, key, ifname)
-
-    def delete(self, container, key=None, version="1.1.0", ifname="eth0", **extra):
-        return self.plugin.execute("DEL", self.config(version, **extra), container, key, ifname)
-
-    def endpoints(self):
-        return {ep.name: ep for ep in self.controller.network_by_name(NETWORK).endpoints()}
-
-    def sandbox_keys(self):
-        return [sandbox.key for sandbox in self.controller.sandboxes()]
-
-
 @pytest.fixture
 def rig(host):
-    made = Rig(host)
+    made = runtime.Rig(host, NETWORK, SUBNET)
     yield made
     made.controller.close()
 

@@ -283,7 +283,8 @@ def test_null_driver_sandbox_has_loopback_only(host):
     info = ep.sandbox_info()
     assert {key: info.pop(key) for key in ("resolv_conf", "hosts", "netns_resolv_conf")} == network.sandbox_files(
         sandbox.key)
-    assert info == {"interfaces": [], "gateway": None, "gateway_ipv6": None}
+    assert info == {"interfaces": [], "gateway": None, "gateway_ipv6": None, "default_route": False,
+                    "default_route_ipv6": False}
     names = [link["ifname"] for link in ip_json("link", "show", key=sandbox.key)]
     assert names == ["lo"]
     ep.delete()

@@ -3,7 +3,8 @@ boundary n, a child process is killed before its n-th kernel change or store tra
 the next normal run must complete the declared state, agree with the kernel, change nothing on a
 second run, and leave nothing behind once everything is removed: the host settings pynet changed
 (forwarding, accept_ra of an interface that takes router advertisements, an adopted bridge's MTU
-and route_localnet) are back as they were, and none is left recorded."""
+and route_localnet) are back as they were, and none is left recorded. The CNI plugin's ADD and DEL
+are killed the same way; what a runtime does next (DEL, then ADD again) must leave nothing leaked."""
 
 import json
 import os
@@ -14,6 +15,8 @@ import consistency
 import declared
 import pynet_testing
 import pytest
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns
 
 PART = "2 crashes"
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crash_runner.py")
@@ -154,6 +157,69 @@ def test_kill_at_every_step_boundary(host, runner, figures):
     figures.record(PART, "kill points not recovered by the next run", len(failures), 0, not failures)
     assert failures == [], "\n".join(failures)
     assert kill_points >= GOAL_KILL_POINTS
+
+
+def test_kill_cni_add_and_del_at_every_step_boundary(host, runner, figures):
+    """A runtime whose plugin died retries: DEL (after a failed ADD, as the spec has runtimes do), then
+    ADD again. The attachment must then agree with the kernel, and its DEL leave no endpoint, address,
+    port, netns record, veth or DNAT rule."""
+    kill_points = 0
+    failures = []
+    found_on_host = host_of_its_own(host)
+    state = {"state_dir": host.state_dir}
+    world = [("driver", dict(state, name="bridge", options={"enable_firewall": True})),
+             ("network", dict(state, name="front", ipam=[{"subnet": "10.89.50.0/24"}, {"subnet": "fd00:89:50::/64"}]))]
+    # The runtime's netns, outside the test's root: pynet forgets it with its last endpoint.
+    key = os.path.join(os.path.dirname(host.root), os.path.basename(host.root) + "-runtime", "c1")
+    call = dict(state, network="front", container_id="c1", netns=key,
+                port_mappings=[{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}])
+    add, delete = ("cni", dict(call, command="ADD")), ("cni", dict(call, command="DEL"))
+    os.makedirs(os.path.dirname(key))
+    try:
+        for name, (before, after) in {"CNI ADD": (world, [add]), "CNI DEL": (world + [add], [delete])}.items():
+            for kill_at in range(1, 1000):
+                netns.create(key)
+                declared.apply(host.state_dir, before)
+                report = runner.run(host.state_dir, after, kill_at)
+                assert "error" not in report, (name, kill_at, report)
+                failures += ["%s, killed at %d: %s" % (name, kill_at, problem)
+                             for problem in cni_recovered_problems(host, world, add, delete, key, found_on_host)]
+                if not report["killed"]:
+                    break
+                kill_points += 1
+    finally:
+        netns.destroy(key)
+        os.rmdir(os.path.dirname(key))
+    figures.record(PART, "CNI ADD and DEL kill points", kill_points, "> 0", kill_points > 0)
+    figures.record(PART, "CNI kill points not recovered by DEL and ADD", len(failures), 0, not failures)
+    assert failures == [], "\n".join(failures)
+    assert kill_points > 0
+
+
+def cni_recovered_problems(paths, world, add, delete, key, found_on_host):
+    """The runtime's DEL must leave nothing of the attachment (a runtime that gives the container up
+    calls nothing more); its ADD again must agree with the kernel, and the DEL after it leave nothing."""
+    found = []
+    try:
+        declared.apply(paths.state_dir, [delete])
+        found += attachment_leftovers(paths, "after the runtime's DEL")
+        declared.apply(paths.state_dir, [add])
+        found += consistency.problems(paths)
+        declared.apply(paths.state_dir, [delete])
+        found += attachment_leftovers(paths, "after ADD again and DEL")
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # a failure is a finding
+        found.append("the runtime's DEL and ADD failed: %r" % exc)
+    netns.destroy(key)  # as the runtime does
+    return found + recovered_problems(paths, world, found_on_host)
+
+
+def attachment_leftovers(paths, when):
+    rows = consistency.store_rows(paths.state_dir)
+    found = ["%s: %s rows left in %s" % (when, len(rows[table]), table)
+             for table in ("endpoints", "sandboxes", "ports") if rows[table]]
+    found += ["%s: address offset %s held by %s" % (when, row["offset"], row["owner"])
+              for row in rows["allocations"] if row["owner"] != "reserved"]
+    return found + ["%s: %s" % (when, left) for left in consistency.kernel_leftovers(paths) if "pnv" in left]
 
 
 def recovered_problems(paths, after, found_on_host):

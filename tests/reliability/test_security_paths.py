@@ -409,7 +409,7 @@ def test_sandboxes_of_a_schema_2_store_are_taken_for_adopted(host):
     assert [result.get("failed") for result in results] == [None, None], results
     assert netns_identity(mounted) == identity and not os.path.lexists(left)
     assert consistency.store_rows(host.state_dir)["sandboxes"] == []
-    assert sql(database, "SELECT value FROM meta WHERE key = 'schema'") == [("3",)]
+    assert sql(database, "SELECT value FROM meta WHERE key = 'schema'") == [("4",)]
     netns.destroy(mounted)
 
 

@@ -5,6 +5,6 @@
     python3 -m ansible_collections.pynet.libnetwork.plugins.module_utils.cni
 
 protocol.py reads the call and shapes the answer with the standard library alone; verbs.py does ADD,
-DEL, CHECK, GC and STATUS through the library; seam.py holds what the plugin needs of the library
-beyond its public API; zipapp.py builds the plugin as one executable file.
+DEL, CHECK, GC and STATUS through the library's public API; zipapp.py builds the plugin as one
+executable file.
 """

@@ -1,7 +1,10 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """ADD, DEL, CHECK, GC and STATUS through pynet's library: an attachment (CNI_CONTAINERID, CNI_IFNAME)
-is an endpoint of the pynet network the config names, in the netns the runtime made (CNI_NETNS).
+is an endpoint of the pynet network the config names, owned by records.OWNER_CNI and recorded with its
+container id and ifname, in the netns the runtime made (CNI_NETNS), which the library adopts and
+forgets with its last endpoint. Its name, `cni.<container id>.<ifname>` (a digest of the two where
+they make no name), is only for people: the library finds an attachment by (container id, ifname).
 
 Errors name the CNI field or variable at fault (runtimeConfig.portMappings[0].hostPort, CNI_NETNS),
 not the library's parameter.
@@ -10,14 +13,16 @@ not the library's parameter.
 from __future__ import annotations
 
 import fcntl
+import re
 import socket
 import sqlite3
 import struct
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin import protocol, seam
+from ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin import protocol
 from ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.protocol import CniError
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
+from ansible_collections.pynet.libnetwork.plugins.module_utils.records import OWNER_CNI
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR
 
 SIOCGIFHWADDR = 0x8927
@@ -26,6 +31,10 @@ DEFAULT_ROUTES = {4: "0.0.0.0/0", 6: "::/0"}
 PORT_KEYS = (("hostPort", "host_port"), ("containerPort", "container_port"), ("protocol", "protocol"),
              ("hostIP", "host_ip"))
 DNS_LISTS = ("nameservers", "search", "options")
+ATTACHMENT_PREFIX = "cni."
+# pynet's endpoint names (options.check_name): 1 to 128 of these characters.
+ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+HASHED_LENGTH = 56  # hex digits of sha256 for a (container id, ifname) that makes no readable name
 
 
 def run(call):
@@ -44,28 +53,24 @@ def run(call):
 def add(call):
     controller = _controller(call)
     network = _network(controller, call)
-    if not seam.gives_interface(controller, network):
+    if not controller.driver(network.type).gives_interface:
         raise CniError(protocol.INVALID_CONFIG, "name: network %s is a %s network, which gives containers no "
                        "interface; attach them to a bridge network" % (network.name, network.type))
     options, fields = _endpoint_options(call, network)
     dns = _dns(call.config.get("dns") or {})
-    known = seam.known_sandbox(controller, call.netns)
     try:
-        endpoint = network.create_endpoint(seam.attachment_name(call.container_id, call.ifname), call.netns, options)
+        endpoint = network.create_endpoint(attachment_name(call.container_id, call.ifname), call.netns, options,
+                                           owner=OWNER_CNI, container_id=call.container_id)
     except errors.PynetError as exc:
-        if not known:  # the record create_endpoint made of the netns, which it leaves when it fails
-            seam.forget_runtime_sandbox(controller, call.netns)
         raise _refusal(exc, call, network, fields) from None
-    return _merged(call.config.get("prevResult"), _result(call, controller, network, endpoint, dns))
+    return _merged(call.config.get("prevResult"), _result(call, network, endpoint, dns))
 
 
 def delete(call):
     """Idempotent: an unknown network or attachment, or no CNI_NETNS, is success."""
-    controller = _controller(call)
-    endpoint = _attachment(controller, call)
+    endpoint = _attachment(_controller(call), call)
     if endpoint is not None:
         endpoint.delete()
-        seam.forget_runtime_sandbox(controller, endpoint.sandbox_key)
 
 
 def check(call):
@@ -95,18 +100,17 @@ def check(call):
 def gc(call):
     """Remove this network's attachments that are not in cni.dev/valid-attachments; go on past a
     failure and report them all."""
-    valid = {seam.attachment_name(container, ifname) for container, ifname in protocol.gc_attachments(call.config)}
+    valid = protocol.gc_attachments(call.config)
     controller = _controller(call)
     try:
         network = controller.network_by_name(call.network_name)
     except errors.UnknownNetworkError:
         return
     failures = []
-    for endpoint in network.endpoints():
-        if seam.is_attachment(endpoint) and endpoint.name not in valid:
+    for endpoint in network.endpoints_owned(OWNER_CNI):
+        if (endpoint.container_id, endpoint.ifname) not in valid:
             try:
                 endpoint.delete()
-                seam.forget_runtime_sandbox(controller, endpoint.sandbox_key)
             except (errors.PynetError, OSError) as exc:
                 failures.append("%s: %s" % (endpoint.name, exc))
     if failures:
@@ -119,7 +123,8 @@ def status(call):
     try:
         controller = Controller(_state_dir(call), create=False)
         network = controller.network_by_name(call.network_name)
-        exhausted = seam.exhausted_pools(controller, network)
+        exhausted = [version for version in sorted({pool.version for pool in network.pools()})
+                     if not network.has_free_address(version)]
     except errors.UnknownNetworkError:
         raise CniError(protocol.NOT_AVAILABLE, "name: no pynet network %s in %s"
                        % (call.network_name, _state_dir(call))) from None
@@ -163,10 +168,19 @@ def _network(controller, call):
 def _attachment(controller, call):
     """The attachment's endpoint, or None when its network or the endpoint is not there."""
     try:
-        network = controller.network_by_name(call.network_name)
-        return network.endpoint_by_name(seam.attachment_name(call.container_id, call.ifname))
+        return controller.network_by_name(call.network_name).endpoint_by_attachment(call.container_id, call.ifname)
     except (errors.UnknownNetworkError, errors.UnknownEndpointError):
         return None
+
+
+def attachment_name(container_id, ifname):
+    """The endpoint name of an attachment, one per (container id, ifname): readable where it fits a name
+    and the container id has no '.' (which would make two pairs one name), else a digest of the pair."""
+    name = "%s%s.%s" % (ATTACHMENT_PREFIX, container_id, ifname)
+    if ENDPOINT_NAME.match(name) and "." not in container_id:
+        return name
+    import hashlib  # pylint: disable=import-outside-toplevel  # only ids longer than ~110 characters need it
+    return ATTACHMENT_PREFIX + hashlib.sha256(("%s/%s" % (container_id, ifname)).encode()).hexdigest()[:HASHED_LENGTH]
 
 
 def _endpoint_options(call, network):
@@ -241,7 +255,7 @@ def _refusal(exc, call, network, fields):
     message = str(exc)
     if param and message.startswith(param + ": "):
         message = message[len(param) + 2:]
-    if isinstance(exc, errors.EndpointNameError):
+    if isinstance(exc, (errors.EndpointNameError, errors.AttachmentExistsError)):
         return CniError(protocol.REFUSED, "CNI_CONTAINERID, CNI_IFNAME: container %s already has an attachment on %s "
                         "in network %s; DEL it first" % (call.container_id, call.ifname, network.name))
     if isinstance(exc, errors.NoAvailableIPsError):
@@ -267,7 +281,7 @@ def _code_of(field):
 # --- the Result ------------------------------------------------------------------------------------
 
 
-def _result(call, controller, network, endpoint, dns):
+def _result(call, network, endpoint, dns):
     """As the reference bridge plugin's: the bridge, the host end of the veth, the container's interface."""
     info = endpoint.sandbox_info()
     interface = info["interfaces"][0]
@@ -278,14 +292,14 @@ def _result(call, controller, network, endpoint, dns):
     container = {"name": interface["dst_name"], "mac": interface["mac"], "mtu": mtu, "sandbox": call.netns}
     interfaces.append({key: value for key, value in container.items() if value is not None})
     ips, routes = [], []
-    routed = seam.default_route_versions(controller, endpoint)
-    for version, address, gateway in ((4, interface["address"], info["gateway"]),
-                                      (6, interface["address_ipv6"], info["gateway_ipv6"])):
+    for version, address, gateway, routed in ((4, interface["address"], info["gateway"], info["default_route"]),
+                                              (6, interface["address_ipv6"], info["gateway_ipv6"],
+                                               info["default_route_ipv6"])):
         if address:
             ip = {"version": str(version), "address": address, "interface": len(interfaces) - 1}
             if gateway:
                 ip["gateway"] = gateway
-                if version in routed:
+                if routed:
                     routes.append({"dst": DEFAULT_ROUTES[version], "gw": gateway})
             ips.append(ip)
     result = {"interfaces": interfaces, "ips": ips, "routes": routes}

@@ -73,6 +73,8 @@ def ensure_endpoints(controller: Controller, items: list[dict], check_mode: bool
     purge names networks whose endpoints the list lacks are removed; prune_stale removes,
     from every network, the endpoints not listed whose sandbox namespace is gone (after a reboot,
     or a container removed without pynet), and forgets sandboxes left with no namespace and no endpoint.
+    Neither touches the endpoints a container runtime made (an owner's: the runtime removes them, by
+    CNI DEL or GC), nor so their sandboxes; a task removes one only by naming it (state absent).
     """
     host_addresses = ports.HostAddresses()  # read once for the task, if a port gives host_ip
     plans = [_plan_endpoint(controller, "endpoints[%d]." % index if as_list else "", item, check_mode, host_addresses)
@@ -170,7 +172,7 @@ def _removal_plans(plans: list[_Plan], networks: list[Network], chosen: Callable
     named = {(plan.item["network"], plan.item["name"]) for plan in plans}
     return [_Plan("", {"network": network.name, "name": ep.name, "state": "absent", "sandbox": ep.sandbox_key},
                   network, ep, "delete", None)
-            for network in networks for ep in network.endpoints()
+            for network in networks for ep in network.endpoints_owned(None)
             if (network.name, ep.name) not in named and chosen(ep)]
 
 
@@ -190,12 +192,14 @@ def _predict(controller: Controller, plans: list[_Plan]) -> None:
     creating = [plan for plan in plans if plan.action in ("create", "recreate") and plan.network is not None]
     free_ports = controller.free_ports([(plan.network, plan.opts) for plan in creating])
     removed = [plan.endpoint for plan in plans if plan.action in ("delete", "recreate")]
-    with controller.predicting(removed, free_ports) as predict:
+    with controller.predicting(removed, free_ports) as (predict, routed):
+        predicted = []
         for plan in creating:
             with located(plan.where):
-                endpoint, published = predict(plan.network.record(), plan.item["name"], plan.item["sandbox"],
-                                              plan.opts)
-            plan.predicted = diff.predicted_endpoint_view(plan.network, endpoint, published)
+                predicted.append(predict(plan.network.record(), plan.item["name"], plan.item["sandbox"], plan.opts))
+        # Once all are predicted: a later endpoint may take a sandbox's default route from an earlier one.
+        for plan, (endpoint, published) in zip(creating, predicted):
+            plan.predicted = diff.predicted_endpoint_view(plan.network, routed(endpoint), published)
 
 
 def _apply(plans: list[_Plan], host_addresses: ports.HostAddresses) -> None:
