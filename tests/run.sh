@@ -22,8 +22,9 @@ set -uo pipefail
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 output="$repo_root/tests/output/run"
-# dnsmasq-base: tests/kernel/test_dns.py; etcd, sshd and openssl: the fleet stage
-readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables dnsmasq-base etcd-server etcd-client openssh-server openssl)
+# dnsmasq-base: tests/kernel/test_dns.py; etcd, sshd, openssl and ping (iputils-ping): the fleet stage
+readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables dnsmasq-base etcd-server etcd-client openssh-server openssl
+                              iputils-ping)
 # podman's CNI backend, runc (crun fails on this kernel), the busybox of the test image, the reference
 # plugins (chained after pynet, and podman's own bridge network) and the iptables portmap uses.
 readonly CNI_TEST_PACKAGES=(podman runc busybox-static containernetworking-plugins iptables)

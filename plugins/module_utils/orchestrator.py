@@ -49,10 +49,12 @@ class Orchestrator:
     def configure_driver(self, network_type: str, driver_options: dict | None) -> Driver:
         """Record a driver's host-wide options (replacing any) and return its instance."""
         normalised = registry.DRIVERS[network_type].validate_driver_options(driver_options)
+        impl = registry.DRIVERS[network_type](normalised)
+        impl.join()  # a cluster that cannot be reached fails here, before anything is recorded
         with self.store.write() as tx:
             tx.save_driver(network_type, normalised)
-        self._drivers[network_type] = registry.DRIVERS[network_type](normalised)
-        return self._drivers[network_type]
+        self._drivers[network_type] = impl
+        return impl
 
     def forget_driver(self, network_type: str) -> None:
         """Forget a driver's configuration; refused while networks use it."""
@@ -68,6 +70,8 @@ class Orchestrator:
     def create_network(self, network_type: str, name: str, network_options: dict | None) -> NetworkRecord:
         """Record, make and sync a new network; returns its NetworkRecord."""
         impl = self.driver(network_type)
+        if impl.is_global:
+            return self._create_global_network(impl, name, network_options)
         opts, pools = self._check_network(impl, name, network_options)
         host_networks = self._networks_on_host() if impl.uses_ipam else []
         with self.store.write() as tx:
@@ -98,6 +102,8 @@ class Orchestrator:
         """
         impl = self.driver(network_type)
         opts, pools = self._check_network(impl, name, network_options)
+        if impl.is_global and replacing is None and impl.global_network(name=name) is not None:
+            raise errors.NetworkNameError(name)
         host_networks = self._networks_on_host() if impl.uses_ipam else []
         if replacing is not None:
             own = [addresses.network(pool.subnet) for pool in replacing.pools]
@@ -116,6 +122,7 @@ class Orchestrator:
         options.check_name("name", name)
         opts = options.validate(network_options, impl.NETWORK_OPTIONS)
         pools = ipam.parse_pools(opts.pop("ipam"))
+        impl.check_pools(pools)
         if pools and not impl.uses_ipam:
             raise errors.InvalidParameterError("ipam", "the %s driver gives no addresses; leave ipam out"
                                                % impl.network_type)
@@ -159,6 +166,8 @@ class Orchestrator:
 
     def repair_network(self, network: NetworkRecord) -> NetworkRecord:
         """Make the kernel match the network again (after damage outside pynet, or a creation cut off)."""
+        if self.driver(network.type).is_global and self.store.snapshot().network(network_id=network.id) is None:
+            return self._join_global_network(network)
         self.driver(network.type).create_network(network)
         if network.state != STATE_READY:
             with self.store.write() as tx:
@@ -175,6 +184,8 @@ class Orchestrator:
 
     def delete_network(self, network: NetworkRecord) -> None:
         """Remove the network; refused (ActiveEndpointsError, nothing changed) while it has endpoints."""
+        if self.driver(network.type).is_global:
+            self._unpublish_network(network)
         with self.store.write() as tx:
             names = [endpoint.name for endpoint in tx.endpoints(network.id)]
             if names:
@@ -191,6 +202,98 @@ class Orchestrator:
         if network.state != STATE_READY:
             drift.append("network %s was left %s by a run that was cut off" % (network.name, network.state))
         return drift
+
+    # --- global networks: in a cluster store, seen by every host configured with it ------------
+
+    def _global_drivers(self) -> list[Driver]:
+        snapshot = self.store.snapshot()
+        return [self.driver(network_type) for network_type, cls in registry.DRIVERS.items()
+                if cls.is_global and snapshot.driver_options(network_type) is not None]
+
+    def global_network(self, name: str | None = None, network_id: str | None = None) -> NetworkRecord | None:
+        """A global network of that name (or id) in the cluster store of a driver configured here, or None."""
+        for impl in self._global_drivers():
+            found = impl.global_network(name=name, network_id=network_id)
+            if found is not None:
+                return found
+        return None
+
+    def remote_networks(self, local_ids: set[str]) -> list[NetworkRecord]:
+        """The global networks of the drivers configured here that this host's store does not hold."""
+        return [found for impl in self._global_drivers() for found in impl.global_networks()
+                if found.id not in local_ids]
+
+    def _create_global_network(self, impl: Driver, name: str, network_options: dict | None) -> NetworkRecord:
+        """A new global network: checked, recorded here, then in the cluster store (where a network of
+        the same name recorded first by another host wins: NetworkNameError), then set up here."""
+        opts, pools = self._check_network(impl, name, network_options)
+        if impl.global_network(name=name) is not None:
+            raise errors.NetworkNameError(name)
+        host_networks = self._networks_on_host()
+        with self.store.write() as tx:
+            network = self._prepare_network(tx, impl, name, opts, pools, host_networks)[0]
+            tx.add_network(network)
+        try:
+            published = impl.publish_network(network)
+            if published.id != network.id:
+                raise errors.NetworkNameError(name)
+        except BaseException:
+            with self.store.write() as tx:
+                tx.forget_network(network.id)
+            raise
+        network = network._replace(options=published.options)
+        with self.store.write() as tx:
+            tx.set_network_options(network.id, network.options)
+        return self._set_up_global_network(impl, network, published=True)
+
+    def _join_global_network(self, network: NetworkRecord) -> NetworkRecord:
+        """Set up on this host a global network that another host recorded: its record in this host's
+        store (same id), its kernel objects, the host's settings and firewall."""
+        impl = self.driver(network.type)
+        with self.store.write() as tx:
+            if tx.network(network_id=network.id) is None:
+                if tx.network(name=network.name) is not None:
+                    raise errors.NetworkNameError(network.name)
+                tx.add_network(network._replace(state=STATE_CREATING))
+        return self._set_up_global_network(impl, network._replace(state=STATE_CREATING), published=False)
+
+    def _set_up_global_network(self, impl: Driver, network: NetworkRecord, published: bool) -> NetworkRecord:
+        """The kernel step of a global network recorded here; a failure undoes this host's share (and
+        the cluster store's record when this run `published` it)."""
+        try:
+            impl.create_network(network)
+            self.sync_host()
+        except BaseException:
+            with self.store.write() as tx:
+                tx.set_network_state(network.id, STATE_DELETING)
+            self._undo_sync()
+            impl.delete_network(network)
+            with self.store.write() as tx:
+                tx.forget_network(network.id)
+            if published:
+                with contextlib.suppress(errors.PynetError):
+                    impl.unpublish_network(network)
+            raise
+        with self.store.write() as tx:
+            tx.set_network_state(network.id, STATE_READY)
+        return network._replace(state=STATE_READY)
+
+    def _unpublish_network(self, network: NetworkRecord) -> None:
+        """Remove a global network from the cluster store, before this host's share goes: refused while
+        this host or any other has endpoints on it."""
+        names = [endpoint.name for endpoint in self.store.snapshot().endpoints(network.id)]
+        if names:
+            raise errors.ActiveEndpointsError("network", network.name, names)
+        self.driver(network.type).unpublish_network(network)
+
+    def _grow_global_pools(self, impl: Driver, network: NetworkRecord, needed: int) -> None:
+        """Pools enough for `needed` more addresses of this host's share of a global network: blocks
+        claimed in the cluster store (one transaction each), recorded as pools of this host's store."""
+        while ipam.free_count(self.store.snapshot(), network.id, 4) < needed:
+            pools = impl.claim_pools(network, ipam.pool_ranges(self.store.snapshot(), network.id))
+            with self.store.write() as tx:
+                held = set(ipam.pool_ranges(tx, network.id))  # another process of this host may have added it
+                ipam.add_pools(tx, network.id, [pool for pool in pools if str(pool.ip_range) not in held])
 
     # --- endpoints ----------------------------------------------------------------------------
 
@@ -218,6 +321,9 @@ class Orchestrator:
         """
         results = [None] * len(specs)
         checked = []
+        impl = self.driver(network.type)
+        if impl.is_global and self.store.snapshot().network(network_id=network.id) is None:
+            network = self._join_global_network(network)
         host_addresses = host_addresses or ports.HostAddresses()
         for index, (name, sandbox_key, endpoint_options) in enumerate(specs):
             try:
@@ -229,6 +335,8 @@ class Orchestrator:
             except errors.PynetError as exc:
                 results[index] = exc
         free_ports = self.free_ports([(network, opts) for _i, _n, _k, opts in checked])
+        if impl.is_global and checked:
+            self._grow_global_pools(impl, network, len(checked))
         made = []
         with self.store.write() as tx:
             for index, name, sandbox_key, opts in checked:

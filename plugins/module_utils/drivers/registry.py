@@ -8,8 +8,9 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.options import Option
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.bridge import BridgeDriver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.null import NullDriver
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.overlay import OverlayDriver
 
-DRIVERS = {driver.network_type: driver for driver in (BridgeDriver, NullDriver)}
+DRIVERS = {driver.network_type: driver for driver in (BridgeDriver, NullDriver, OverlayDriver)}
 ALIASES = {"simplebridge": "bridge"}
 
 

@@ -31,9 +31,9 @@ LAYERS = [
     # services over the store and the kernel
     "ipam", "ports", "host_changes", "firewall",
     "dns.config", "dns.files", "dns.server",
-    "cluster.layout", "cluster.etcd", "cluster.members", "cluster.allocation",
+    "cluster.layout", "cluster.etcd", "cluster.members", "cluster.allocation", "cluster.networks",
     # drivers: what a network type is and does
-    "drivers.base", "drivers.bridge", "drivers.null", "drivers.registry",
+    "drivers.base", "drivers.bridge", "drivers.null", "drivers.overlay", "drivers.registry",
     # sandboxes and their gateway policy
     "sandbox",
     # the one write path
