@@ -295,3 +295,69 @@ def test_bad_driver_options_are_refused_before_any_change(hosts):
     failed = run_on(host, "c.new_network(c.driver('overlay'), 'ov', {'ipam': [{'subnet': 'fd00:1::/64'}]})",
                     expect_error=True)
     assert failed["param"] == "ipam"
+
+
+PLAY = """
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: The overlay driver, with the cluster's etcd
+      pynet.libnetwork.pynet_driver:
+        name: overlay
+        options:
+          cluster_store: "{{ cluster_store }}"
+          advertise_address: "{{ ansible_host }}"
+    - name: One overlay network, declared on every host at once
+      pynet.libnetwork.pynet_network:
+        name: ov
+        driver: overlay
+        ipam:
+          - subnet: 10.251.0.0/16
+      register: network
+    - name: A sandbox and an endpoint on each host
+      pynet.libnetwork.pynet_sandbox:
+        key: /run/pynet/netns/m1
+    - pynet.libnetwork.pynet_endpoint:
+        name: m1
+        network: ov
+        sandbox: /run/pynet/netns/m1
+      register: endpoint
+    - name: What each host did, back on the control node
+      ansible.builtin.copy:
+        dest: "{{ report_dir }}/{{ inventory_hostname }}.json"
+        content: "{{ {'network': network, 'endpoint': endpoint} | to_json }}"
+        mode: "0600"
+      delegate_to: localhost
+"""
+
+
+def test_the_modules_roll_an_overlay_network_out_to_every_host_at_once(underlay, etcd_cluster, tmp_path):
+    fleet = rig.Fleet(underlay, tmp_path, 3)
+    try:
+        fleet.start()
+        playbook, report_dir = tmp_path / "overlay.yml", tmp_path / "report"
+        playbook.write_text(PLAY)
+        report_dir.mkdir()
+        reports = []
+        for run in range(2):
+            started = time.monotonic()
+            done = fleet.ansible("ansible-playbook", "--forks", "10", "-e", "report_dir=%s" % report_dir,
+                                 "-e", "cluster_store=%s" % etcd_cluster.cluster_store, str(playbook))
+            assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+            reports.append({host.name: json.loads((report_dir / (host.name + ".json")).read_text())
+                            for host in fleet.hosts})
+            print("\nrun %d of the play over 3 hosts: %.1f s" % (run + 1, time.monotonic() - started))
+        first, second = reports
+        ids = {report["network"]["network"]["id"] for report in first.values()}
+        assert len(ids) == 1 and list(stored(etcd_cluster, "/pynet/v1/network-names/").values()) == list(ids)
+        assert all(report["network"]["changed"] and report["endpoint"]["changed"] for report in first.values())
+        assert not any(report["network"]["changed"] or report["endpoint"]["changed"] for report in second.values())
+        addresses = {name: report["endpoint"]["endpoint"]["sandbox_info"]["interfaces"][0]["address"]
+                     for name, report in first.items()}
+        assert len(set(addresses.values())) == 3
+        for source in fleet.hosts:
+            for target in fleet.hosts:
+                if target is not source:
+                    assert ping(source, "m1", ip(addresses[target.name]), count=1) is not None
+    finally:
+        fleet.close()
