@@ -122,7 +122,7 @@ class Orchestrator:
         options.check_name("name", name)
         opts = options.validate(network_options, impl.NETWORK_OPTIONS)
         pools = ipam.parse_pools(opts.pop("ipam"))
-        impl.check_pools(pools)
+        impl.check_pools(name, pools)
         if pools and not impl.uses_ipam:
             raise errors.InvalidParameterError("ipam", "the %s driver gives no addresses; leave ipam out"
                                                % impl.network_type)

@@ -37,7 +37,7 @@ options:
         one, which also keeps tenants from the host's 127.0.0.1 and internal networks from the host's addresses;
         V(false) leaves nftables alone."
       - V(null) takes no options.
-      - "V(overlay) (networks that span hosts over VXLAN, recorded in etcd; the collection's docs/overlay.md):
+      - "V(overlay) (networks that span hosts over VXLAN, recorded in etcd; the collection's README, Overlay networks):
         C(cluster_store) (required: V(etcd://host:port), or V(etcds://host:port) for TLS; several members of one etcd
         cluster as a list or separated by commas), C(ca_file), C(cert_file) and C(key_file) (TLS), C(username) and
         C(password) (etcd's authentication), C(advertise_address) (required: this host's address on the underlay,

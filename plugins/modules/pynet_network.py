@@ -46,7 +46,7 @@ options:
     description:
       - The network type. V(simplebridge) is an alias of V(bridge).
       - The driver's host-wide options come from M(pynet.libnetwork.pynet_driver), or its defaults.
-      - V(overlay) networks span hosts (the collection's docs/overlay.md). One is recorded once in the driver's
+      - V(overlay) networks span hosts (the collection's README, Overlay networks). One is recorded once in the driver's
         etcd, with the same id on every host; the same task on each host sets it up there (its bridge, its vxlan
         device and its peers) and reports C(changed) only for that host's own objects. Its O(ipam) is one IPv4
         subnet, without gateway, ip_range or aux_addresses (each host takes address blocks of it). Its MTU defaults to

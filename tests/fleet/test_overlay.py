@@ -26,7 +26,7 @@ SUBNET = "10.251.0.0/16"
 def run_on(host, code, expect_error=False):
     """Run library code on `host` (on_host.py); its `result`, or the error it reported."""
     proc = subprocess.run(host.nsenter(sys.executable, os.path.join(HERE, "on_host.py")),
-                          input=textwrap.dedent(code), capture_output=True, text=True, timeout=120,
+                          input=textwrap.dedent(code), capture_output=True, text=True, timeout=120, check=False,
                           env=dict(os.environ, PYTHONPATH=pynet_testing.COLLECTIONS))
     assert proc.returncode in (0, 3), proc.stderr[-3000:]
     answer = json.loads(proc.stdout.splitlines()[-1])
@@ -39,13 +39,13 @@ def configure(host, etcd_cluster):
            % (etcd_cluster.cluster_store, host.address))
 
 
-def create_network(host, name="ov", extra=""):
+def create_network(host, name="ov", extra="", subnet=SUBNET):
     return run_on(host, """
         driver = c.driver("overlay")
         started = time.monotonic()
         net = c.new_network(driver, %r, {"ipam": [{"subnet": %r}]%s})
         result = {"id": net.id, "took": time.monotonic() - started, "options": net.options}
-        """ % (name, SUBNET, extra))
+        """ % (name, subnet, extra))
 
 
 def create_endpoints(host, names, network="ov"):
@@ -70,9 +70,8 @@ def tcp(server, server_name, address, client, client_name, port=5201):
     """A TCP exchange from a sandbox of `client` to one of `server` listening on `address`: the peer
     address the server saw. The namespaces are opened through the hosts' roots (/proc/PID/root, a
     symlink that pynet's own path walk refuses, so they are given as descriptors)."""
-    fds = [os.open(path, os.O_RDONLY | os.O_CLOEXEC) for path in (server_name if server is None else
-                                                                   sandbox(server, server_name),
-                                                                   sandbox(client, client_name))]
+    server_path = server_name if server is None else sandbox(server, server_name)
+    fds = [os.open(path, os.O_RDONLY | os.O_CLOEXEC) for path in (server_path, sandbox(client, client_name))]
     try:
         got_server, got_client, peer = traffic.tcp_exchange(fds[0], address, fds[1], port=port)
         assert (got_server, got_client) == (b"ping from client", b"pong from server")
@@ -85,7 +84,7 @@ def tcp(server, server_name, address, client, client_name, port=5201):
 def ping(host, name, address, count=3):
     """Ping from a sandbox; the average RTT in ms, or None when nothing came back."""
     proc = subprocess.run(["nsenter", "--net=" + sandbox(host, name), "ping", "-n", "-q", "-c", str(count),
-                           "-i", "0.2", "-W", "1", address], capture_output=True, text=True)
+                           "-i", "0.2", "-W", "1", address], capture_output=True, text=True, check=False)
     found = re.search(r"= [\d.]+/([\d.]+)/", proc.stdout)
     return float(found.group(1)) if proc.returncode == 0 and found else None
 
@@ -168,6 +167,27 @@ def test_a_global_network_spans_hosts_and_its_endpoints_reach_each_other(hosts, 
           "the overlay (pairs: %s), %.3f ms on a local bridge" % (
               created["took"], ", ".join("%.3f" % made[h.name]["took"] for h in hosts), overlay_rtt,
               ", ".join("%.3f" % rtt for rtt in rtts), bridge_rtt))
+
+
+def test_internal_and_enable_icc_keep_their_meaning_across_hosts(hosts, underlay):
+    create_network(hosts[0], "inside", ', "internal": True')
+    refused = run_on(hosts[1], "c.new_network(c.driver('overlay'), 'apart', {'ipam': [{'subnet': '10.251.128.0/17'}]})",
+                     expect_error=True)
+    assert (refused["error"], refused["param"]) == ("PoolOverlapError", "ipam[0].subnet")
+    create_network(hosts[0], "apart", ', "enable_icc": False', subnet="10.253.0.0/16")
+    inside = {host.name: create_endpoints(host, ["i-" + host.name], "inside")["addresses"]["i-" + host.name]
+              for host in hosts[:2]}
+    apart = {host.name: create_endpoints(host, ["a-" + host.name, "b-" + host.name], "apart")["addresses"]
+             for host in hosts[:2]}
+    first, second = hosts[:2]
+    # internal: the endpoints reach each other across hosts, and nothing beyond their subnet.
+    assert tcp(second, "i-pnh2", ip(inside["pnh2"]), first, "i-pnh1") == ip(inside["pnh1"])
+    assert ping(first, "i-pnh1", rig.CONTROL_ADDRESS, count=1) is None
+    assert ping(first, "i-pnh1", second.address, count=1) is None
+    # enable_icc false: no endpoint reaches another, on its host or across, but all reach the outside.
+    assert ping(first, "a-pnh1", ip(apart["pnh2"]["a-pnh2"]), count=1) is None
+    assert ping(first, "a-pnh1", ip(apart["pnh1"]["b-pnh1"]), count=1) is None
+    assert ping(first, "a-pnh1", rig.CONTROL_ADDRESS, count=1) is not None
 
 
 def test_deleting_a_network_is_refused_while_any_host_has_endpoints(hosts, etcd_cluster):

@@ -52,8 +52,9 @@ def publish(client, network_id, name, network_type, network_options):
     if result.succeeded:
         return GlobalNetwork(network_id, name, network_type, network_options)
     found = result.responses[0]
-    return by_id(client, found[0].value) if found else publish(client, network_id, name, network_type,
-                                                                network_options)
+    if not found:  # the name was freed meanwhile: try again
+        return publish(client, network_id, name, network_type, network_options)
+    return by_id(client, found[0].value)
 
 
 def by_id(client, network_id):
@@ -132,4 +133,3 @@ def delete(client, network):
                 "delete them first, on their hosts")
     raise errors.ClusterStoreError("network %s: blocks kept being claimed while it was being deleted; "
                                    "try again" % network.name)
-

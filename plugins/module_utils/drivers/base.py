@@ -76,8 +76,8 @@ class Driver:
     def check_conflicts(self, network_options: dict, others: list[NetworkRecord]) -> None:
         """Refuse a new network whose options clash with another network's (NetworkRecords)."""
 
-    def check_pools(self, pools: list[ipam.PoolSpec]) -> None:
-        """Refuse address pools (ipam.PoolSpecs) that networks of this type cannot have."""
+    def check_pools(self, name: str, pools: list[ipam.PoolSpec]) -> None:
+        """Refuse address pools (ipam.PoolSpecs) that the network `name` of this type cannot have."""
 
     # --- global networks (is_global): the cluster store ----------------------------------------
 

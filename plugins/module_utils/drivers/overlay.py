@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The overlay driver: networks that span hosts over VXLAN, their global state in etcd.
 
-docs/overlay.md gives the design and the reasons for it. In short, per network and host:
+The README's section Overlay networks gives the design and the reasons for it. In short, per network and host:
 - a bridge `pn-<12 hex of the network id>` (alias `pynet:<id>`, a MAC address of this host's, from
   the id and the host's name) with the gateway of each address block the host holds (block.1, with
   the network's prefix length), and a veth per endpoint, as the bridge driver makes them;
@@ -149,7 +149,7 @@ class OverlayDriver(bridges.BridgeDriver):
         if self.configured:
             members.join(self.client(), self.host, self.options["advertise_address"])
 
-    def check_pools(self, pools: list[ipam.PoolSpec]) -> None:
+    def check_pools(self, name: str, pools: list[ipam.PoolSpec]) -> None:
         if not any(pool.version == 4 for pool in pools):
             raise errors.InvalidParameterError("ipam", "an overlay network needs an IPv4 subnet (such as "
                                                "{subnet: 10.251.0.0/16}): its hosts take address blocks of it")
@@ -165,6 +165,14 @@ class OverlayDriver(bridges.BridgeDriver):
                 raise errors.InvalidParameterError(where + ".gateway", "overlay networks have a gateway per address "
                                                    "block (its first address but one), on the block's host: leave "
                                                    "gateway out")
+        if self.configured:
+            # Blocks are claimed as endpoints come, so the hosts' stores cannot tell: the cluster's networks do.
+            for other in self.global_networks():
+                for pool in other.pools:
+                    for index, mine in enumerate(pools):
+                        if other.name != name and addresses.network(pool.subnet).overlaps(mine.subnet):
+                            raise errors.PoolOverlapError(str(mine.subnet), "subnet %s of overlay network %s"
+                                                          % (pool.subnet, other.name), param="ipam[%d].subnet" % index)
 
     def global_network(self, name: str | None = None, network_id: str | None = None) -> NetworkRecord | None:
         if not self.configured:
