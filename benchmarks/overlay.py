@@ -24,8 +24,8 @@ import textwrap
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "fleet"))
 
+import rig  # noqa: E402  (also puts tests/lib on the path)
 import pynet_testing  # noqa: E402
-import rig  # noqa: E402
 
 ON_HOST = os.path.join(os.path.dirname(HERE), "tests", "fleet", "on_host.py")
 

@@ -78,6 +78,11 @@ class Orchestrator:
             network, pools = self._prepare_network(tx, impl, name, opts, pools, host_networks)
             tx.add_network(network)
             ipam.add_pools(tx, network.id, pools)
+        return self._make_network(impl, network)
+
+    def _make_network(self, impl: Driver, network: NetworkRecord, undo: Callable | None = None) -> NetworkRecord:
+        """The kernel step of a network recorded as 'creating', and the host's sync; a failure undoes the
+        network whole (and calls `undo`, if given), then raises."""
         try:
             impl.create_network(network)
             self.sync_host()
@@ -88,6 +93,8 @@ class Orchestrator:
             impl.delete_network(network._replace(state=STATE_DELETING))
             with self.store.write() as tx:
                 tx.forget_network(network.id)
+            if undo is not None:
+                undo()
             raise
         with self.store.write() as tx:
             tx.set_network_state(network.id, STATE_READY)
@@ -244,7 +251,7 @@ class Orchestrator:
         network = network._replace(options=published.options)
         with self.store.write() as tx:
             tx.set_network_options(network.id, network.options)
-        return self._set_up_global_network(impl, network, published=True)
+        return self._make_network(impl, network, lambda: self._unpublish_quietly(impl, network))
 
     def _join_global_network(self, network: NetworkRecord) -> NetworkRecord:
         """Set up on this host a global network that another host recorded: its record in this host's
@@ -255,28 +262,14 @@ class Orchestrator:
                 if tx.network(name=network.name) is not None:
                     raise errors.NetworkNameError(network.name)
                 tx.add_network(network._replace(state=STATE_CREATING))
-        return self._set_up_global_network(impl, network._replace(state=STATE_CREATING), published=False)
+        return self._make_network(impl, network._replace(state=STATE_CREATING))
 
-    def _set_up_global_network(self, impl: Driver, network: NetworkRecord, published: bool) -> NetworkRecord:
-        """The kernel step of a global network recorded here; a failure undoes this host's share (and
-        the cluster store's record when this run `published` it)."""
-        try:
-            impl.create_network(network)
-            self.sync_host()
-        except BaseException:
-            with self.store.write() as tx:
-                tx.set_network_state(network.id, STATE_DELETING)
-            self._undo_sync()
-            impl.delete_network(network)
-            with self.store.write() as tx:
-                tx.forget_network(network.id)
-            if published:
-                with contextlib.suppress(errors.PynetError):
-                    impl.unpublish_network(network)
-            raise
-        with self.store.write() as tx:
-            tx.set_network_state(network.id, STATE_READY)
-        return network._replace(state=STATE_READY)
+    @staticmethod
+    def _unpublish_quietly(impl: Driver, network: NetworkRecord) -> None:
+        """Take back a global network this run recorded and could not set up (the set-up's error is
+        the one to report)."""
+        with contextlib.suppress(errors.PynetError):
+            impl.unpublish_network(network)
 
     def _unpublish_network(self, network: NetworkRecord) -> None:
         """Remove a global network from the cluster store, before this host's share goes: refused while

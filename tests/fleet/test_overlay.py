@@ -211,6 +211,22 @@ def test_deleting_a_network_is_refused_while_any_host_has_endpoints(hosts, etcd_
     assert run_on(hosts[1], "result = [n.name for n in c.networks()]") == []
 
 
+def test_a_batch_larger_than_an_etcd_transaction_and_a_block(hosts, etcd_cluster):
+    """130 endpoints in one batch: three blocks claimed, their records in two transactions (etcd takes
+    at most 128 requests in one); all of it gone with the endpoints and the network."""
+    network_id = create_network(hosts[0])["id"]
+    made = create_endpoints(hosts[0], ["x%d" % index for index in range(130)])["addresses"]
+    assert len(set(made.values())) == 130
+    assert len(stored(etcd_cluster, "/pynet/v1/endpoints/")) == 130
+    assert len(stored(etcd_cluster, "/pynet/v1/blocks/")) == 3
+    run_on(hosts[0], """
+        net = c.network_by_name("ov")
+        net.delete_endpoints(net.endpoints())
+        net.delete()
+        """)
+    assert not [key for key in stored(etcd_cluster, "/pynet/") if network_id in key]
+
+
 def test_every_host_allocating_at_once_gives_no_address_twice(hosts, etcd_cluster):
     create_network(hosts[0])
     count = 25
@@ -270,14 +286,14 @@ def test_peer_entries_follow_the_member_list_after_a_repair(underlay, etcd_clust
         assert flood_peers(first, network_id) == sorted([second.address, third.address, newcomer.address])
         assert ping(first, "p-" + first.name, ip(joined)) is not None
         assert run_on(first, "result = c.network_by_name('ov').drift()") == []
-        # A host leaves the cluster (its endpoints first): a repair on the others drops its entries.
+        # A host leaves the cluster for good, its endpoint left as it was: its blocks and endpoint records
+        # go with it, and a repair on the others drops its entries.
+        assert [key for key in stored(etcd_cluster, "/pynet/v1/endpoints/") if "/pnh3/" in key]
         run_on(third, """
             from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import members
-            net = c.network_by_name('ov')
-            for ep in net.endpoints():
-                ep.delete()
             members.leave(c.driver('overlay').impl.client(), 'pnh3')
             """)
+        assert not [key for key in stored(etcd_cluster, "/pynet/") if "pnh3" in key]
         for host in (first, second, newcomer):
             run_on(host, "c.network_by_name('ov').repair()")
             assert third.address not in flood_peers(host, network_id)

@@ -29,6 +29,12 @@ GlobalNetwork = collections.namedtuple("GlobalNetwork", "id name type options")
 
 # How often a deletion reads again when blocks were claimed between its read and its transaction.
 _DELETE_ATTEMPTS = 5
+# Requests per transaction: etcd refuses more than 128 by default (its --max-txn-ops).
+TXN_REQUESTS = 100
+
+
+def _chunks(items):
+    return [items[start:start + TXN_REQUESTS] for start in range(0, len(items), TXN_REQUESTS)]
 
 
 def _value(name, network_type, network_options):
@@ -75,22 +81,23 @@ def all_networks(client):
 
 
 def attach(client, network_id, host, endpoints):
-    """Record `endpoints` ({endpoint id: name}) of `host` on the network, in one transaction that
-    checks that the network is still recorded (UnknownNetworkError if another host deleted it)."""
-    if not endpoints:
-        return
-    result = client.txn([etcd.compare_present(layout.network_key(network_id))],
-                        [etcd.put_request(layout.endpoint_key(network_id, host, endpoint_id), name)
-                         for endpoint_id, name in sorted(endpoints.items())])
-    if not result.succeeded:
-        raise errors.UnknownNetworkError(network_id)
+    """Record `endpoints` ({endpoint id: name}) of `host` on the network, in one transaction per
+    TXN_REQUESTS endpoints that checks that the network is still recorded (UnknownNetworkError if
+    another host deleted it)."""
+    for chunk in _chunks(sorted(endpoints.items())):
+        result = client.txn([etcd.compare_present(layout.network_key(network_id))],
+                            [etcd.put_request(layout.endpoint_key(network_id, host, endpoint_id), name)
+                             for endpoint_id, name in chunk])
+        if not result.succeeded:
+            raise errors.UnknownNetworkError(network_id)
 
 
 def detach(client, network_id, host, endpoint_ids):
-    """Forget endpoints of `host` on the network: one transaction (ones already gone are fine)."""
-    if endpoint_ids:
+    """Forget endpoints of `host` on the network: one transaction per TXN_REQUESTS (ones already gone
+    are fine)."""
+    for chunk in _chunks(sorted(endpoint_ids)):
         client.txn([], [etcd.delete_request(layout.endpoint_key(network_id, host, endpoint_id))
-                        for endpoint_id in sorted(endpoint_ids)])
+                        for endpoint_id in chunk])
 
 
 def endpoints(client, network_id):
@@ -104,8 +111,9 @@ def _host_and_name(kv):
 
 def delete(client, network):
     """Delete the GlobalNetwork `network` with its name, VNI and blocks, in one transaction, unless a
-    host has endpoints on it (ActiveEndpointsError naming each with its host; nothing changed).
-    Returns False when it was not recorded (any more)."""
+    host has endpoints on it (ActiveEndpointsError naming each with its host; nothing changed); then
+    the blocks' index by host (no block of the network can be claimed any more). Returns False when
+    it was not recorded (any more)."""
     network_key, name_key = layout.network_key(network.id), layout.network_name_key(network.name)
     endpoints_prefix, blocks_prefix = layout.endpoints_prefix(network.id), layout.blocks_prefix(network.id)
     for _attempt in range(_DELETE_ATTEMPTS):
@@ -119,12 +127,13 @@ def delete(client, network):
                      etcd.delete_request(layout.network_vni_key(network.id))]
         if vni:
             deletions.append(etcd.delete_request(layout.vni_key(int(vni[0].value))))
-        for kv in blocks:
-            host = json.loads(kv.value)["host"]
-            deletions.append(etcd.delete_request(layout.host_block_key(host, network.id, layout.block_of(kv.key))))
-        result = client.txn([etcd.compare_none_under(endpoints_prefix), etcd.compare_unchanged_under(blocks_prefix, read.revision)],
-                            deletions, [etcd.get_request(endpoints_prefix, prefix=True)])
+        result = client.txn([etcd.compare_none_under(endpoints_prefix),
+                             etcd.compare_unchanged_under(blocks_prefix, read.revision)], deletions, [etcd.get_request(endpoints_prefix, prefix=True)])
         if result.succeeded:
+            index = [etcd.delete_request(layout.host_block_key(json.loads(kv.value)["host"], network.id,
+                                                               layout.block_of(kv.key))) for kv in blocks]
+            for chunk in _chunks(index):
+                client.txn([], chunk)
             return True
         found = [_host_and_name(kv) for kv in result.responses[0]]
         if found:

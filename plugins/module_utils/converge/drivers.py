@@ -17,7 +17,8 @@ def ensure_driver(controller: Controller, params: dict, check_mode: bool) -> Res
     if params["state"] == "absent":
         if not current.configured:
             return Result(False, before, None, driver=None)
-        users = [net.name for net in controller.networks() if net.type == name]
+        # This host's networks: global ones of the cluster that are not set up here need no driver here.
+        users = [net.name for net in controller.store.snapshot().networks(name)]
         if users:
             raise errors.DriverInUseError(name, users)
         if not check_mode:

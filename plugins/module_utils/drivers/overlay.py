@@ -361,7 +361,10 @@ class OverlayDriver(bridges.BridgeDriver):
             bridge = host.link(network.options["bridge_name"])
             for block in sorted(blocks):
                 self._add_gateway(host, bridge, network, str(addresses.interface(block).network))
-        return super().create_endpoints(network, endpoints)
+        outcome = super().create_endpoints(network, endpoints)
+        global_networks.detach(self.client(), network.id, self.host,
+                               [endpoint.id for endpoint, failure in zip(endpoints, outcome) if failure is not None])
+        return outcome
 
     @staticmethod
     def _routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:

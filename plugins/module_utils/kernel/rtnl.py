@@ -334,6 +334,14 @@ class Connection:
     def _change(self, msg_type: int, flags: int, payload: bytes) -> None:
         self._request(msg_type, NLM_F_ACK | flags, payload)
 
+    def _change_unless(self, refusals: tuple[int, ...], msg_type: int, flags: int, payload: bytes) -> None:
+        """A change, where the kernel's refusal with one of these errnos means it is already as asked."""
+        try:
+            self._change(msg_type, flags, payload)
+        except OSError as exc:
+            if exc.errno not in refusals:
+                raise
+
     def _unless_gone(self, msg_type: int, payload: bytes) -> bool:
         """A change of a link named in the request; False when there is no such link."""
         try:
@@ -388,13 +396,8 @@ class Connection:
 
     def vxlan_info(self, name: str) -> dict | None:
         """{"vni", "local", "port"} of the vxlan device `name`, or None when there is none."""
-        try:
-            messages = self._request(RTM_GETLINK, 0, IFINFOMSG.encode([(IFLA_IFNAME, name)]))
-        except OSError as exc:
-            if exc.errno == errno.ENODEV:
-                return None
-            raise
-        info = IFINFOMSG.attrs(messages[0]).get(IFLA_LINKINFO, {})
+        message = self._link_message(name)
+        info = IFINFOMSG.attrs(message).get(IFLA_LINKINFO, {}) if message else {}
         if info.get(IFLA_INFO_KIND) != "vxlan":
             return None
         data = info.get(IFLA_INFO_DATA, {})
@@ -412,11 +415,7 @@ class Connection:
 
     def delete_fdb_flood(self, index: int, remote: str) -> None:
         """Stop flooding to `remote`; one already gone is fine."""
-        try:
-            self._change(RTM_DELNEIGH, 0, _flood_message(index, remote))
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ENODEV):
-                raise
+        self._change_unless((errno.ENOENT, errno.ENODEV), RTM_DELNEIGH, 0, _flood_message(index, remote))
 
     def fdb_floods(self, index: int) -> set[str]:
         """The remotes that the vxlan device of `index` floods to (a dump of the bridge family's
@@ -472,31 +471,28 @@ class Connection:
 
     def link(self, name: str) -> Link | None:
         """The link called `name` (a Link), or None."""
+        message = self._link_message(name)
+        return _link(message) if message else None
+
+    def _link_message(self, name: str) -> bytes | None:
+        """The kernel's message about the link called `name`, or None."""
         try:
             messages = self._request(RTM_GETLINK, 0, IFINFOMSG.encode([(IFLA_IFNAME, name)]))
         except OSError as exc:
             if exc.errno == errno.ENODEV:
                 return None
             raise
-        return _link(messages[0]) if messages else None
+        return messages[0] if messages else None
 
     # --- addresses and routes -----------------------------------------------------------------
 
     def add_address(self, index: int, cidr: str, flags: int = 0) -> None:
         """Add an address; one that is already there is fine."""
-        try:
-            self._change(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, _address_message(index, cidr, flags))
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
+        self._change_unless((errno.EEXIST,), RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, _address_message(index, cidr, flags))
 
     def delete_address(self, index: int, cidr: str) -> None:
         """Remove an address; one (or a link) already gone is fine."""
-        try:
-            self._change(RTM_DELADDR, 0, _address_message(index, cidr))
-        except OSError as exc:
-            if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV):
-                raise
+        self._change_unless((errno.EADDRNOTAVAIL, errno.ENODEV), RTM_DELADDR, 0, _address_message(index, cidr))
 
     def set_default_route(self, gateway: str, index: int) -> None:
         self._change(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, RTMSG.encode(
