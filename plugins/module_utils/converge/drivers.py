@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
-from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, driver_view
+from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, driver_view, options_view
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 
 
@@ -28,8 +28,8 @@ def ensure_driver(controller: Controller, params: dict, check_mode: bool) -> Res
         desired = dict(current.options)
     else:
         desired = registry.DRIVERS[name].validate_driver_options(params.get("options"))
-    after = {"name": name, "options": desired}
-    if before == after:
+    after = options_view(name, desired)
+    if current.configured and dict(current.options) == desired:
         return Result(False, before, after, driver=after)
     if not check_mode:
         controller.new_network_driver(name, desired)
