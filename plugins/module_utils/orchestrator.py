@@ -431,6 +431,12 @@ class Orchestrator:
             tx.forget_endpoints([endpoint.id for endpoint in removed])
 
             def predict(network: NetworkRecord, name: str, sandbox_key: str, opts: dict) -> tuple:
+                impl = self.driver(network.type)
+                if impl.is_global:  # the blocks a real run would claim, as this host would try them first
+                    if tx.network(network_id=network.id) is None:
+                        tx.add_network(network)
+                    if ipam.free_count(tx, network.id, 4) < 1:
+                        ipam.add_pools(tx, network.id, impl.planned_pools(network, ipam.pool_ranges(tx, network.id)))
                 endpoint = self._prepare_endpoint(tx, network, name, sandbox_key, opts, free_ports)
                 return endpoint, tx.ports(endpoint.id)
 

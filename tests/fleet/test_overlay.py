@@ -190,6 +190,20 @@ def test_internal_and_enable_icc_keep_their_meaning_across_hosts(hosts, underlay
     assert ping(first, "a-pnh1", rig.CONTROL_ADDRESS, count=1) is not None
 
 
+def test_check_mode_predicts_the_address_a_run_gives_on_a_host_with_no_block(hosts, etcd_cluster):
+    create_network(hosts[0])
+    before = stored(etcd_cluster, "/pynet/")
+    predicted = run_on(hosts[1], """
+        net = c.network_by_name("ov")
+        with c.predicting([], {}) as predict:
+            result = predict(net.record(), "e1", "/run/pynet/netns/e1", net.check_endpoint("e1", "/run/pynet/netns/e1",
+                                                                                          {}))[0].ipv4
+        result = [result, [n.name for n in c.store.snapshot().networks()]]
+        """)
+    assert predicted[1] == [] and stored(etcd_cluster, "/pynet/") == before  # nothing recorded anywhere
+    assert create_endpoints(hosts[1], ["e1"])["addresses"]["e1"] == predicted[0]
+
+
 def test_deleting_a_network_is_refused_while_any_host_has_endpoints(hosts, etcd_cluster):
     network_id = create_network(hosts[0])["id"]
     create_endpoints(hosts[1], ["busy"])

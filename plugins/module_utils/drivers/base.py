@@ -105,6 +105,10 @@ class Driver:
         """More pools for this host's share of a global network (`held`: the ranges it has), at least one."""
         return []
 
+    def planned_pools(self, network: NetworkRecord, held: list[str]) -> list[ipam.PoolSpec]:
+        """The pool claim_pools() would try first, claiming nothing (check mode's prediction)."""
+        return []
+
     # --- networks: the kernel, the host, the firewall -----------------------------------------
 
     def create_network(self, network: NetworkRecord) -> None:

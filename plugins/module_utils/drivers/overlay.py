@@ -215,6 +215,16 @@ class OverlayDriver(bridges.BridgeDriver):
                                              required=[layout.network_key(network.id)]).block]
         return [_block_pool(subnet, block) for block in blocks]
 
+    def planned_pools(self, network: NetworkRecord, held: list[str]) -> list[ipam.PoolSpec]:
+        subnet = _subnet(network)
+        prefixlen = allocation.block_prefixlen(subnet)
+        count = 1 << (prefixlen - addresses.network(subnet).prefixlen)
+        index = allocation.first_free(count, allocation.hashed(network.id, self.host, "0"),
+                                      allocation.indexes_of(subnet, prefixlen, held))
+        if index is None:
+            raise errors.NoFreeBlockError(network.id, subnet, prefixlen)
+        return [_block_pool(subnet, allocation.block_at(subnet, prefixlen, index))]
+
     # --- networks: options --------------------------------------------------------------------
 
     def check_network(self, network_options: dict) -> None:
