@@ -62,6 +62,7 @@ class Orchestrator:
             users = [network.name for network in tx.networks(network_type)]
             if users:
                 raise errors.DriverInUseError(network_type, users)
+            self.driver(network_type).leave()
             tx.forget_driver(network_type)
         self._drivers.pop(network_type, None)
 

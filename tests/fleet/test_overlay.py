@@ -347,67 +347,80 @@ def test_bad_driver_options_are_refused_before_any_change(hosts):
     assert failed["param"] == "ipam"
 
 
-PLAY = """
+ROLE_PLAY = """
 - hosts: fleet
   gather_facts: false
-  tasks:
-    - name: The overlay driver, with the cluster's etcd
-      pynet.libnetwork.pynet_driver:
-        name: overlay
-        options:
-          cluster_store: "{{ cluster_store }}"
-          advertise_address: "{{ ansible_host }}"
-    - name: One overlay network, declared on every host at once
-      pynet.libnetwork.pynet_network:
-        name: ov
-        driver: overlay
-        ipam:
-          - subnet: 10.251.0.0/16
-      register: network
-    - name: A sandbox and an endpoint on each host
-      pynet.libnetwork.pynet_sandbox:
-        key: /run/pynet/netns/m1
-    - pynet.libnetwork.pynet_endpoint:
-        name: m1
-        network: ov
-        sandbox: /run/pynet/netns/m1
-      register: endpoint
-    - name: What each host did, back on the control node
-      ansible.builtin.copy:
-        dest: "{{ report_dir }}/{{ inventory_hostname }}.json"
-        content: "{{ {'network': network, 'endpoint': endpoint} | to_json }}"
-        mode: "0600"
-      delegate_to: localhost
+  serial: %s
+  max_fail_percentage: 0
+  roles:
+    - role: pynet.libnetwork.fleet_network
+      vars:
+        fleet_network_cluster_store: "{{ cluster_store }}"
+        fleet_network_state: %s
+        fleet_network_health_timeout: 1
+        fleet_network_networks:
+          - {name: ov, subnet: 10.251.0.0/16}
 """
 
 
-def test_the_modules_roll_an_overlay_network_out_to_every_host_at_once(underlay, etcd_cluster, tmp_path):
+def network_id(etcd_cluster, name="ov"):
+    return stored(etcd_cluster, "/pynet/v1/network-names/")["/pynet/v1/network-names/" + name]
+
+
+def recap(run):
+    """{host: {"ok": n, "changed": n, "failed": n, ...}} of a play's recap."""
+    found = {}
+    for line in run.stdout.split("PLAY RECAP")[-1].splitlines():
+        if " : " in line:
+            host, counts = line.split(" : ")
+            found[host.strip()] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counts)}
+    return found
+
+
+def test_the_fleet_network_role_rolls_out_in_checked_batches_and_removes_everything(underlay, etcd_cluster,
+                                                                                      tmp_path):
     fleet = rig.Fleet(underlay, tmp_path, 3)
     try:
         fleet.start()
-        playbook, report_dir = tmp_path / "overlay.yml", tmp_path / "report"
-        playbook.write_text(PLAY)
-        report_dir.mkdir()
-        reports = []
-        for run in range(2):
+
+        def play(serial, state):
+            playbook = tmp_path / ("role-%s.yml" % state)
+            playbook.write_text(ROLE_PLAY % (serial, state))
             started = time.monotonic()
-            done = fleet.ansible("ansible-playbook", "--forks", "10", "-e", "report_dir=%s" % report_dir,
-                                 "-e", "cluster_store=%s" % etcd_cluster.cluster_store, str(playbook))
-            assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-            reports.append({host.name: json.loads((report_dir / (host.name + ".json")).read_text())
-                            for host in fleet.hosts})
-            print("\nrun %d of the play over 3 hosts: %.1f s" % (run + 1, time.monotonic() - started))
-        first, second = reports
-        ids = {report["network"]["network"]["id"] for report in first.values()}
-        assert len(ids) == 1 and list(stored(etcd_cluster, "/pynet/v1/network-names/").values()) == list(ids)
-        assert all(report["network"]["changed"] and report["endpoint"]["changed"] for report in first.values())
-        assert not any(report["network"]["changed"] or report["endpoint"]["changed"] for report in second.values())
-        addresses = {name: report["endpoint"]["endpoint"]["sandbox_info"]["interfaces"][0]["address"]
-                     for name, report in first.items()}
-        assert len(set(addresses.values())) == 3
-        for source in fleet.hosts:
-            for target in fleet.hosts:
-                if target is not source:
-                    assert ping(source, "m1", ip(addresses[target.name]), count=1) is not None
+            run = fleet.ansible("ansible-playbook", "-e", "cluster_store=%s" % etcd_cluster.cluster_store,
+                                str(playbook))
+            print("\nfleet_network %s, serial %s: %.1f s" % (state, serial, time.monotonic() - started))
+            return run
+
+        # VXLAN cut between the hosts (UDP 4789 dropped on the underlay's bridge): the first batch's health
+        # check fails, and max_fail_percentage stops the roll-out there: the third host is never touched.
+        underlay.run(["nft", "-f", "-"], input="table bridge pnfleetcut {\n chain forward {\n"
+                     "  type filter hook forward priority 0;\n  udp dport 4789 drop\n }\n}\n")
+        cut = play("[2, 1]", "present")
+        assert cut.returncode != 0
+        assert "not reached by TCP across the overlay" in cut.stdout, [
+            line for line in cut.stdout.splitlines() if "fatal" in line or "FAILED" in line]
+        assert [recap(cut)[name]["failed"] for name in ("pnh1", "pnh2")] == [1, 1] and "pnh3" not in recap(cut)
+        underlay.run(["nft", "delete", "table", "bridge", "pnfleetcut"])
+        # Both hosts of the first batch declare the network at once: one is recorded, the other sets it up.
+        done = play("[2, 1]", "present")
+        assert done.returncode == 0, done.stdout[-4000:]
+        # The next run changes only the peer entries of the first batch's hosts, which the third joined after.
+        again = play("[2, 1]", "present")
+        assert again.returncode == 0, again.stdout[-4000:]
+        assert {host: counts["changed"] for host, counts in recap(again).items()} == {"pnh1": 1, "pnh2": 1, "pnh3": 0}
+        for host in fleet.hosts:
+            assert flood_peers(host, network_id(etcd_cluster)) == sorted(other.address for other in fleet.hosts
+                                                                         if other is not host)
+        assert len(stored(etcd_cluster, "/pynet/v1/networks/")) == 1
+        for host in fleet.hosts:
+            assert "pnx" in kernel(host, "ip", "-br", "link")
+        removed = play("0", "absent")
+        assert removed.returncode == 0, removed.stdout[-4000:]
+        assert stored(etcd_cluster, "/pynet/") == {}
+        for host in fleet.hosts:
+            links = kernel(host, "ip", "-br", "link")
+            assert "pn-" not in links and "pnx" not in links and "pnv" not in links
+            assert kernel(host, "ls", "/run/pynet/netns") == ""
     finally:
         fleet.close()

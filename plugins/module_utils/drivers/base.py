@@ -84,6 +84,9 @@ class Driver:
     def join(self) -> None:
         """This host's options were just recorded: make it a member of the cluster (global drivers)."""
 
+    def leave(self) -> None:
+        """This host's options are about to be forgotten: it leaves the cluster (global drivers)."""
+
     def global_network(self, name: str | None = None, network_id: str | None = None) -> NetworkRecord | None:
         """The global network of that name (or id) as the cluster store holds it, or None."""
         return None

@@ -149,6 +149,12 @@ class OverlayDriver(bridges.BridgeDriver):
         if self.configured:
             members.join(self.client(), self.host, self.options["advertise_address"])
 
+    def leave(self) -> None:
+        """The host leaves the cluster as its driver is forgotten (no network of its store uses it): its
+        membership, liveness, blocks and endpoint records go (members.leave)."""
+        if self.configured:
+            members.leave(self.client(), self.host)
+
     def check_pools(self, name: str, pools: list[ipam.PoolSpec]) -> None:
         if not any(pool.version == 4 for pool in pools):
             raise errors.InvalidParameterError("ipam", "an overlay network needs an IPv4 subnet (such as "
