@@ -32,11 +32,11 @@ def ensure_network(controller: Controller, params: dict, check_mode: bool) -> Re
     driver = controller.driver(params.get("driver") or "bridge")
     given = diff.given(params, NETWORK_PARAMS)
     if current is None:
-        planned = controller.plan_network(driver, name, given)
-        after = {"name": name, "driver": driver.type, "options": planned}
-        if check_mode:
-            return Result(True, None, after, network=after)
         try:
+            planned = controller.plan_network(driver, name, given)
+            after = {"name": name, "driver": driver.type, "options": planned}
+            if check_mode:
+                return Result(True, None, after, network=after)
             network = controller.new_network(driver, name, given)
         except errors.NetworkNameError:
             if not driver.impl.is_global:
