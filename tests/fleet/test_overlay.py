@@ -406,8 +406,7 @@ def recap(run):
     return found
 
 
-def test_the_fleet_network_role_rolls_out_in_checked_batches_and_removes_everything(underlay, etcd_cluster,
-                                                                                      tmp_path):
+def test_the_fleet_network_role_rolls_out_in_checked_batches_and_removes_all(underlay, etcd_cluster, tmp_path):
     fleet = rig.Fleet(underlay, tmp_path, 3)
     try:
         fleet.start()
@@ -436,7 +435,8 @@ def test_the_fleet_network_role_rolls_out_in_checked_batches_and_removes_everyth
         # The next run changes only the peer entries of the first batch's hosts, which the third joined after.
         again = play("[2, 1]", "present")
         assert again.returncode == 0, again.stdout[-4000:]
-        assert {host: counts["changed"] for host, counts in recap(again).items()} == {"pnh1": 1, "pnh2": 1, "pnh3": 0}
+        assert {host: counts["changed"] for host, counts in recap(again).items()} == {"pnh1": 1, "pnh2": 1,
+                                                                                      "pnh3": 0}
         for host in fleet.hosts:
             assert flood_peers(host, network_id(etcd_cluster)) == sorted(other.address for other in fleet.hosts
                                                                          if other is not host)
