@@ -16,8 +16,9 @@ The README's section Overlay networks gives the design and the reasons for it. I
 
 Global state (the network's record, its VNI, the blocks, the endpoints by host, the members) is in
 etcd (cluster/); this host's share (its blocks as pools, its endpoints) in its own store. A host
-joins the cluster (members.join) each time it sets up a network, and its peer entries are brought
-to the cluster's member list by that set-up, a repair, or a run that finds them different (drift).
+joins the cluster (members.join) when its driver is configured and each time it sets up a network,
+and leaves it when its driver is forgotten; its peer entries are brought to the cluster's member list
+by a set-up, a repair, or a run that finds them different (drift).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
     STATE_READY, EndpointRecord, NetworkRecord, Pool, pools_of)
 
 VXLAN_PREFIX = "pnx"
-VXLAN_OVERHEAD = 50  # outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8: what the underlay's MTU loses
+# What the underlay's MTU loses: outer Ethernet 14, IPv4 20 (IPv6 40), UDP 8, VXLAN 8.
+VXLAN_OVERHEAD = {4: 50, 6: 70}
 DEFAULT_VXLAN_PORT = 4789  # IANA's
 
 
@@ -240,7 +242,8 @@ class OverlayDriver(bridges.BridgeDriver):
                 "advertise_address with pynet_driver (or new_network_driver)")
         if network_options["mtu"] is None:
             with rtnl.connect() as host:
-                network_options["mtu"] = self._underlay(host).mtu - VXLAN_OVERHEAD
+                network_options["mtu"] = (self._underlay(host).mtu
+                                          - VXLAN_OVERHEAD[addresses.version(self.options["advertise_address"])])
 
     def derived_options(self, network_id: str) -> dict:
         return {"bridge_name": bridges.BRIDGE_PREFIX + network_id[:12]}
