@@ -242,8 +242,8 @@ class OverlayDriver(bridges.BridgeDriver):
                 "advertise_address with pynet_driver (or new_network_driver)")
         if network_options["mtu"] is None:
             with rtnl.connect() as host:
-                network_options["mtu"] = (self._underlay(host).mtu
-                                          - VXLAN_OVERHEAD[addresses.version(self.options["advertise_address"])])
+                overhead = VXLAN_OVERHEAD[addresses.version(self.options["advertise_address"])]
+                network_options["mtu"] = self._underlay(host).mtu - overhead
 
     def derived_options(self, network_id: str) -> dict:
         return {"bridge_name": bridges.BRIDGE_PREFIX + network_id[:12]}
