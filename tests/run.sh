@@ -25,8 +25,9 @@ output="$repo_root/tests/output/run"
 # dnsmasq-base: tests/kernel/test_dns.py; iptables (Docker's rules), firewalld and dbus (its bus):
 # tests/kernel/test_host_firewalls.py runs them in the test's namespace (apt-get starts firewalld only where systemd
 # runs, which machines of this project's kind do not: they have no systemd and a policy-rc.d that starts nothing);
-# etcd, sshd and openssl: the fleet stage
-readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables iptables firewalld dbus dnsmasq-base etcd-server etcd-client openssh-server openssl)
+# etcd, sshd, openssl and ping (iputils-ping): the fleet stage
+readonly KERNEL_TEST_PACKAGES=(iproute2 util-linux nftables iptables firewalld dbus dnsmasq-base etcd-server etcd-client
+                              openssh-server openssl iputils-ping)
 # podman's CNI backend, runc (crun fails on this kernel), the busybox of the test image, the reference
 # plugins (chained after pynet, and podman's own bridge network) and the iptables portmap uses.
 readonly CNI_TEST_PACKAGES=(podman runc busybox-static containernetworking-plugins iptables)

@@ -103,16 +103,21 @@ class Controller:
                                                    % (driver.state_dir, self.state_dir))
 
     def networks(self) -> list[Network]:
-        return [Network(self._orchestrator, record) for record in self.store.snapshot().networks()]
+        """This host's networks, and the global networks of the cluster stores of drivers configured here."""
+        local = self.store.snapshot().networks()
+        remote = self._orchestrator.remote_networks({record.id for record in local})
+        return [Network(self._orchestrator, record) for record in local + remote]
 
     def network_by_name(self, name: str) -> Network:
-        record = self.store.snapshot().network(name=name)
+        record = self.store.snapshot().network(name=name) or self._orchestrator.global_network(name=name)
         if record is None:
             raise errors.UnknownNetworkError(name)
         return Network(self._orchestrator, record)
 
     def network_by_id(self, network_id: str) -> Network:
         record = self.store.snapshot().network(network_id=network_id)
+        if record is None:
+            record = self._orchestrator.global_network(network_id=network_id)
         if record is None:
             raise errors.UnknownNetworkError(network_id)
         return Network(self._orchestrator, record)

@@ -168,6 +168,28 @@ def network_pools(tx: Snapshot, network_id: str) -> list[dict]:
     return tx.query_all("SELECT * FROM pools WHERE network_id = ? ORDER BY id", (network_id,))
 
 
+def free_count(tx: Snapshot, network_id: str, version: int) -> int:
+    """How many addresses of the IP version the network's pools can still hand out."""
+    free = 0
+    for pool in network_pools(tx, network_id):
+        if pool["version"] == version:
+            taken = tx.query_one("SELECT COUNT(*) AS taken FROM allocations WHERE pool_id = ? AND offset >= ? AND "
+                                 "offset <= ?", (pool["id"], pool["range_first"], pool["range_last"]))["taken"]
+            free += pool["range_last"] - pool["range_first"] + 1 - taken
+    return free
+
+
+def pool_ranges(tx: Snapshot, network_id: str) -> list[str]:
+    """The CIDRs the network's pools hand addresses out of (their ip_range, or their subnet)."""
+    ranges = []
+    for pool in network_pools(tx, network_id):
+        subnet = addresses.network(pool["subnet"])
+        first = subnet.network_address + pool["range_first"]
+        ranges.extend(str(cidr) for cidr in ipaddress.summarize_address_range(
+            first, subnet.network_address + pool["range_last"]))
+    return ranges
+
+
 def allocate(tx: Writer, network_name: str, network_id: str, version: int, owner: str, requested: str | None = None,
              param: str = "ip") -> str | None:
     """Give `owner` one address of the given IP version; return it as 'address/prefixlen'.

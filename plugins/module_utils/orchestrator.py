@@ -62,11 +62,13 @@ class Orchestrator:
     def configure_driver(self, network_type: str, driver_options: dict | None) -> Driver:
         """Record a driver's host-wide options (replacing any) and return its instance."""
         normalised = registry.DRIVERS[network_type].validate_driver_options(driver_options)
-        registry.DRIVERS[network_type](normalised).check_kernel()
+        impl = registry.DRIVERS[network_type](normalised)
+        impl.check_kernel()
+        impl.join()  # a cluster that cannot be reached fails here, before anything is recorded
         with self.store.write() as tx:
             tx.save_driver(network_type, normalised)
-        self._drivers[network_type] = registry.DRIVERS[network_type](normalised)
-        return self._drivers[network_type]
+        self._drivers[network_type] = impl
+        return impl
 
     def forget_driver(self, network_type: str) -> None:
         """Forget a driver's configuration; refused while networks use it."""
@@ -74,6 +76,7 @@ class Orchestrator:
             users = [network.name for network in tx.networks(network_type)]
             if users:
                 raise errors.DriverInUseError(network_type, users)
+            self.driver(network_type).leave()
             tx.forget_driver(network_type)
         self._drivers.pop(network_type, None)
 
@@ -82,12 +85,19 @@ class Orchestrator:
     def create_network(self, network_type: str, name: str, network_options: dict | None) -> NetworkRecord:
         """Record, make and sync a new network; returns its NetworkRecord."""
         impl = self.driver(network_type)
+        if impl.is_global:
+            return self._create_global_network(impl, name, network_options)
         opts, pools = self._check_network(impl, name, network_options)
         host_networks = self._networks_on_host() if impl.uses_ipam and impl.avoids_host_networks else []
         with self.store.write() as tx:
             network, pools = self._prepare_network(tx, impl, name, opts, pools, host_networks)
             tx.add_network(network)
             ipam.add_pools(tx, network.id, pools)
+        return self._make_network(impl, network)
+
+    def _make_network(self, impl: Driver, network: NetworkRecord, undo: Callable | None = None) -> NetworkRecord:
+        """The kernel step of a network recorded as 'creating', and the host's sync; a failure undoes the
+        network whole (and calls `undo`, if given), then raises."""
         try:
             impl.create_network(network)
             self.sync_host()
@@ -101,6 +111,8 @@ class Orchestrator:
             impl.delete_network(network._replace(state=STATE_DELETING))
             with self.store.write() as tx:
                 tx.forget_network(network.id)
+            if undo is not None:
+                undo()
             raise
         with self.store.write() as tx:
             tx.set_network_state(network.id, STATE_READY)
@@ -115,6 +127,8 @@ class Orchestrator:
         """
         impl = self.driver(network_type)
         opts, pools = self._check_network(impl, name, network_options)
+        if impl.is_global and replacing is None and impl.global_network(name=name) is not None:
+            raise errors.NetworkNameError(name)
         host_networks = self._networks_on_host() if impl.uses_ipam and impl.avoids_host_networks else []
         if replacing is not None:
             own = [addresses.network(pool.subnet) for pool in replacing.pools]
@@ -133,6 +147,7 @@ class Orchestrator:
         options.check_name("name", name)
         opts = options.validate(network_options, impl.NETWORK_OPTIONS)
         pools = ipam.parse_pools(opts.pop("ipam"))
+        impl.check_pools(name, pools)
         if pools and not impl.uses_ipam:
             raise errors.InvalidParameterError("ipam", "the %s driver gives no addresses; leave ipam out"
                                                % impl.network_type)
@@ -195,6 +210,8 @@ class Orchestrator:
 
     def repair_network(self, network: NetworkRecord) -> NetworkRecord:
         """Make the kernel match the network again (after damage outside pynet, or a creation cut off)."""
+        if self.driver(network.type).is_global and self.store.snapshot().network(network_id=network.id) is None:
+            return self._join_global_network(network)
         self.driver(network.type).create_network(network)
         if network.state != STATE_READY:
             with self.store.write() as tx:
@@ -231,6 +248,8 @@ class Orchestrator:
 
     def delete_network(self, network: NetworkRecord) -> None:
         """Remove the network; refused (ActiveEndpointsError, nothing changed) while it has endpoints."""
+        if self.driver(network.type).is_global:
+            self._unpublish_network(network)
         with self.store.write() as tx:
             names = [endpoint.name for endpoint in tx.endpoints(network.id)]
             if names:
@@ -248,6 +267,84 @@ class Orchestrator:
         if network.state != STATE_READY:
             drift.append("network %s was left %s by a run that was cut off" % (network.name, network.state))
         return drift
+
+    # --- global networks: in a cluster store, seen by every host configured with it ------------
+
+    def _global_drivers(self) -> list[Driver]:
+        snapshot = self.store.snapshot()
+        return [self.driver(network_type) for network_type, cls in registry.DRIVERS.items()
+                if cls.is_global and snapshot.driver_options(network_type) is not None]
+
+    def global_network(self, name: str | None = None, network_id: str | None = None) -> NetworkRecord | None:
+        """A global network of that name (or id) in the cluster store of a driver configured here, or None."""
+        for impl in self._global_drivers():
+            found = impl.global_network(name=name, network_id=network_id)
+            if found is not None:
+                return found
+        return None
+
+    def remote_networks(self, local_ids: set[str]) -> list[NetworkRecord]:
+        """The global networks of the drivers configured here that this host's store does not hold."""
+        return [found for impl in self._global_drivers() for found in impl.global_networks()
+                if found.id not in local_ids]
+
+    def _create_global_network(self, impl: Driver, name: str, network_options: dict | None) -> NetworkRecord:
+        """A new global network: checked, recorded here, then in the cluster store (where a network of
+        the same name recorded first by another host wins: NetworkNameError), then set up here."""
+        opts, pools = self._check_network(impl, name, network_options)
+        if impl.global_network(name=name) is not None:
+            raise errors.NetworkNameError(name)
+        host_networks = self._networks_on_host()
+        with self.store.write() as tx:
+            network = self._prepare_network(tx, impl, name, opts, pools, host_networks)[0]
+            tx.add_network(network)
+        try:
+            published = impl.publish_network(network)
+            if published.id != network.id:
+                raise errors.NetworkNameError(name)
+        except BaseException:
+            with self.store.write() as tx:
+                tx.forget_network(network.id)
+            raise
+        network = network._replace(options=published.options)
+        with self.store.write() as tx:
+            tx.set_network_options(network.id, network.options)
+        return self._make_network(impl, network, lambda: self._unpublish_quietly(impl, network))
+
+    def _join_global_network(self, network: NetworkRecord) -> NetworkRecord:
+        """Set up on this host a global network that another host recorded: its record in this host's
+        store (same id), its kernel objects, the host's settings and firewall."""
+        impl = self.driver(network.type)
+        with self.store.write() as tx:
+            if tx.network(network_id=network.id) is None:
+                if tx.network(name=network.name) is not None:
+                    raise errors.NetworkNameError(network.name)
+                tx.add_network(network._replace(state=STATE_CREATING))
+        return self._make_network(impl, network._replace(state=STATE_CREATING))
+
+    @staticmethod
+    def _unpublish_quietly(impl: Driver, network: NetworkRecord) -> None:
+        """Take back a global network this run recorded and could not set up (the set-up's error is
+        the one to report)."""
+        with contextlib.suppress(errors.PynetError):
+            impl.unpublish_network(network)
+
+    def _unpublish_network(self, network: NetworkRecord) -> None:
+        """Remove a global network from the cluster store, before this host's share goes: refused while
+        this host or any other has endpoints on it."""
+        names = [endpoint.name for endpoint in self.store.snapshot().endpoints(network.id)]
+        if names:
+            raise errors.ActiveEndpointsError("network", network.name, names)
+        self.driver(network.type).unpublish_network(network)
+
+    def _grow_global_pools(self, impl: Driver, network: NetworkRecord, needed: int) -> None:
+        """Pools enough for `needed` more addresses of this host's share of a global network: blocks
+        claimed in the cluster store (one transaction each), recorded as pools of this host's store."""
+        while ipam.free_count(self.store.snapshot(), network.id, 4) < needed:
+            pools = impl.claim_pools(network, ipam.pool_ranges(self.store.snapshot(), network.id))
+            with self.store.write() as tx:
+                held = set(ipam.pool_ranges(tx, network.id))  # another process of this host may have added it
+                ipam.add_pools(tx, network.id, [pool for pool in pools if str(pool.ip_range) not in held])
 
     # --- endpoints ----------------------------------------------------------------------------
 
@@ -277,6 +374,9 @@ class Orchestrator:
         specs = [records.EndpointSpec(*spec) for spec in specs]
         results = [None] * len(specs)
         checked = []
+        impl = self.driver(network.type)
+        if impl.is_global and self.store.snapshot().network(network_id=network.id) is None:
+            network = self._join_global_network(network)
         host_addresses = host_addresses or ports.HostAddresses()
         for index, spec in enumerate(specs):
             try:
@@ -289,6 +389,8 @@ class Orchestrator:
             except errors.PynetError as exc:
                 results[index] = exc
         free_ports = self.free_ports([(network, opts) for _i, _s, opts in checked])
+        if impl.is_global and checked:
+            self._grow_global_pools(impl, network, len(checked))
         made, adopted = [], set()
         with self.store.write() as tx:
             for index, spec, opts in checked:
@@ -399,6 +501,12 @@ class Orchestrator:
             tx.forget_endpoints([endpoint.id for endpoint in removed])
 
             def predict(network: NetworkRecord, name: str, sandbox_key: str, opts: dict) -> tuple:
+                impl = self.driver(network.type)
+                if impl.is_global:  # the blocks a real run would claim, as this host would try them first
+                    if tx.network(network_id=network.id) is None:
+                        tx.add_network(network)
+                    if ipam.free_count(tx, network.id, 4) < 1:
+                        ipam.add_pools(tx, network.id, impl.planned_pools(network, ipam.pool_ranges(tx, network.id)))
                 endpoint = self._prepare_endpoint(tx, network, name, sandbox_key, opts, free_ports)
                 return endpoint, tx.ports(endpoint.id)
 
@@ -459,8 +567,8 @@ class Orchestrator:
             tx.forget_endpoints([endpoint.id for endpoint in endpoints])
             for key in sorted({endpoint.sandbox_key for endpoint in endpoints}):
                 record = tx.sandbox(key)
-                if (record is not None and not record.created and (record.owner is not None or key in adopted)
-                        and not tx.endpoints_in_sandbox(key)):
+                runtimes = record is not None and not record.created and (record.owner is not None or key in adopted)
+                if runtimes and not tx.endpoints_in_sandbox(key):
                     tx.forget_sandbox(key)
 
     @staticmethod

@@ -251,8 +251,8 @@ def default_route_owners(members: list[InSandbox]) -> dict[int, str]:
     no_default_route, the one with the highest gw_priority, then the oldest."""
     owners = {}
     for version in (4, 6):
-        candidates = [found.endpoint for found in members if found.endpoint.address(version) and not found.internal
-                      and not found.no_default_route]
+        candidates = [found.endpoint for found in members
+                      if found.endpoint.address(version) and not (found.internal or found.no_default_route)]
         if candidates:
             owners[version] = max(candidates, key=lambda endpoint: endpoint.options.get("gw_priority") or 0).id
     return owners

@@ -22,7 +22,7 @@ options:
     description: The driver. V(simplebridge) is an alias of V(bridge).
     type: str
     required: true
-    choices: [bridge, simplebridge, "null", macvlan, ipvlan]
+    choices: [bridge, simplebridge, "null", macvlan, ipvlan, overlay]
   options:
     description:
       - The driver's complete set of host-wide options; options left out take their defaults.
@@ -42,6 +42,13 @@ options:
         and no IPv6 pool get a unique local /64 of their own."
       - V(null), V(macvlan) and V(ipvlan) take no options; V(ipvlan) is refused, naming the missing feature, on a
         kernel without ipvlan (C(CONFIG_IPVLAN)).
+      - "V(overlay) (networks that span hosts over VXLAN, recorded in etcd; the collection's README, Overlay networks):
+        C(cluster_store) (required: V(etcd://host:port), or V(etcds://host:port) for TLS; several members of one etcd
+        cluster as a list or separated by commas), C(ca_file), C(cert_file) and C(key_file) (TLS), C(username) and
+        C(password) (etcd's authentication), C(advertise_address) (required: this host's address on the underlay,
+        its VXLAN tunnel end point), C(vxlan_port) (default V(4789)), C(host_name) (this host's name in the
+        cluster, default its hostname). Configuring it makes the host a member of the cluster, and O(state=absent)
+        makes it leave; an etcd that cannot be reached fails naming C(cluster_store), with nothing recorded."
     type: dict
   state:
     description: V(absent) forgets the configuration; refused while networks use the driver.

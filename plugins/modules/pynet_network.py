@@ -49,8 +49,13 @@ options:
         V(ipvlan) does the same with the parent's MAC address; it needs a kernel with ipvlan (C(CONFIG_IPVLAN)),
         and is refused, naming that feature, on one without.
       - The driver's host-wide options come from M(pynet.libnetwork.pynet_driver), or its defaults.
+      - V(overlay) networks span hosts (the collection's README, Overlay networks). One is recorded once in the driver's
+        etcd, with the same id on every host; the same task on each host sets it up there (its bridge, its vxlan
+        device and its peers) and reports C(changed) only for that host's own objects. Its O(ipam) is one IPv4
+        subnet, without gateway, ip_range or aux_addresses (each host takes address blocks of it). Its MTU defaults to
+        the underlay's minus 50. Removing it is refused while any host has endpoints on it.
     type: str
-    choices: [bridge, simplebridge, "null", macvlan, ipvlan]
+    choices: [bridge, simplebridge, "null", macvlan, ipvlan, overlay]
     default: bridge
   ipam:
     description:

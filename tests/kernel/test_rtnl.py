@@ -8,6 +8,7 @@ unimportable.
 """
 
 import errno
+import json
 import os
 import struct
 import subprocess
@@ -19,6 +20,8 @@ from pynet_testing import ip_json, run_module
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg, state_by_name
 from pyroute2.netlink.rtnl.ifinfmsg.plugins.ipvlan import ipvlan
+from pyroute2.netlink.rtnl.ifinfmsg.plugins.vxlan import vxlan
+from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
@@ -30,12 +33,17 @@ NEWLINK, DELLINK, GETLINK = pyroute2.netlink.rtnl.RTM_NEWLINK, pyroute2.netlink.
 NEWADDR, DELADDR, GETADDR = pyroute2.netlink.rtnl.RTM_NEWADDR, pyroute2.netlink.rtnl.RTM_DELADDR, \
     pyroute2.netlink.rtnl.RTM_GETADDR
 NEWROUTE, GETROUTE = pyroute2.netlink.rtnl.RTM_NEWROUTE, pyroute2.netlink.rtnl.RTM_GETROUTE
+NEWNEIGH, DELNEIGH, GETNEIGH = pyroute2.netlink.rtnl.RTM_NEWNEIGH, pyroute2.netlink.rtnl.RTM_DELNEIGH, \
+    pyroute2.netlink.rtnl.RTM_GETNEIGH
+APPEND = pyroute2.netlink.NLM_F_APPEND
 PYROUTE2_CLASS = {NEWLINK: ifinfmsg, DELLINK: ifinfmsg, GETLINK: ifinfmsg, NEWADDR: ifaddrmsg, DELADDR: ifaddrmsg,
-                  GETADDR: ifaddrmsg, NEWROUTE: rtmsg, GETROUTE: rtmsg}
+                  GETADDR: ifaddrmsg, NEWROUTE: rtmsg, GETROUTE: rtmsg, NEWNEIGH: ndmsg, DELNEIGH: ndmsg,
+                  GETNEIGH: ndmsg}
 # The attribute spaces rtnl names, as pyroute2 describes them.
 PYROUTE2_SPACES = (ifinfmsg, ifinfmsg.ifinfo, ifinfmsg.ifinfo.veth_data, ifinfmsg.ifinfo.bridge_data,
-                   ifinfmsg.ifinfo.bridge_slave_data, ifinfmsg.ifinfo.macvlan_data, ipvlan, ifaddrmsg, rtmsg)
-ATTRIBUTE_PREFIXES = ("IFLA_", "IFA_", "RTA_", "VETH_INFO_")
+                   ifinfmsg.ifinfo.bridge_slave_data, ifinfmsg.ifinfo.macvlan_data, ipvlan, vxlan, ifaddrmsg, rtmsg,
+                   ndmsg)
+ATTRIBUTE_PREFIXES = ("IFLA_", "IFA_", "RTA_", "VETH_INFO_", "NDA_")
 
 
 # --- the schema -------------------------------------------------------------------------------
@@ -306,6 +314,54 @@ def test_macvlan_ipvlan_probe_and_routes_as_pyroute2_and_iproute2_see_them(host,
                              rtnl.Route("fd00:96::/48", "fd00:89:96::fe", index, 5)]
     assert [(r["dst"], r["gateway"], r["metric"]) for r in ip_json("route", "show", key=key) if "gateway" in r] == \
         [("10.96.0.0/16", "10.89.96.254", 70)]
+
+
+def test_vxlan_ports_and_flood_entries_as_pyroute2_iproute2_and_bridge_see_them(host, sent):
+    with rtnl.connect() as here:
+        here.add_bridge("pnt-ovbr", "02:70:6e:00:00:11")
+        bridge = here.link("pnt-ovbr").index
+        subprocess.run(["ip", "link", "add", "pnt-under", "type", "veth", "peer", "name", "pnt-under1"], check=True)
+        underlay = here.link("pnt-under").index
+        here.add_address(underlay, "10.250.7.1/24")
+        here.add_vxlan("pnt-vx", 4242, "10.250.7.1", 4789, "02:70:6e:00:00:12", 1450, bridge, underlay)
+        assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK | CREATE | EXCL, {}, [
+            ("IFLA_IFNAME", "pnt-vx"), ("IFLA_ADDRESS", "02:70:6e:00:00:12"), ("IFLA_MTU", 1450),
+            ("IFLA_MASTER", bridge), ("IFLA_LINKINFO", [("IFLA_INFO_KIND", "vxlan"), ("IFLA_INFO_DATA", [
+                ("IFLA_VXLAN_ID", 4242), ("IFLA_VXLAN_LOCAL", "10.250.7.1"), ("IFLA_VXLAN_LINK", underlay),
+                ("IFLA_VXLAN_PORT", 4789), ("IFLA_VXLAN_LEARNING", 1)])])])
+        seen = ip_json("-d", "link", "show", "pnt-vx")[0]
+        assert (seen["linkinfo"]["info_data"]["id"], seen["linkinfo"]["info_data"]["local"],
+                seen["linkinfo"]["info_data"]["port"], seen["linkinfo"]["info_data"]["learning"],
+                seen["master"], seen["mtu"], seen["address"]) == \
+            (4242, "10.250.7.1", 4789, True, "pnt-ovbr", 1450, "02:70:6e:00:00:12")
+        assert here.vxlan_info("pnt-vx") == {"vni": 4242, "port": 4789, "local": "10.250.7.1"}
+        assert here.vxlan_info("pnt-ovbr") is None and here.vxlan_info("pnt-missing") is None
+        vx = here.link("pnt-vx")
+        for remote in ("10.250.7.2", "10.250.7.3", "10.250.7.3"):  # the same one twice: fine
+            here.add_fdb_flood(vx.index, remote)
+        assert as_pyroute2_reads(sent[-1]) == (NEWNEIGH, REQUEST | ACK | CREATE | APPEND, {
+            "family": rtnl.AF_BRIDGE, "ifindex": vx.index, "state": rtnl.NUD_NOARP | rtnl.NUD_PERMANENT,
+            "flags": rtnl.NTF_SELF}, [("NDA_LLADDR", "00:00:00:00:00:00"), ("NDA_DST", "10.250.7.3")])
+        assert here.fdb_floods(vx.index) == {"10.250.7.2", "10.250.7.3"} == bridge_floods("pnt-vx")
+        here.delete_fdb_flood(vx.index, "10.250.7.2")
+        here.delete_fdb_flood(vx.index, "10.250.7.2")  # already gone: fine
+        assert as_pyroute2_reads(sent[-1])[:2] == (DELNEIGH, REQUEST | ACK)
+        assert here.fdb_floods(vx.index) == {"10.250.7.3"} == bridge_floods("pnt-vx")
+        here.delete_link("pnt-vx")
+        here.add_vxlan("pnt-vx", 4243, "10.250.7.1", 4789, "02:70:6e:00:00:12", 1450, bridge)
+        here.set_master(here.link("pnt-vx").index, bridge)
+        assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK, {"index": here.link("pnt-vx").index},
+                                               [("IFLA_MASTER", bridge)])
+        for name in ("pnt-vx", "pnt-under", "pnt-ovbr"):
+            here.delete_link(name)
+    assert [link["ifname"] for link in ip_json("link", "show")] == ["lo"]
+
+
+def bridge_floods(name):
+    """The remotes of a vxlan device's all-zeros entries, as `bridge fdb` shows them."""
+    listing = subprocess.run(["bridge", "-j", "fdb", "show", "dev", name], capture_output=True, text=True,
+                             check=True).stdout
+    return {entry["dst"] for entry in json.loads(listing) if entry["mac"] == "00:00:00:00:00:00"}
 
 
 # --- what iproute2 sees, in rtnl's shapes ----------------------------------------------------

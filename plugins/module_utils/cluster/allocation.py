@@ -131,29 +131,34 @@ def _owner_value(host):
 Try = collections.namedtuple("Try", "held claimed revision")
 
 
-def try_claim(client, network, block, host, since=0):
+def try_claim(client, network, block, host, since=0, required=()):
     """One compare-and-swap transaction: claim `block` for `host`. When another host holds it, the
     same round trip brings back the network's blocks claimed after revision `since` (all of them
-    with 0). errors.NotAMemberError if `host` is not a member."""
+    with 0). errors.NotAMemberError if `host` is not a member; errors.UnknownNetworkError if a key
+    of `required` (a global network's record) is gone."""
     key, member_key = layout.block_key(network, block), layout.host_key(host)
-    result = client.txn([etcd.compare_absent(key), etcd.compare_present(member_key)],
+    result = client.txn([etcd.compare_absent(key), etcd.compare_present(member_key),
+                         *(etcd.compare_present(needed) for needed in required)],
                         [etcd.put_request(key, _owner_value(host)),
                          etcd.put_request(layout.host_block_key(host, network, block), "")],
                         [etcd.get_request(key), etcd.get_request(member_key),
                          etcd.get_request(layout.blocks_prefix(network), prefix=True, keys_only=True,
-                                          created_after=since)])
+                                          created_after=since),
+                         *(etcd.get_request(needed, keys_only=True) for needed in required)])
     if result.succeeded:
         return Try(True, [], result.revision)
-    owner, member, claimed = result.responses
+    owner, member, claimed = result.responses[:3]
     if not member:
         raise errors.NotAMemberError(host)
+    if not all(result.responses[3:]):
+        raise errors.UnknownNetworkError(network)
     held = bool(owner) and owner[0].value == _owner_value(host)
     return Try(held, [] if held else [layout.block_of(kv.key) for kv in claimed], result.revision)
 
 
-def claim_block(client, network, subnet, host, prefixlen=None, held=()):
+def claim_block(client, network, subnet, host, prefixlen=None, held=(), required=()):
     """Claim a free block of `subnet` for `host`, which holds the blocks `held` already: one
-    transaction when the first block tried is free, one more per race lost."""
+    transaction when the first block tried is free, one more per race lost (`required` as try_claim's)."""
     prefixlen = block_prefixlen(subnet, prefixlen)
     count = 1 << (prefixlen - addresses.network(subnet).prefixlen)
     taken = indexes_of(subnet, prefixlen, held)
@@ -163,7 +168,7 @@ def claim_block(client, network, subnet, host, prefixlen=None, held=()):
         if index is None:
             raise errors.NoFreeBlockError(network, subnet, prefixlen)
         block = block_at(subnet, prefixlen, index)
-        attempt = try_claim(client, network, block, host, since)
+        attempt = try_claim(client, network, block, host, since, required)
         if attempt.held:
             return Claim(block, conflicts)
         taken.add(index)

@@ -160,6 +160,18 @@ def compare_present(key):
     return {"key": _b64(key), "target": "CREATE", "result": "GREATER", "create_revision": "0"}
 
 
+def compare_none_under(prefix):
+    """True when no key starts with `prefix` (a compare over a range: etcd 3.3 and later)."""
+    return {"key": _b64(prefix), "range_end": _prefix_end(prefix), "target": "CREATE", "result": "EQUAL",
+            "create_revision": "0"}
+
+
+def compare_unchanged_under(prefix, revision):
+    """True when no key that starts with `prefix` was written after `revision`."""
+    return {"key": _b64(prefix), "range_end": _prefix_end(prefix), "target": "MOD", "result": "LESS",
+            "mod_revision": str(revision + 1)}
+
+
 def compare_created(key, revision):
     """True when the key exists and was created at `revision` (it is still the same incarnation)."""
     return {"key": _b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": str(revision)}

@@ -9,6 +9,10 @@
     /pynet/v1/host-blocks/<host>/<network>/<block>   "": the same claim by host (written in the same txn)
     /pynet/v1/vnis/<vni>                             <network>: a VXLAN id taken by a global network
     /pynet/v1/network-vni/<network>                  <vni>: the same by network (written in the same txn)
+    /pynet/v1/networks/<network>                     {"name", "type", "options"}: a global network
+    /pynet/v1/network-names/<name>                   <network>: the same by name (written in the same txn)
+    /pynet/v1/endpoints/<network>/<host>/<endpoint>  <endpoint name>: an endpoint of a global network on a
+                                                     host (written per batch of endpoints, in one txn)
 
 <host> is a host's name in the cluster, <network> a network id, <block> a CIDR with "-" for "/"
 (10.251.0.64-26, fd00::40-122). Each fact is written once, by one compare-and-swap transaction,
@@ -30,6 +34,9 @@ BLOCKS = PREFIX + "blocks/"
 HOST_BLOCKS = PREFIX + "host-blocks/"
 VNIS = PREFIX + "vnis/"
 NETWORK_VNI = PREFIX + "network-vni/"
+NETWORKS = PREFIX + "networks/"
+NETWORK_NAMES = PREFIX + "network-names/"
+ENDPOINTS = PREFIX + "endpoints/"
 
 _COMPONENT = re.compile(r"[A-Za-z0-9_.:-]{1,253}")
 
@@ -74,6 +81,23 @@ def vni_key(vni):
 
 def network_vni_key(network):
     return NETWORK_VNI + component(network, "network")
+
+
+def network_key(network):
+    return NETWORKS + component(network, "network")
+
+
+def network_name_key(name):
+    return NETWORK_NAMES + component(name, "name")
+
+
+def endpoints_prefix(network, host=None):
+    prefix = ENDPOINTS + component(network, "network") + "/"
+    return prefix if host is None else prefix + component(host, "host") + "/"
+
+
+def endpoint_key(network, host, endpoint):
+    return endpoints_prefix(network, host) + component(endpoint, "endpoint")
 
 
 def last_component(key):

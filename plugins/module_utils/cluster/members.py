@@ -16,6 +16,8 @@ The rule:
   forgotten because an inventory was partial or wrong. It is forgotten by a later GC once it has
   stayed silent for the TTL, or at once if it leaves itself (leave()). Then every block whose host
   is not a member is freed, which also finishes a GC that was interrupted.
+- The endpoints a host recorded on global networks (layout's endpoints/<network>/<host>/) go with its
+  blocks: a host that is gone has none, and they no longer hold its networks from being deleted.
 - Every deletion is one transaction that checks its condition again inside etcd (the membership
   unchanged since it was read and the host still silent; the block still the same claim and its host
   still not a member), so a host that joins or claims in the meantime keeps what it has.
@@ -65,9 +67,12 @@ def members(client):
 
 def leave(client, host):
     """`host` leaves the cluster (run on the host itself, or by an admin who knows it is gone for
-    good): membership and liveness deleted, its blocks freed. Returns the (network, block) freed."""
+    good): membership and liveness deleted, its blocks and endpoint records freed. Returns the
+    (network, block) freed."""
     client.txn([], [etcd.delete_request(layout.host_key(host)), etcd.delete_request(layout.alive_key(host))])
-    return free_blocks(client, host)
+    freed = free_blocks(client, host)
+    forget_endpoints(client, {host})
+    return freed
 
 
 def gc(client, fleet):
@@ -87,6 +92,7 @@ def gc(client, fleet):
     owners = {_host_of(kv.key) for kv in client.get_prefix(layout.HOST_BLOCKS, keys_only=True)}
     for host in sorted(owners - current):
         freed.extend(free_blocks(client, host))
+    forget_endpoints(client, set(members(client)), keep=True)
     return GCResult(forgotten, spared, freed)
 
 
@@ -115,6 +121,18 @@ def free_blocks(client, host):
         if result.succeeded:
             freed.append((network, block))
     return freed
+
+
+def forget_endpoints(client, hosts, keep=False):
+    """Delete the endpoint records of `hosts` (of every host but `hosts` with keep=True) on global
+    networks, each host's in one transaction that checks the host is not a member."""
+    by_host = {}
+    for kv in client.get_prefix(layout.ENDPOINTS, keys_only=True):
+        host = kv.key.rsplit("/", 2)[1]
+        if (host in hosts) != keep:
+            by_host.setdefault(host, []).append(kv.key)
+    for host, keys in sorted(by_host.items()):
+        client.txn([etcd.compare_absent(layout.host_key(host))], [etcd.delete_request(key) for key in keys])
 
 
 def _host_of(host_block_key):

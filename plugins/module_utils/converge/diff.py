@@ -60,8 +60,19 @@ def located(where: str) -> Iterator[None]:
 # --- views: what a diff shows and a task returns -------------------------------------------------
 
 
+# Driver options whose values never go into a result (the overlay driver's etcd password).
+SECRET_OPTIONS = ("password",)
+HIDDEN = "********"
+
+
 def driver_view(driver: NetworkDriver | None) -> dict | None:
-    return {"name": driver.type, "options": dict(driver.options)} if driver and driver.configured else None
+    return options_view(driver.type, driver.options) if driver and driver.configured else None
+
+
+def options_view(name: str, driver_options: dict) -> dict:
+    """A driver as a result shows it: its options, secrets hidden."""
+    return {"name": name, "options": {key: HIDDEN if key in SECRET_OPTIONS and value else value
+                                      for key, value in driver_options.items()}}
 
 
 def network_view(network: Network | None, options: dict | None = None, drift: list[str] | None = None) -> dict:

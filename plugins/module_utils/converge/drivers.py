@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
-from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, driver_view
+from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result, driver_view, options_view
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 
 
@@ -17,7 +17,8 @@ def ensure_driver(controller: Controller, params: dict, check_mode: bool) -> Res
     if params["state"] == "absent":
         if not current.configured:
             return Result(False, before, None, driver=None)
-        users = [net.name for net in controller.networks() if net.type == name]
+        # This host's networks: global ones of the cluster that are not set up here need no driver here.
+        users = [net.name for net in controller.store.snapshot().networks(name)]
         if users:
             raise errors.DriverInUseError(name, users)
         if not check_mode:
@@ -28,8 +29,8 @@ def ensure_driver(controller: Controller, params: dict, check_mode: bool) -> Res
     else:
         desired = registry.DRIVERS[name].validate_driver_options(params.get("options"))
     registry.DRIVERS[name](desired).check_kernel()  # as the real run's, in check mode too
-    after = {"name": name, "options": desired}
-    if before == after:
+    after = options_view(name, desired)
+    if current.configured and dict(current.options) == desired:
         return Result(False, before, after, driver=after)
     if not check_mode:
         controller.new_network_driver(name, desired)

@@ -33,16 +33,24 @@ def ensure_network(controller: Controller, params: dict, check_mode: bool) -> Re
     driver = controller.driver(params.get("driver") or "bridge")
     given = diff.given(params, NETWORK_PARAMS)
     if current is None:
-        planned = controller.plan_network(driver, name, given)
-        after = {"name": name, "driver": driver.type, "options": planned}
-        if check_mode:
-            return Result(True, None, after, network=after)
-        network = controller.new_network(driver, name, given)
+        try:
+            planned = controller.plan_network(driver, name, given)
+            after = {"name": name, "driver": driver.type, "options": planned}
+            if check_mode:
+                return Result(True, None, after, network=after)
+            network = controller.new_network(driver, name, given)
+        except errors.NetworkNameError:
+            if not driver.impl.is_global:
+                raise
+            # Another host recorded a global network of that name meanwhile: this host sets up that one.
+            return ensure_network(controller, params, check_mode)
         return Result(True, None, network_view(network), network=network.info())
     # Options added to pynet since the network was made are recorded as their defaults.
     stored = dict({name: option.default for name, option in registry.DRIVERS[current.type].NETWORK_OPTIONS.items()},
                   **current.options)
-    wanted = dict(stored, **given)
+    # What a driver records beside the options (an overlay network's VNI) is not asked for again.
+    wanted = {key: value for key, value in dict(stored, **given).items()
+              if key in driver.impl.NETWORK_OPTIONS or key in driver.impl.derived_options(current.id)}
     # Options named after the id (a bridge name) that the task leaves out: a recreated network gets
     # them from its new id.
     derived = [option for option, value in driver.impl.derived_options(current.id).items()

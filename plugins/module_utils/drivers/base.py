@@ -12,7 +12,7 @@ the kernel is idempotent, so a run cut off at any point is finished by the next 
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import firewall, options, static_routes
+from ansible_collections.pynet.libnetwork.plugins.module_utils import firewall, ipam, options, static_routes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import EndpointRecord, FirewallPort, NetworkRecord
 
@@ -51,6 +51,9 @@ class Driver:
     avoids_host_networks = True
     # The driver option that turns pynet's firewall off (None: the driver has no say in it).
     FIREWALL_SWITCH: str | None = None
+    # Networks of this type are global: recorded in a cluster store, where every host configured
+    # with it sees them (same id); each host's store holds its own share (pools, endpoints).
+    is_global = False
 
     def __init__(self, driver_options: dict):
         self.options = driver_options
@@ -91,6 +94,42 @@ class Driver:
 
     def check_conflicts(self, network_options: dict, others: list[NetworkRecord]) -> None:
         """Refuse a new network whose options clash with another network's (NetworkRecords)."""
+
+    def check_pools(self, name: str, pools: list[ipam.PoolSpec]) -> None:
+        """Refuse address pools (ipam.PoolSpecs) that the network `name` of this type cannot have."""
+
+    # --- global networks (is_global): the cluster store ----------------------------------------
+
+    def join(self) -> None:
+        """This host's options were just recorded: make it a member of the cluster (global drivers)."""
+
+    def leave(self) -> None:
+        """This host's options are about to be forgotten: it leaves the cluster (global drivers)."""
+
+    def global_network(self, name: str | None = None, network_id: str | None = None) -> NetworkRecord | None:
+        """The global network of that name (or id) as the cluster store holds it, or None."""
+        return None
+
+    def global_networks(self) -> list[NetworkRecord]:
+        """Every global network of this type in the cluster store."""
+        return []
+
+    def publish_network(self, network: NetworkRecord) -> NetworkRecord:
+        """Record a new network in the cluster store; returns the record that stands under its name
+        (another host's when it recorded one of that name first)."""
+        return network
+
+    def unpublish_network(self, network: NetworkRecord) -> None:
+        """Remove the network from the cluster store; ActiveEndpointsError (nothing changed) while any
+        host has endpoints on it."""
+
+    def claim_pools(self, network: NetworkRecord, held: list[str]) -> list[ipam.PoolSpec]:
+        """More pools for this host's share of a global network (`held`: the ranges it has), at least one."""
+        return []
+
+    def planned_pools(self, network: NetworkRecord, held: list[str]) -> list[ipam.PoolSpec]:
+        """The pool claim_pools() would try first, claiming nothing (check mode's prediction)."""
+        return []
 
     # --- networks: the kernel, the host, the firewall -----------------------------------------
 

@@ -34,8 +34,8 @@ def configure(sandbox: rtnl.Connection, sandbox_fd: int, sysctls: sysctl.Sysctls
 
 def routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:
     """The pools whose gateway is the sandbox's default route through this endpoint (see sandbox.py)."""
-    return [pool for pool in network.pools if pool.version in endpoint.default_routes and
-            endpoint.address(pool.version) and pool.holds(endpoint.address(pool.version))]
+    routed = [pool for pool in network.pools if pool.version in endpoint.default_routes]
+    return [pool for pool in routed if endpoint.address(pool.version) and pool.holds(endpoint.address(pool.version))]
 
 
 def set_default_routes(sandbox: rtnl.Connection, network: NetworkRecord, endpoint: EndpointRecord,

@@ -9,8 +9,10 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.options import Op
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.bridge import BridgeDriver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.macvlan import IpvlanDriver, MacvlanDriver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.null import NullDriver
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.overlay import OverlayDriver
 
-DRIVERS = {driver.network_type: driver for driver in (BridgeDriver, NullDriver, MacvlanDriver, IpvlanDriver)}
+DRIVERS = {driver.network_type: driver
+           for driver in (BridgeDriver, NullDriver, MacvlanDriver, IpvlanDriver, OverlayDriver)}
 ALIASES = {"simplebridge": "bridge"}
 
 

@@ -48,11 +48,15 @@ RTM_DELADDR = 21
 RTM_GETADDR = 22
 RTM_NEWROUTE = 24
 RTM_GETROUTE = 26
+RTM_NEWNEIGH = 28
+RTM_DELNEIGH = 29
+RTM_GETNEIGH = 30
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
 NLM_F_REPLACE = 0x100
 NLM_F_EXCL = 0x200
 NLM_F_CREATE = 0x400
+NLM_F_APPEND = 0x800
 NLM_F_DUMP = 0x300
 NLA_TYPE_MASK = 0x3FFF  # an attribute's type without the flags NLA_F_NESTED and NLA_F_NET_BYTEORDER
 
@@ -89,6 +93,14 @@ MODES = {"macvlan": {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8},
          "ipvlan": {"l2": 0, "l3": 1, "l3s": 2}}
 _MODE_ATTRIBUTE = {"macvlan": IFLA_MACVLAN_MODE, "ipvlan": IFLA_IPVLAN_MODE}
 
+# IFLA_INFO_DATA of kind vxlan (linux/if_link.h).
+IFLA_VXLAN_ID = 1
+IFLA_VXLAN_LINK = 3
+IFLA_VXLAN_LOCAL = 4
+IFLA_VXLAN_LEARNING = 7
+IFLA_VXLAN_PORT = 15
+IFLA_VXLAN_LOCAL6 = 17
+
 # IFLA_INFO_DATA of kind bridge.
 IFLA_BR_MCAST_SNOOPING = 23
 
@@ -110,6 +122,15 @@ RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
 RT_SCOPE_UNIVERSE = 0
 RTN_UNICAST = 1
+
+# Neighbour (and bridge forwarding database) entries, after struct ndmsg (linux/neighbour.h).
+NDA_DST = 1
+NDA_LLADDR = 2
+NUD_NOARP = 0x40
+NUD_PERMANENT = 0x80
+NTF_SELF = 0x02
+AF_BRIDGE = 7
+ALL_ZEROS_MAC = "00:00:00:00:00:00"  # a vxlan device's entry for traffic to every remote (flooding)
 
 FAMILY_VERSION = {socket.AF_INET: 4, socket.AF_INET6: 6}
 VERSION_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -168,6 +189,7 @@ def _family(address: str) -> int:
 UINT8 = _Codec(lambda value: bytes((value,)), lambda raw: raw[0])
 UINT16 = _Codec(_U16.pack, lambda raw: _U16.unpack(raw)[0])
 UINT32 = _Codec(_U32.pack, lambda raw: _U32.unpack(raw)[0])
+BE16 = _Codec(struct.Struct(">H").pack, lambda raw: struct.unpack(">H", raw)[0])
 ASCIIZ = _Codec(lambda text: text.encode() + b"\0", lambda raw: raw.rstrip(b"\0").decode())
 L2ADDR = _Codec(lambda mac: bytes.fromhex(mac.replace(":", "")), lambda raw: ":".join("%02x" % byte for byte in raw))
 IPADDR = _Codec(lambda address: socket.inet_pton(_family(address), address),
@@ -185,6 +207,14 @@ MACVLAN_DATA = {
 IPVLAN_DATA = {
     IFLA_IPVLAN_MODE: UINT16,
 }
+VXLAN_DATA = {
+    IFLA_VXLAN_ID: UINT32,
+    IFLA_VXLAN_LINK: UINT32,
+    IFLA_VXLAN_LOCAL: IPADDR,
+    IFLA_VXLAN_LEARNING: UINT8,
+    IFLA_VXLAN_PORT: BE16,
+    IFLA_VXLAN_LOCAL6: IPADDR,
+}
 BRIDGE_DATA = {
     IFLA_BR_MCAST_SNOOPING: UINT8,
 }
@@ -194,7 +224,7 @@ BRIDGE_PORT_DATA = {
 LINKINFO = {
     IFLA_INFO_KIND: ASCIIZ,
     IFLA_INFO_DATA: _ByKind(IFLA_INFO_KIND, {"veth": VETH_DATA, "bridge": BRIDGE_DATA, "macvlan": MACVLAN_DATA,
-                                             "ipvlan": IPVLAN_DATA}),
+                                             "ipvlan": IPVLAN_DATA, "vxlan": VXLAN_DATA}),
     IFLA_INFO_SLAVE_KIND: ASCIIZ,
     IFLA_INFO_SLAVE_DATA: _ByKind(IFLA_INFO_SLAVE_KIND, {"bridge": BRIDGE_PORT_DATA}),
 }
@@ -213,6 +243,10 @@ LINK_ATTRIBUTES = {
 ADDRESS_ATTRIBUTES = {
     IFA_ADDRESS: IPADDR,
     IFA_LOCAL: IPADDR,
+}
+NEIGHBOUR_ATTRIBUTES = {
+    NDA_DST: IPADDR,
+    NDA_LLADDR: L2ADDR,
 }
 ROUTE_ATTRIBUTES = {
     RTA_DST: IPADDR,
@@ -283,6 +317,7 @@ class _Message:
 
 IFINFOMSG = _Message(("family", "ifi_type", "index", "flags", "change"), "=BxHiII", LINK_ATTRIBUTES)
 IFADDRMSG = _Message(("family", "prefixlen", "flags", "scope", "index"), "=BBBBI", ADDRESS_ATTRIBUTES)
+NDMSG = _Message(("family", "ifindex", "state", "flags", "ndm_type"), "=BxxxiHBB", NEIGHBOUR_ATTRIBUTES)
 RTMSG = _Message(("family", "dst_len", "src_len", "tos", "table", "proto", "scope", "type", "flags"), "=BBBBBBBBI",
                  ROUTE_ATTRIBUTES)
 
@@ -325,6 +360,14 @@ class Connection:
 
     def _change(self, msg_type: int, flags: int, payload: bytes) -> None:
         self._request(msg_type, NLM_F_ACK | flags, payload)
+
+    def _change_unless(self, refusals: tuple[int, ...], msg_type: int, flags: int, payload: bytes) -> None:
+        """A change, where the kernel's refusal with one of these errnos means it is already as asked."""
+        try:
+            self._change(msg_type, flags, payload)
+        except OSError as exc:
+            if exc.errno not in refusals:
+                raise
 
     def _unless_gone(self, msg_type: int, payload: bytes) -> bool:
         """A change of a link named in the request; False when there is no such link."""
@@ -390,6 +433,52 @@ class Connection:
             raise
         raise OSError(errno.EINVAL, "netlink: a %s link was made without a lower link" % kind)
 
+    def add_vxlan(self, name: str, vni: int, local: str, port: int, mac: str, mtu: int, master: int,
+                  underlay: int | None = None) -> None:
+        """A vxlan device on `master` (a bridge), down: VXLAN id `vni`, sending from the underlay address
+        `local` (over the link of index `underlay`, if given) to UDP `port`, learning the MAC addresses
+        behind each remote from what arrives (its forwarding database: add_fdb_flood for where to flood)."""
+        local_attribute = IFLA_VXLAN_LOCAL if addresses.version(local) == 4 else IFLA_VXLAN_LOCAL6
+        self._change(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, IFINFOMSG.encode([
+            (IFLA_IFNAME, name), (IFLA_ADDRESS, mac), (IFLA_MTU, mtu), (IFLA_MASTER, master),
+            (IFLA_LINKINFO, [(IFLA_INFO_KIND, "vxlan"), (IFLA_INFO_DATA, [
+                (IFLA_VXLAN_ID, vni), (local_attribute, local), (IFLA_VXLAN_LINK, underlay),
+                (IFLA_VXLAN_PORT, port), (IFLA_VXLAN_LEARNING, 1)])])]))
+
+    def vxlan_info(self, name: str) -> dict | None:
+        """{"vni", "local", "port"} of the vxlan device `name`, or None when there is none."""
+        message = self._link_message(name)
+        info = IFINFOMSG.attrs(message).get(IFLA_LINKINFO, {}) if message else {}
+        if info.get(IFLA_INFO_KIND) != "vxlan":
+            return None
+        data = info.get(IFLA_INFO_DATA, {})
+        return {"vni": data.get(IFLA_VXLAN_ID), "port": data.get(IFLA_VXLAN_PORT),
+                "local": data.get(IFLA_VXLAN_LOCAL, data.get(IFLA_VXLAN_LOCAL6))}
+
+    def set_master(self, index: int, master: int) -> None:
+        """Make the link a port of the bridge of index `master`."""
+        self._change(RTM_NEWLINK, 0, IFINFOMSG.encode([(IFLA_MASTER, master)], index=index))
+
+    def add_fdb_flood(self, index: int, remote: str) -> None:
+        """Flood what the vxlan device of `index` sends to unknown MACs (broadcast, ARP) to `remote`
+        too (bridge fdb append 00:00:00:00:00:00 dev DEV dst REMOTE); one that is there is fine."""
+        self._change(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, _flood_message(index, remote))
+
+    def delete_fdb_flood(self, index: int, remote: str) -> None:
+        """Stop flooding to `remote`; one already gone is fine."""
+        self._change_unless((errno.ENOENT, errno.ENODEV), RTM_DELNEIGH, 0, _flood_message(index, remote))
+
+    def fdb_floods(self, index: int) -> set[str]:
+        """The remotes that the vxlan device of `index` floods to (a dump of the bridge family's
+        forwarding databases: once per network set-up, never per endpoint)."""
+        found = set()
+        for message in self._request(RTM_GETNEIGH, NLM_F_DUMP, NDMSG.encode(family=AF_BRIDGE)):
+            header, attrs = NDMSG.header(message), NDMSG.attrs(message)
+            if all((header["ifindex"] == index, header["state"] & NUD_PERMANENT,
+                    attrs.get(NDA_LLADDR) == ALL_ZEROS_MAC, NDA_DST in attrs)):
+                found.add(attrs[NDA_DST])
+        return found
+
     def set_up(self, index: int) -> None:
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode(index=index, flags=IFF_UP, change=IFF_UP))
 
@@ -433,31 +522,28 @@ class Connection:
 
     def link(self, name: str) -> Link | None:
         """The link called `name` (a Link), or None."""
+        message = self._link_message(name)
+        return _link(message) if message else None
+
+    def _link_message(self, name: str) -> bytes | None:
+        """The kernel's message about the link called `name`, or None."""
         try:
             messages = self._request(RTM_GETLINK, 0, IFINFOMSG.encode([(IFLA_IFNAME, name)]))
         except OSError as exc:
             if exc.errno == errno.ENODEV:
                 return None
             raise
-        return _link(messages[0]) if messages else None
+        return messages[0] if messages else None
 
     # --- addresses and routes -----------------------------------------------------------------
 
     def add_address(self, index: int, cidr: str, flags: int = 0) -> None:
         """Add an address; one that is already there is fine."""
-        try:
-            self._change(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, _address_message(index, cidr, flags))
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
+        self._change_unless((errno.EEXIST,), RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, _address_message(index, cidr, flags))
 
     def delete_address(self, index: int, cidr: str) -> None:
         """Remove an address; one (or a link) already gone is fine."""
-        try:
-            self._change(RTM_DELADDR, 0, _address_message(index, cidr))
-        except OSError as exc:
-            if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV):
-                raise
+        self._change_unless((errno.EADDRNOTAVAIL, errno.ENODEV), RTM_DELADDR, 0, _address_message(index, cidr))
 
     def set_default_route(self, gateway: str, index: int) -> None:
         self._change(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, RTMSG.encode(
@@ -535,6 +621,11 @@ def _address_message(index: int, cidr: str, flags: int = 0) -> bytes:
     address, prefixlen = cidr.split("/")
     return IFADDRMSG.encode([(IFA_LOCAL, address), (IFA_ADDRESS, address)], family=_family(address),
                             prefixlen=int(prefixlen), flags=flags, scope=RT_SCOPE_UNIVERSE, index=index)
+
+
+def _flood_message(index: int, remote: str) -> bytes:
+    return NDMSG.encode([(NDA_LLADDR, ALL_ZEROS_MAC), (NDA_DST, remote)], family=AF_BRIDGE, ifindex=index,
+                        state=NUD_NOARP | NUD_PERMANENT, flags=NTF_SELF)
 
 
 def _link(message: bytes) -> Link:

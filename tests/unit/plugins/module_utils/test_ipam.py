@@ -134,3 +134,23 @@ def test_check_default_pools(value, param, message):
     with pytest.raises(errors.InvalidParameterError, match=message) as caught:
         ipam.check_default_pools("options.p", value)
     assert caught.value.param == param
+
+
+def test_free_count_and_ranges_of_block_pools(store):
+    """An overlay host's pools: the network's subnet with one claimed block each as its range."""
+    subnet = ipaddress.ip_network("10.251.0.0/16")
+    with store.write() as tx:
+        tx.execute("INSERT INTO networks(id, name, type, options, state) VALUES ('ov-id', 'ov', 'overlay', '{}', "
+                   "'ready')")
+        ipam.add_pools(tx, "ov-id", [ipam.PoolSpec(subnet, ipaddress.ip_address("10.251.7.1"),
+                                                   ipaddress.ip_network("10.251.7.0/26"), {}),
+                                     ipam.PoolSpec(subnet, ipaddress.ip_address("10.251.0.1"),
+                                                   ipaddress.ip_network("10.251.0.0/26"), {})])
+    snapshot = store.snapshot()
+    assert ipam.pool_ranges(snapshot, "ov-id") == ["10.251.7.0/26", "10.251.0.0/26"]
+    # 128 addresses; the gateways and the subnet's own network address (in the second block) are reserved.
+    assert ipam.free_count(snapshot, "ov-id", 4) == 128 - 3
+    assert ipam.free_count(snapshot, "ov-id", 6) == 0
+    first = allocate(store, "ov-id", "ep1")
+    assert first == "10.251.7.0/16"  # the network's prefix length, from the block
+    assert ipam.free_count(store.snapshot(), "ov-id", 4) == 128 - 4

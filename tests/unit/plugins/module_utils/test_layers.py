@@ -31,9 +31,10 @@ LAYERS = [
     # services over the store and the kernel
     "ipam", "ports", "host_changes", "firewall", "firewalld",
     "dns.config", "dns.files", "dns.server", "dns.sandbox_files",
-    "cluster.layout", "cluster.etcd", "cluster.members", "cluster.allocation",
+    "cluster.layout", "cluster.etcd", "cluster.members", "cluster.allocation", "cluster.networks",
     # drivers: what a network type is and does
-    "drivers.base", "drivers.interface", "drivers.bridge", "drivers.null", "drivers.macvlan", "drivers.registry",
+    "drivers.base", "drivers.interface", "drivers.bridge", "drivers.null", "drivers.macvlan", "drivers.overlay",
+    "drivers.registry",
     # sandboxes and their gateway policy
     "sandbox",
     # the one write path
