@@ -197,10 +197,14 @@ def test_ip_and_mac_from_cni_args_as_podman_passes_them(rig):
     assert outcome.output["interfaces"][2]["mac"] == "02:42:ac:11:00:08"
 
 
-def test_dns_of_the_config_is_in_the_result(rig):
-    dns = {"nameservers": ["10.89.40.1"], "search": ["example.test"]}
+def test_dns_of_the_config_is_in_the_result_after_the_networks_own_server(rig):
+    dns = {"nameservers": ["192.0.2.53"], "search": ["example.test"]}
     added = succeeded(rig.add("c1", rig.netns("c1"), dns=dns))
-    assert added.output["dns"] == dns
+    gateway = rig.network.pools()[0].gateway
+    assert added.output["dns"] == {"nameservers": [gateway, "192.0.2.53"], "search": ["example.test"]}
+    assert succeeded(rig.add("c2", rig.netns("c2"))).output["dns"] == {"nameservers": [gateway]}
+    rig.network.set_dns(False, [])
+    assert "dns" not in succeeded(rig.add("c3", rig.netns("c3"))).output
 
 
 def test_after_another_plugins_result_pynet_appends_its_own(rig):

@@ -303,9 +303,22 @@ def _result(call, network, endpoint, dns):
                     routes.append({"dst": DEFAULT_ROUTES[version], "gw": gateway})
             ips.append(ip)
     result = {"interfaces": interfaces, "ips": ips, "routes": routes}
+    dns = _with_network_names(dns, network, info)
     if dns:
         result["dns"] = dns
     return result
+
+
+def _with_network_names(dns, network, info):
+    """The config's dns with the network's own DNS server (its gateways, where pynet serves the names of
+    a network with dns_enabled) first among the nameservers, as podman's networks give theirs."""
+    if not network.options.get("dns_enabled"):
+        return dns
+    served = [gateway for gateway in (info["gateway"], info["gateway_ipv6"]) if gateway]
+    if not served:
+        return dns
+    given = [server for server in dns.get("nameservers", []) if server not in served]
+    return dict(dns, nameservers=served + given)
 
 
 def _host_interface(name, mtu):
