@@ -89,13 +89,13 @@ def test_no_default_route_network_never_gives_the_default_route(world):
     # Alone on a no_default_route network: no default route at all, but its subnet is reached.
     assert not ip_json("-4", "route", "show", "default", key=sandbox)
     assert not ip_json("-6", "route", "show", "default", key=sandbox)
-    assert world.controller.default_routes(ep_quiet) == ()
+    assert ep_quiet.default_routes() == ()
     assert quiet.endpoints_drift([ep_quiet]) == [[]]
     # Joined to another network: the default route is the other's, whatever the gw_priority says.
     ep_loud = loud.create_endpoint("loud1", sandbox, {"ifname": "eth1"})
     assert [r["gateway"] for r in ip_json("-4", "route", "show", "default", key=sandbox)] == ["10.80.3.1"]
     assert [r["gateway"] for r in ip_json("-6", "route", "show", "default", key=sandbox)] == ["fd00:83::1"]
-    assert world.controller.default_routes(ep_loud) == (4, 6)
+    assert ep_loud.default_routes() == (4, 6)
     # The other one leaves: still no default route through the quiet network.
     ep_loud.delete()
     assert not ip_json("-4", "route", "show", "default", key=sandbox)
