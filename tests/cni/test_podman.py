@@ -33,14 +33,17 @@ SERVER = "while true; do hostname | nc -l -p 80; done"
 def rig(tmp_path_factory):
     """The podman rig, a pynet network made by the library and its conflist for podman."""
     state_dir = str(tmp_path_factory.mktemp("pynet-state"))
+    made = podman_rig.PodmanRig()  # first: it refuses a mount namespace where processes (a DNS server) run
     controller = Controller(state_dir=state_dir)
-    controller.new_network(controller.new_network_driver("bridge", {}), NETWORK, {"ipam": [{"subnet": SUBNET}]})
-    made = podman_rig.PodmanRig()
+    network = controller.new_network(controller.new_network_driver("bridge", {}), NETWORK,
+                                     {"ipam": [{"subnet": SUBNET}]})
     made.controller = controller
     made.state_dir = state_dir
     made.add_network(NETWORK, [{"type": "pynet", "state_dir": state_dir,
                                 "capabilities": {"portMappings": True, "ips": True, "mac": True}}])
     yield made
+    network.delete_endpoints(network.endpoints())
+    network.delete()  # and with it the network's DNS server
     made.close()
     controller.close()
 
