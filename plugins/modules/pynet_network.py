@@ -205,7 +205,7 @@ options:
         and stops with the network. A server that died or answers other names than pynet's is drift, repaired by a run.
       - A name or alias that two endpoints of the network hold answers with both addresses, as Docker's network aliases do.
       - An endpoint's sandbox gets a C(resolv.conf) whose nameservers are the gateways of its networks with DNS
-        (see RV(pynet.libnetwork.pynet_endpoint#module:endpoint.sandbox_info)).
+        (see RV(pynet.libnetwork.pynet_endpoint#module:endpoints[].sandbox_info)).
       - Changed in place.
     type: bool
   dns_servers:
