@@ -53,6 +53,7 @@ class BridgeDriver(Driver):
     network_type = "bridge"
     uses_ipam = True
     gives_interface = True
+    routed_pools = staticmethod(interface.routed_pools)
     FIREWALL_SWITCH = "enable_firewall"
     DRIVER_OPTIONS = {
         "default_address_pool": options.Option(options.check_str, "10.89.0.0/16",
@@ -317,7 +318,7 @@ class BridgeDriver(Driver):
             # has no carrier, and so sends nothing, until the sandbox end is up).
             sysctls.write("net/ipv6/conf/%s/disable_ipv6" % endpoint.host_ifname, 1)
             with rtnl.connect(sandbox_fd) as sandbox:
-                interface.configure(sandbox, sandbox_fd, sysctls, network, endpoint)
+                interface.configure(sandbox, sandbox_fd, sysctls, network, endpoint, self.routed_pools)
         finally:
             os.close(sandbox_fd)
 
@@ -337,7 +338,7 @@ class BridgeDriver(Driver):
                                                  % (endpoint.ifname, endpoint.sandbox_key), exc, "ifname") from None
 
     def set_default_route(self, network: NetworkRecord, endpoint: EndpointRecord) -> None:
-        interface.set_default_route(network, endpoint)
+        interface.set_default_route(network, endpoint, self.routed_pools)
 
     def delete_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
         """Delete the host veths (their peers go with them) in one request: each deletion waits for an
@@ -377,7 +378,7 @@ class BridgeDriver(Driver):
                 drift.append("veth %s is %s on bridge %s, though enable_icc is %s"
                              % (veth, "isolated" if link.isolated else "not isolated", bridge_name,
                                 str(network.options["enable_icc"]).lower()))
-        return drift + interface.drift(network, endpoint)
+        return drift + interface.drift(network, endpoint, routed=self.routed_pools)
 
 
 def _check_outbound(network_options: dict, name: str, version: int) -> None:

@@ -386,7 +386,7 @@ class OverlayDriver(bridges.BridgeDriver):
         return outcome
 
     @staticmethod
-    def _routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:
+    def routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:
         """The default route goes through the gateway of the endpoint's block, on its own host."""
         if 4 not in endpoint.default_routes or not endpoint.ipv4:
             return []
