@@ -195,7 +195,7 @@ def test_check_mode_predicts_the_address_a_run_gives_on_a_host_with_no_block(hos
     before = stored(etcd_cluster, "/pynet/")
     predicted = run_on(hosts[1], """
         net = c.network_by_name("ov")
-        with c.predicting([], {}) as predict:
+        with c.predicting([], {}) as (predict, _routed):
             result = predict(net.record(), "e1", "/run/pynet/netns/e1", net.check_endpoint("e1", "/run/pynet/netns/e1",
                                                                                           {}))[0].ipv4
         result = [result, [n.name for n in c.store.snapshot().networks()]]
