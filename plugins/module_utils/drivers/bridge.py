@@ -29,7 +29,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import in
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import IP_VERSION_OPTIONS, Driver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
-    EndpointRecord, FirewallPort, NetworkRecord)
+    EndpointRecord, FirewallPort, NetworkRecord, Pool)
 
 IPV6_MIN_MTU = 1280  # the kernel takes IPv6 off a link with a smaller MTU
 DEFAULT_MTU = 1500
@@ -317,7 +317,7 @@ class BridgeDriver(Driver):
             # has no carrier, and so sends nothing, until the sandbox end is up).
             sysctls.write("net/ipv6/conf/%s/disable_ipv6" % endpoint.host_ifname, 1)
             with rtnl.connect(sandbox_fd) as sandbox:
-                interface.configure(sandbox, sandbox_fd, sysctls, network, endpoint)
+                interface.configure(sandbox, sandbox_fd, sysctls, network, endpoint, self._routed_pools)
         finally:
             os.close(sandbox_fd)
 
@@ -336,8 +336,13 @@ class BridgeDriver(Driver):
                 raise errors.KernelError.refused("cannot create interface %s in sandbox %s"
                                                  % (endpoint.ifname, endpoint.sandbox_key), exc, "ifname") from None
 
+    @staticmethod
+    def _routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:
+        """The pools whose gateway is the sandbox's default route (the overlay driver's are per block)."""
+        return interface.routed_pools(network, endpoint)
+
     def set_default_route(self, network: NetworkRecord, endpoint: EndpointRecord) -> None:
-        interface.set_default_route(network, endpoint)
+        interface.set_default_route(network, endpoint, self._routed_pools)
 
     def delete_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
         """Delete the host veths (their peers go with them) in one request: each deletion waits for an
@@ -377,7 +382,7 @@ class BridgeDriver(Driver):
                 drift.append("veth %s is %s on bridge %s, though enable_icc is %s"
                              % (veth, "isolated" if link.isolated else "not isolated", bridge_name,
                                 str(network.options["enable_icc"]).lower()))
-        return drift + interface.drift(network, endpoint)
+        return drift + interface.drift(network, endpoint, routed=self._routed_pools)
 
 
 def _check_outbound(network_options: dict, name: str, version: int) -> None:

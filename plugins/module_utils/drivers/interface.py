@@ -6,13 +6,20 @@ kernel lacks. The drivers whose endpoints are interfaces share it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ansible_collections.pynet.libnetwork.plugins.module_utils import static_routes
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl, sysctl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import EndpointRecord, NetworkRecord, Pool
 
+if TYPE_CHECKING:
+    from typing import Callable
+
+    RoutedPools = Callable[[NetworkRecord, EndpointRecord], list[Pool]]
+
 
 def configure(sandbox: rtnl.Connection, sandbox_fd: int, sysctls: sysctl.Sysctls, network: NetworkRecord,
-              endpoint: EndpointRecord) -> None:
+              endpoint: EndpointRecord, routed: RoutedPools | None = None) -> None:
     """Addresses, link up (and the loopback), default routes and the network's routes, on the interface
     `endpoint.ifname` that is already in the sandbox (`sandbox` a connection to it, `sandbox_fd` its fd)."""
     ifname = endpoint.ifname
@@ -28,7 +35,7 @@ def configure(sandbox: rtnl.Connection, sandbox_fd: int, sysctls: sysctl.Sysctls
         sandbox.add_address(index, endpoint.ipv6, flags=rtnl.IFA_F_NODAD)
     sandbox.set_up(index)
     sandbox.set_up(rtnl.LOOPBACK_INDEX)
-    set_default_routes(sandbox, network, endpoint, index)
+    set_default_routes(sandbox, network, endpoint, index, routed)
     static_routes.install(sandbox, static_routes.of_endpoint(network.options, endpoint.address), index)
 
 
@@ -39,20 +46,23 @@ def routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]
 
 
 def set_default_routes(sandbox: rtnl.Connection, network: NetworkRecord, endpoint: EndpointRecord,
-                       index: int) -> None:
-    for pool in routed_pools(network, endpoint):
+                       index: int, routed: RoutedPools | None = None) -> None:
+    """`routed` gives the pools whose gateways route (routed_pools unless a driver has its own, as overlay's
+    per-block gateways)."""
+    for pool in (routed or routed_pools)(network, endpoint):
         sandbox.set_default_route(pool.gateway, index)
 
 
-def set_default_route(network: NetworkRecord, endpoint: EndpointRecord) -> None:
+def set_default_route(network: NetworkRecord, endpoint: EndpointRecord, routed: RoutedPools | None = None) -> None:
     """Driver.set_default_route for an interface in the sandbox."""
     with rtnl.connect(endpoint.sandbox_key) as sandbox:
         found = sandbox.link(endpoint.ifname)
         if found is not None:
-            set_default_routes(sandbox, network, endpoint, found.index)
+            set_default_routes(sandbox, network, endpoint, found.index, routed)
 
 
-def drift(network: NetworkRecord, endpoint: EndpointRecord, kind: str | None = None) -> list[str]:
+def drift(network: NetworkRecord, endpoint: EndpointRecord, kind: str | None = None,
+          routed: RoutedPools | None = None) -> list[str]:
     """What the sandbox lacks of the endpoint's interface (of link kind `kind`, if given), as sentences."""
     if not netns.is_netns(endpoint.sandbox_key):
         return ["sandbox %s is missing" % endpoint.sandbox_key]
@@ -70,7 +80,7 @@ def drift(network: NetworkRecord, endpoint: EndpointRecord, kind: str | None = N
                 differ.append("interface %s lacks address %s" % (endpoint.ifname, address))
         if not found.up:
             differ.append("interface %s is down" % endpoint.ifname)
-        routed = routed_pools(network, endpoint)
+        routed = (routed or routed_pools)(network, endpoint)
         gateways = sandbox.default_gateways() if routed else {}
         differ.extend("sandbox %s has no IPv%d default route via %s" % (endpoint.sandbox_key, pool.version,
                                                                         pool.gateway)
