@@ -67,8 +67,8 @@ def measure(count, root):
         wall = time.perf_counter() - started
         if run.returncode != 0:
             raise SystemExit(run.stdout[-4000:] + run.stderr[-2000:])
-        recorded = [line for line in cluster.etcdctl("get", "--prefix", "--keys-only", "/pynet/v1/endpoints/").splitlines()
-                    if line]
+        listing = cluster.etcdctl("get", "--prefix", "--keys-only", "/pynet/v1/endpoints/")
+        recorded = [line for line in listing.splitlines() if line]
         if len(recorded) != count * (ENDPOINTS_PER_HOST + 1):
             raise SystemExit("%d hosts: etcd holds %d endpoints, not %d" % (count, len(recorded),
                                                                              count * (ENDPOINTS_PER_HOST + 1)))

@@ -287,24 +287,10 @@ def test_every_host_allocating_at_once_gives_no_address_twice(hosts, etcd_cluste
     for thread in threads:
         thread.join()
     assert failures == []
-    # What each host's kernel has, read in each sandbox with iproute2.
-    in_kernel = {}
-    for host in hosts:
-        listing = kernel(host, "sh", "-c", "for key in /run/pynet/netns/c*; do nsenter --net=$key ip -j -4 addr "
-                                           "show dev eth0; done")
-        in_kernel[host.name] = [info["local"] for line in listing.splitlines()
-                                for link in json.loads(line) for info in link["addr_info"]]
-        assert len(in_kernel[host.name]) == count
-    every = [address for found in in_kernel.values() for address in found]
-    assert len(set(every)) == len(every) == count * len(hosts)
-    # Each host's addresses lie in blocks etcd records as that host's, and blocks are disjoint.
-    blocks = {key.rsplit("/", 1)[1].replace("-", "/"): json.loads(value)["host"]
-              for key, value in stored(etcd_cluster, "/pynet/v1/blocks/").items()}
-    assert netaddr.IPSet([netaddr.IPNetwork(block) for block in blocks]).size == 64 * len(blocks)
-    for host_name, found in in_kernel.items():
-        for address in found:
-            owners = [owner for block, owner in blocks.items() if netaddr.IPAddress(address) in netaddr.IPNetwork(block)]
-            assert owners == [host_name], address
+    # What each host's kernel has, read in each sandbox with iproute2, checked against etcd's blocks.
+    in_kernel = {host.name: sandbox_addresses(host, "c*") for host in hosts}
+    assert [len(found) for found in in_kernel.values()] == [count] * len(hosts)
+    assert_unique_and_in_own_blocks(etcd_cluster, in_kernel)
     print("\n%d endpoints on each of %d hosts at once: %s s per batch" % (
         count, len(hosts), ", ".join("%.2f" % results[h.name]["took"] for h in hosts)))
 
@@ -440,7 +426,8 @@ def assert_unique_and_in_own_blocks(etcd_cluster, in_kernel):
         netaddr.IPNetwork(block).size for block in blocks)
     for host_name, found in in_kernel.items():
         for address in found:
-            owners = [owner for block, owner in blocks.items() if netaddr.IPAddress(address) in netaddr.IPNetwork(block)]
+            owners = [owner for block, owner in blocks.items()
+                      if netaddr.IPAddress(address) in netaddr.IPNetwork(block)]
             assert owners == [host_name], address
 
 
