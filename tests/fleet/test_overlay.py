@@ -157,7 +157,9 @@ def test_a_global_network_spans_hosts_and_its_endpoints_reach_each_other(hosts, 
     assert tcp(None, underlay.fabric, rig.CONTROL_ADDRESS, hosts[1], "e-" + hosts[1].name, port=5301) == hosts[1].address
     # The same on a local bridge of one host, for comparison.
     run_on(first, """
-        net = c.new_network(c.driver("bridge"), "pnlocal", {"ipam": [{"subnet": "10.252.0.0/24"}]})
+        # No DNS: its dnsmasq would outlive the test (the network stays), and RTT is all this is for.
+        net = c.new_network(c.driver("bridge"), "pnlocal", {"ipam": [{"subnet": "10.252.0.0/24"}],
+                                                          "dns_enabled": False})
         for name in ("b1", "b2"):
             net.create_endpoint(name, new_sandbox("/run/pynet/netns/" + name).key, {})
         """)
@@ -287,24 +289,10 @@ def test_every_host_allocating_at_once_gives_no_address_twice(hosts, etcd_cluste
     for thread in threads:
         thread.join()
     assert failures == []
-    # What each host's kernel has, read in each sandbox with iproute2.
-    in_kernel = {}
-    for host in hosts:
-        listing = kernel(host, "sh", "-c", "for key in /run/pynet/netns/c*; do nsenter --net=$key ip -j -4 addr "
-                                           "show dev eth0; done")
-        in_kernel[host.name] = [info["local"] for line in listing.splitlines()
-                                for link in json.loads(line) for info in link["addr_info"]]
-        assert len(in_kernel[host.name]) == count
-    every = [address for found in in_kernel.values() for address in found]
-    assert len(set(every)) == len(every) == count * len(hosts)
-    # Each host's addresses lie in blocks etcd records as that host's, and blocks are disjoint.
-    blocks = {key.rsplit("/", 1)[1].replace("-", "/"): json.loads(value)["host"]
-              for key, value in stored(etcd_cluster, "/pynet/v1/blocks/").items()}
-    assert netaddr.IPSet([netaddr.IPNetwork(block) for block in blocks]).size == 64 * len(blocks)
-    for host_name, found in in_kernel.items():
-        for address in found:
-            owners = [owner for block, owner in blocks.items() if netaddr.IPAddress(address) in netaddr.IPNetwork(block)]
-            assert owners == [host_name], address
+    # What each host's kernel has, read in each sandbox with iproute2, checked against etcd's blocks.
+    in_kernel = {host.name: sandbox_addresses(host, "c*") for host in hosts}
+    assert [len(found) for found in in_kernel.values()] == [count] * len(hosts)
+    assert_unique_and_in_own_blocks(etcd_cluster, in_kernel)
     print("\n%d endpoints on each of %d hosts at once: %s s per batch" % (
         count, len(hosts), ", ".join("%.2f" % results[h.name]["took"] for h in hosts)))
 
@@ -379,13 +367,29 @@ def test_bad_driver_options_are_refused_before_any_change(hosts):
 ROLE_PLAY = """
 - hosts: fleet
   gather_facts: false
-  serial: %s
+  serial: %(serial)s
   max_fail_percentage: 0
+  pre_tasks:
+    - name: Between the batches, the test stops etcd (when the test asks for it)
+      when: (handover | default('') | length > 0) and inventory_hostname not in groups.fleet[:2]
+      run_once: true
+      delegate_to: localhost
+      block:
+        - name: Tell the test the first batch is done
+          ansible.builtin.copy:
+            dest: "{{ handover }}/first-batch-done"
+            content: ""
+            mode: "0600"
+        - name: Wait until etcd is stopped
+          ansible.builtin.wait_for:
+            path: "{{ handover }}/etcd-stopped"
+            timeout: 60
   roles:
     - role: pynet.libnetwork.fleet_network
       vars:
         fleet_network_cluster_store: "{{ cluster_store }}"
-        fleet_network_state: %s
+        fleet_network_state: %(state)s
+        fleet_network_preflight: "{{ preflight | default(true) | bool }}"
         fleet_network_health_timeout: 1
         fleet_network_networks:
           - {name: ov, subnet: 10.251.0.0/16}
@@ -406,49 +410,119 @@ def recap(run):
     return found
 
 
+def sandbox_addresses(host, pattern):
+    """The IPv4 addresses of eth0 in the host's sandboxes /run/pynet/netns/<pattern>, read with iproute2."""
+    listing = kernel(host, "sh", "-c", "for key in /run/pynet/netns/%s; do nsenter --net=$key ip -j -4 addr "
+                                       "show dev eth0; done" % pattern)
+    return [info["local"] for line in listing.splitlines() for link in json.loads(line) for info in link["addr_info"]]
+
+
+def assert_unique_and_in_own_blocks(etcd_cluster, in_kernel):
+    """Every address of {host name: [address]} is unique, and lies in a block etcd records as its host's;
+    blocks are disjoint."""
+    every = [address for found in in_kernel.values() for address in found]
+    assert len(set(every)) == len(every)
+    blocks = {key.rsplit("/", 1)[1].replace("-", "/"): json.loads(value)["host"]
+              for key, value in stored(etcd_cluster, "/pynet/v1/blocks/").items()}
+    assert netaddr.IPSet([netaddr.IPNetwork(block) for block in blocks]).size == sum(
+        netaddr.IPNetwork(block).size for block in blocks)
+    for host_name, found in in_kernel.items():
+        for address in found:
+            owners = [owner for block, owner in blocks.items()
+                      if netaddr.IPAddress(address) in netaddr.IPNetwork(block)]
+            assert owners == [host_name], address
+
+
 def test_the_fleet_network_role_rolls_out_in_checked_batches_and_removes_all(underlay, etcd_cluster, tmp_path):
-    fleet = rig.Fleet(underlay, tmp_path, 3)
+    fleet = rig.Fleet(underlay, tmp_path, 5, forks=10)
+    handover = tmp_path / "handover"
+    handover.mkdir()
     try:
         fleet.start()
 
-        def play(serial, state):
+        def play(serial, state, *extra):
             playbook = tmp_path / ("role-%s.yml" % state)
-            playbook.write_text(ROLE_PLAY % (serial, state))
+            playbook.write_text(ROLE_PLAY % {"serial": serial, "state": state})
             started = time.monotonic()
-            run = fleet.ansible("ansible-playbook", "-e", "cluster_store=%s" % etcd_cluster.cluster_store,
-                                str(playbook))
-            print("\nfleet_network %s, serial %s: %.1f s" % (state, serial, time.monotonic() - started))
+            run = fleet.ansible("ansible-playbook", "--forks", "10", "-e",
+                                "cluster_store=%s" % etcd_cluster.cluster_store, *extra, str(playbook))
+            print("\nfleet_network %s, serial %s %s: %.1f s" % (state, serial, " ".join(extra),
+                                                                 time.monotonic() - started))
             return run
 
+        def untouched(host):
+            links = kernel(host, "ip", "-br", "link")
+            assert "pn-" not in links and "pnx" not in links and "pnv" not in links
+            assert kernel(host, "sh", "-c", "ls -A /run/pynet/netns 2>/dev/null || true") == ""
+            assert run_on(host, "result = [n.name for n in c.store.snapshot().networks()]") == []
+
         # VXLAN cut between the hosts (UDP 4789 dropped on the underlay's bridge): the first batch's health
-        # check fails, and max_fail_percentage stops the roll-out there: the third host is never touched.
+        # check fails, and max_fail_percentage stops the roll-out there: the other hosts are never touched.
         underlay.run(["nft", "-f", "-"], input="table bridge pnfleetcut {\n chain forward {\n"
                      "  type filter hook forward priority 0;\n  udp dport 4789 drop\n }\n}\n")
-        cut = play("[2, 1]", "present")
+        cut = play("[2, 3]", "present")
         assert cut.returncode != 0
         assert "not reached by TCP across the overlay" in cut.stdout, cut.stdout[-5000:]
-        assert [recap(cut)[name]["failed"] for name in ("pnh1", "pnh2")] == [1, 1] and "pnh3" not in recap(cut)
+        assert [recap(cut)[name]["failed"] for name in ("pnh1", "pnh2")] == [1, 1]
+        assert not set(recap(cut)) & {"pnh3", "pnh4", "pnh5"}
         underlay.run(["nft", "delete", "table", "bridge", "pnfleetcut"])
-        # Both hosts of the first batch declare the network at once: one is recorded, the other sets it up.
-        done = play("[2, 1]", "present")
+
+        # etcd stopped mid-roll-out, once the first batch is done (pre-flight off: the modules themselves
+        # must fail cleanly, as they would when etcd dies after the pre-flight): a failure naming
+        # cluster_store, and nothing made on the second batch's hosts.
+        def stop_etcd_between_batches():
+            rig._wait("the first batch", (handover / "first-batch-done").exists, 240)
+            etcd_cluster.stop_member(1)
+            (handover / "etcd-stopped").write_text("")
+
+        stopper = threading.Thread(target=stop_etcd_between_batches)
+        stopper.start()
+        try:
+            down = play("[2, 3]", "present", "-e", "handover=%s" % handover, "-e", "preflight=false")
+        finally:
+            stopper.join()
+        assert down.returncode != 0
+        assert [recap(down)[name]["failed"] for name in ("pnh1", "pnh2")] == [0, 0], down.stdout[-5000:]
+        assert [recap(down)[name]["failed"] for name in ("pnh3", "pnh4", "pnh5")] == [1, 1, 1], down.stdout[-5000:]
+        failures = re.findall(r"fatal: \[pnh[345]\].*", down.stdout)
+        assert len(failures) == 3, down.stdout[-5000:]
+        for failure in failures:
+            assert "cluster_store" in failure, failure
+        for host in fleet.hosts[2:]:
+            untouched(host)
+        etcd_cluster.start_member(1)
+        with etcd_cluster.underlay.entered():
+            rig._wait("etcd", etcd_cluster._answers, 30)
+
+        # The next run, etcd back, completes: the first batch's two hosts already have the network.
+        done = play("[2, 3]", "present")
         assert done.returncode == 0, done.stdout[-4000:]
-        # The next run changes only the peer entries of the first batch's hosts, which the third joined after.
-        again = play("[2, 1]", "present")
+        # The next run changes the peer entries of the hosts that others joined after, and nothing else.
+        again = play("[2, 3]", "present")
         assert again.returncode == 0, again.stdout[-4000:]
-        assert {host: counts["changed"] for host, counts in recap(again).items()} == {"pnh1": 1, "pnh2": 1,
-                                                                                      "pnh3": 0}
+        changed = {host: counts["changed"] for host, counts in recap(again).items()}
+        assert changed["pnh1"] == changed["pnh2"] == 1 and set(changed.values()) <= {0, 1}, changed
         for host in fleet.hosts:
             assert flood_peers(host, network_id(etcd_cluster)) == sorted(other.address for other in fleet.hosts
                                                                          if other is not host)
         assert len(stored(etcd_cluster, "/pynet/v1/networks/")) == 1
-        for host in fleet.hosts:
-            assert "pnx" in kernel(host, "ip", "-br", "link")
+
+        # After the roll-out, the canary endpoint of each host reaches those of three other hosts by TCP,
+        # with the address the server sees being the client's own (no NAT across the overlay).
+        in_kernel = {host.name: sandbox_addresses(host, "pnc-ov") for host in fleet.hosts}
+        assert all(len(found) == 1 for found in in_kernel.values()), in_kernel
+        for index, client in enumerate(fleet.hosts):
+            for step in (1, 2, 3):
+                server = fleet.hosts[(index + step) % len(fleet.hosts)]
+                peer = tcp(server, "pnc-ov", in_kernel[server.name][0], client, "pnc-ov", port=5300 + step)
+                assert peer == in_kernel[client.name][0]
+        # Every address is unique across the fleet, read in each host's kernel and checked against etcd.
+        assert_unique_and_in_own_blocks(etcd_cluster, in_kernel)
+
         removed = play("0", "absent")
         assert removed.returncode == 0, removed.stdout[-4000:]
         assert stored(etcd_cluster, "/pynet/") == {}
         for host in fleet.hosts:
-            links = kernel(host, "ip", "-br", "link")
-            assert "pn-" not in links and "pnx" not in links and "pnv" not in links
-            assert kernel(host, "ls", "/run/pynet/netns") == ""
+            untouched(host)
     finally:
         fleet.close()
