@@ -69,9 +69,9 @@ def measure(count, root):
             raise SystemExit(run.stdout[-4000:] + run.stderr[-2000:])
         listing = cluster.etcdctl("get", "--prefix", "--keys-only", "/pynet/v1/endpoints/")
         recorded = [line for line in listing.splitlines() if line]
-        if len(recorded) != count * (ENDPOINTS_PER_HOST + 1):
-            raise SystemExit("%d hosts: etcd holds %d endpoints, not %d" % (count, len(recorded),
-                                                                             count * (ENDPOINTS_PER_HOST + 1)))
+        expected = count * (ENDPOINTS_PER_HOST + 1)
+        if len(recorded) != expected:
+            raise SystemExit("%d hosts: etcd holds %d endpoints, not %d" % (count, len(recorded), expected))
         return wall
     finally:
         if fleet is not None:

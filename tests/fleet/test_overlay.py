@@ -446,8 +446,8 @@ def test_the_fleet_network_role_rolls_out_in_checked_batches_and_removes_all(und
             started = time.monotonic()
             run = fleet.ansible("ansible-playbook", "--forks", "10", "-e",
                                 "cluster_store=%s" % etcd_cluster.cluster_store, *extra, str(playbook))
-            print("\nfleet_network %s, serial %s %s: %.1f s" % (state, serial, " ".join(extra),
-                                                                 time.monotonic() - started))
+            took = time.monotonic() - started
+            print("\nfleet_network %s, serial %s %s: %.1f s" % (state, serial, " ".join(extra), took))
             return run
 
         def untouched(host):
