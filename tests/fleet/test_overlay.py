@@ -4,6 +4,7 @@ endpoints, and hosts that join and leave. Each host runs the library in its own 
 (on_host.py); traffic is sent from the sandboxes themselves; etcd and the kernel are read with
 etcdctl, iproute2 and bridge, not through the library."""
 
+import concurrent.futures
 import json
 import os
 import re
@@ -37,6 +38,14 @@ def run_on(host, code, expect_error=False):
 def configure(host, etcd_cluster):
     run_on(host, 'c.new_network_driver("overlay", {"cluster_store": %r, "advertise_address": %r})'
            % (etcd_cluster.cluster_store, host.address))
+
+
+def at_once(hosts, work):
+    """work(host) on every host at the same moment, each in a thread of its own: {host name: its result}.
+    A host's failure is raised here, in the test's thread."""
+    with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
+        futures = {host.name: pool.submit(work, host) for host in hosts}
+    return {name: future.result() for name, future in futures.items()}
 
 
 def create_network(host, name="ov", extra="", subnet=SUBNET):
@@ -216,20 +225,7 @@ def test_every_host_declaring_the_same_network_at_once_makes_one(hosts, etcd_clu
         result = [done.changed, done.returned["network"]["id"]]
         """
     for attempt in range(6):
-        outcome, failures = {}, []
-
-        def declare(host):
-            try:
-                outcome[host.name] = run_on(host, code % (attempt, 100 + attempt))
-            except AssertionError as exc:  # reported in the test's thread
-                failures.append(str(exc)[-1000:])
-
-        threads = [threading.Thread(target=declare, args=(host,)) for host in hosts]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert failures == []
+        outcome = at_once(hosts, lambda host, attempt=attempt: run_on(host, code % (attempt, 100 + attempt)))
         assert [changed for changed, _id in outcome.values()] == [True] * 3
         assert len({network for _changed, network in outcome.values()}) == 1
     assert len(stored(etcd_cluster, "/pynet/v1/networks/")) == 6
@@ -275,20 +271,7 @@ def test_a_batch_larger_than_an_etcd_transaction_and_a_block(hosts, etcd_cluster
 def test_every_host_allocating_at_once_gives_no_address_twice(hosts, etcd_cluster):
     create_network(hosts[0])
     count = 25
-    results, failures = {}, []
-
-    def allocate(host):
-        try:
-            results[host.name] = create_endpoints(host, ["c%d" % index for index in range(count)])
-        except Exception as exc:  # reported in the test's thread
-            failures.append(exc)
-
-    threads = [threading.Thread(target=allocate, args=(host,)) for host in hosts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    results = at_once(hosts, lambda host: create_endpoints(host, ["c%d" % index for index in range(count)]))
     # What each host's kernel has, read in each sandbox with iproute2, checked against etcd's blocks.
     in_kernel = {host.name: sandbox_addresses(host, "c*") for host in hosts}
     assert [len(found) for found in in_kernel.values()] == [count] * len(hosts)
