@@ -1,8 +1,11 @@
-"""Published ports reached from sandboxes through the host's own address (hairpin), with
-br_netfilter's call-iptables off in the test's 'host' (bridged frames then skip the IP hooks, so
-a reply that goes straight from peer to peer is never un-NATed): a sandbox's own published port,
-a peer's on the same network, and an endpoint's on another network (as netavark 2.1 allows).
-Isolation between networks still stops everything else."""
+"""Published ports reached from sandboxes through the host's own address (hairpin): a sandbox's own
+published port, a peer's on the same network, and an endpoint's on another network (as netavark 2.1
+allows). Isolation between networks still stops everything else.
+
+Each test runs twice in the test's 'host': with br_netfilter's call-iptables and call-ip6tables off
+(bridged frames skip the IP hooks, so a reply that goes straight from peer to peer is never un-NATed),
+and on, as on hosts with Docker or Kubernetes (a DNAT back into the bridge is then bridged at once, out
+of the port it came in on for a sandbox's own port: the port's hairpin mode lets it)."""
 
 import os
 import subprocess
@@ -11,14 +14,19 @@ import pytest
 from dataplane_world import HOST_IP, HOST_IP6, World, address
 from traffic import tcp_connect_from
 
-BRIDGE_NETFILTER = "/proc/sys/net/bridge/bridge-nf-call-iptables"  # per namespace
+BRIDGE_NETFILTER = ("/proc/sys/net/bridge/bridge-nf-call-iptables",  # per namespace
+                    "/proc/sys/net/bridge/bridge-nf-call-ip6tables")
 
 
-@pytest.fixture
-def world(host):
-    if os.path.exists(BRIDGE_NETFILTER):
-        with open(BRIDGE_NETFILTER, "w") as knob:
-            knob.write("0")
+@pytest.fixture(params=["br_netfilter off", "br_netfilter on"])
+def world(host, request):
+    on = request.param.endswith("on")
+    if os.path.exists(BRIDGE_NETFILTER[0]):
+        for knob in BRIDGE_NETFILTER:
+            with open(knob, "w") as setting:
+                setting.write("1" if on else "0")
+    elif on:
+        pytest.skip("br_netfilter is not loaded")
     return World(host)
 
 
@@ -68,12 +76,11 @@ def test_internal_network_does_not_reach_published_ports(world):
 
 
 def test_hairpin_over_ipv6(world):
-    """A peer's port and another network's. A sandbox's own port over IPv6 is not reached: the kernel
-    discards the DNATed packet (source and destination the same address) before the forward hook."""
     net = world.network("dual", "10.89.76.0/24,fd00:89:76::/64")
     other = world.network("other6", "10.89.77.0/24,fd00:89:77::/64")
     _ep, server = world.endpoint(net, {"ports": [{"host_port": 8084, "container_port": 80}]})
     _peer, peer = world.endpoint(net)
     _far, far = world.endpoint(other)
+    assert tcp_connect_from(server, server, "::", HOST_IP6, 8084, 80) == gateway(net, 6)
     assert tcp_connect_from(peer, server, "::", HOST_IP6, 8084, 80) == gateway(net, 6)
     assert tcp_connect_from(far, server, "::", HOST_IP6, 8084, 80) is not None

@@ -181,7 +181,7 @@ def test_veth_addresses_route_as_pyroute2_and_iproute2_see_them(host, sent):
     assert peer == iproute2_link("eth7", key=key)
     assert (peer.up, peer.mtu, peer.mac) == (True, 1400, "02:00:00:00:00:07")
     assert loopback == iproute2_link("lo", key=key) == rtnl.Link(
-        rtnl.LOOPBACK_INDEX, "lo", None, False, False, 65536, "00:00:00:00:00:00", None, None, 0, None)
+        rtnl.LOOPBACK_INDEX, "lo", None, False, False, 65536, "00:00:00:00:00:00", None, None, 0, None, None)
     host_end = ip_json("-d", "link", "show", "pnt-a")[0]
     assert host_end["group"] == "77" and host_end["mtu"] == 1400
     routes = ip_json("route", "show", "default", key=key)
@@ -190,7 +190,7 @@ def test_veth_addresses_route_as_pyroute2_and_iproute2_see_them(host, sent):
     assert [(route["gateway"], route["dev"]) for route in routes] == [("fd00:89:99::1", "eth7")]
 
 
-def test_port_isolation_groups_and_deletion_as_pyroute2_and_iproute2_see_them(host, sent):
+def test_port_flags_groups_and_deletion_as_pyroute2_and_iproute2_see_them(host, sent):
     os.makedirs(host.netns_dir)
     keys = [host.sandbox_key(name) for name in ("s1", "s2", "s3")]
     subprocess.run(["ip", "link", "add", "pnt-br", "type", "bridge"], check=True)
@@ -204,16 +204,19 @@ def test_port_isolation_groups_and_deletion_as_pyroute2_and_iproute2_see_them(ho
             finally:
                 os.close(fd)
         assert ("IFLA_MASTER", bridge) in as_pyroute2_reads(sent[-1])[3]
-        here.set_port_isolated("pnt-v1")
+        here.set_bridge_port("pnt-v1", isolated=True, hairpin=False)
         assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK, {}, [
             ("IFLA_IFNAME", "pnt-v1"), ("IFLA_LINKINFO", [("IFLA_INFO_SLAVE_KIND", "bridge"), (
-                "IFLA_INFO_SLAVE_DATA", [("IFLA_BRPORT_ISOLATED", 1)])])])
+                "IFLA_INFO_SLAVE_DATA", [("IFLA_BRPORT_MODE", 0), ("IFLA_BRPORT_ISOLATED", 1)])])])
+        here.set_bridge_port("pnt-v2", isolated=False, hairpin=True)
         assert [here.link("pnt-v%d" % number).isolated for number in (1, 2, 3)] == [True, False, False]
-        assert here.link("pnt-br").isolated is None  # not a bridge port
+        assert [here.link("pnt-v%d" % number).hairpin for number in (1, 2, 3)] == [False, True, False]
+        assert here.link("pnt-br").isolated is None and here.link("pnt-br").hairpin is None  # not a bridge port
         assert [here.link(name) for name in ("pnt-v1", "pnt-v2", "pnt-br")] == \
             [iproute2_link(name) for name in ("pnt-v1", "pnt-v2", "pnt-br")]
         seen = ip_json("-d", "link", "show", "pnt-v1")[0]
         assert seen["linkinfo"]["info_slave_data"]["isolated"] is True
+        assert ip_json("-d", "link", "show", "pnt-v2")[0]["linkinfo"]["info_slave_data"]["hairpin"] is True
         assert here.set_group("pnt-v1", 4242) and here.set_group("pnt-v2", 4242)
         assert as_pyroute2_reads(sent[-1]) == (NEWLINK, REQUEST | ACK, {},
                                                [("IFLA_IFNAME", "pnt-v2"), ("IFLA_GROUP", 4242)])
@@ -375,7 +378,8 @@ def iproute2_link(name, key=None):
     return rtnl.Link(index=seen["ifindex"], name=seen["ifname"], kind=info.get("info_kind"), up="UP" in seen["flags"],
                      oper_up=seen["operstate"] == "UP", mtu=seen["mtu"], mac=seen.get("address"), master=master,
                      alias=seen.get("ifalias"), group=0 if seen["group"] == "default" else int(seen["group"]),
-                     isolated=info["info_slave_data"]["isolated"] if info.get("info_slave_kind") == "bridge" else None)
+                     **{flag: info["info_slave_data"][flag] if info.get("info_slave_kind") == "bridge" else None
+                        for flag in ("isolated", "hairpin")})
 
 
 def without_link_local(addresses):

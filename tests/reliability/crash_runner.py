@@ -19,7 +19,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import net
 
 KERNEL_CHANGES = {
     sysctl.Sysctls: ("write",),
-    rtnl.Connection: ("add_bridge", "set_alias", "set_mtu", "add_veth", "set_port_isolated", "delete_link", "set_group",
+    rtnl.Connection: ("add_bridge", "set_alias", "set_mtu", "add_veth", "set_bridge_port", "delete_link", "set_group",
                       "delete_group", "set_up", "set_down", "add_address", "delete_address", "set_default_route"),
     # _check follows each namespace syscall (unshare, mount, umount, setns); the others come before
     # each file-system step of a sandbox: its file made, mounted on, unmounted, removed.

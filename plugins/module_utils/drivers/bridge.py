@@ -201,6 +201,8 @@ class BridgeDriver(Driver):
                 host.add_address(bridge.index, pool.gateway_cidr, flags=rtnl.IFA_F_NODAD)
         if own and not bridge.up:
             host.set_up(bridge.index)
+        for port in _ports_without_hairpin(host, bridge):
+            host.set_bridge_port(port, isolated=not opts["enable_icc"], hairpin=True)
         return bridge
 
     def delete_network(self, network: NetworkRecord) -> None:
@@ -229,6 +231,8 @@ class BridgeDriver(Driver):
             present = host.addresses().get(bridge.index, set())
             drift.extend("bridge %s lacks address %s" % (name, pool.gateway_cidr)
                          for pool in network.pools if pool.gateway_cidr not in present)
+            drift.extend("veth %s is not in hairpin mode on bridge %s" % (port, name)
+                         for port in _ports_without_hairpin(host, bridge))
             return drift
 
     def host_settings(self, network: NetworkRecord, published: bool) -> dict[str, str]:
@@ -312,8 +316,10 @@ class BridgeDriver(Driver):
         sandbox_fd = netns.open_fd(endpoint.sandbox_key)
         try:
             self._add_veth(host, bridge, endpoint, sandbox_fd, opts["mtu"])
-            if not opts["enable_icc"]:
-                host.set_port_isolated(endpoint.host_ifname)
+            # Hairpin, as Podman's and netavark's ports have it: where br_netfilter hands the hooks
+            # bridged frames, a sandbox's connection to its own published port is DNATed back to the
+            # port it came in on, which the bridge would otherwise never send it out of.
+            host.set_bridge_port(endpoint.host_ifname, isolated=not opts["enable_icc"], hairpin=True)
             # The bridge port needs no address; without IPv6 it sends no DAD or MLD (the port
             # has no carrier, and so sends nothing, until the sandbox end is up).
             sysctls.write("net/ipv6/conf/%s/disable_ipv6" % endpoint.host_ifname, 1)
@@ -379,6 +385,13 @@ class BridgeDriver(Driver):
                              % (veth, "isolated" if link.isolated else "not isolated", bridge_name,
                                 str(network.options["enable_icc"]).lower()))
         return drift + interface.drift(network, endpoint, routed=self.routed_pools)
+
+
+def _ports_without_hairpin(host: rtnl.Connection, bridge: rtnl.Link) -> list[str]:
+    """pynet's veths on the bridge that are not in hairpin mode (those of endpoints made by a pynet that
+    did not set it): the network's repair sets it, without touching the endpoints."""
+    return [link.name for link in host.links()
+            if link.master == bridge.index and link.group == PYNET_LINK_GROUP and not link.hairpin]
 
 
 def _check_outbound(network_options: dict, name: str, version: int) -> None:

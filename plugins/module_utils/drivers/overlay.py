@@ -319,7 +319,7 @@ class OverlayDriver(bridges.BridgeDriver):
         sysctls.write("net/ipv6/conf/%s/disable_ipv6" % name, 1)
         if not opts["enable_icc"]:
             # Isolated ports reach no other isolated port: this host's endpoints none of the others'.
-            host.set_port_isolated(name)
+            host.set_bridge_port(name, isolated=True, hairpin=False)
         if not vxlan.up:
             host.set_up(vxlan.index)
 

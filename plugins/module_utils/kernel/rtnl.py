@@ -105,6 +105,7 @@ IFLA_VXLAN_LOCAL6 = 17
 IFLA_BR_MCAST_SNOOPING = 23
 
 # IFLA_INFO_SLAVE_DATA of slave kind bridge: a bridge port.
+IFLA_BRPORT_MODE = 4  # hairpin
 IFLA_BRPORT_ISOLATED = 33
 
 # Address attributes, after struct ifaddrmsg (linux/if_addr.h).
@@ -149,10 +150,10 @@ class Route(collections.namedtuple("Route", "destination gateway oif metric")):
     __slots__ = ()
 
 
-class Link(collections.namedtuple("Link", "index name kind up oper_up mtu mac master alias group isolated")):
+class Link(collections.namedtuple("Link", "index name kind up oper_up mtu mac master alias group isolated hairpin")):
     """A link as the kernel reports it: `kind` from IFLA_INFO_KIND (None for the loopback), `up`
     administratively, `oper_up` with carrier (IF_OPER_UP), `mac` as aa:bb:..., `master` the index of
-    its bridge, `isolated` its bridge port's isolation (None when it is no bridge port)."""
+    its bridge, `isolated` and `hairpin` its bridge port's flags (None when it is no bridge port)."""
 
     __slots__ = ()
 
@@ -219,6 +220,7 @@ BRIDGE_DATA = {
     IFLA_BR_MCAST_SNOOPING: UINT8,
 }
 BRIDGE_PORT_DATA = {
+    IFLA_BRPORT_MODE: UINT8,
     IFLA_BRPORT_ISOLATED: UINT8,
 }
 LINKINFO = {
@@ -488,11 +490,12 @@ class Connection:
     def set_down(self, index: int) -> None:
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode(index=index, flags=0, change=IFF_UP))
 
-    def set_port_isolated(self, name: str) -> None:
-        """An isolated bridge port reaches only the ports that are not isolated (and the bridge itself)."""
+    def set_bridge_port(self, name: str, isolated: bool, hairpin: bool) -> None:
+        """A bridge port's flags: an isolated port reaches only the ports that are not isolated (and the
+        bridge itself); a port in hairpin mode may be sent back the frames that came in through it."""
+        flags = [(IFLA_BRPORT_MODE, int(hairpin)), (IFLA_BRPORT_ISOLATED, int(isolated))]
         self._change(RTM_NEWLINK, 0, IFINFOMSG.encode([
-            (IFLA_IFNAME, name),
-            (IFLA_LINKINFO, [(IFLA_INFO_SLAVE_KIND, "bridge"), (IFLA_INFO_SLAVE_DATA, [(IFLA_BRPORT_ISOLATED, 1)])])]))
+            (IFLA_IFNAME, name), (IFLA_LINKINFO, [(IFLA_INFO_SLAVE_KIND, "bridge"), (IFLA_INFO_SLAVE_DATA, flags)])]))
 
     def set_group(self, name: str, group: int) -> bool:
         """Put a link in an interface group; False when there is no such link."""
@@ -632,12 +635,14 @@ def _link(message: bytes) -> Link:
     header = IFINFOMSG.header(message)
     attrs = IFINFOMSG.attrs(message)
     info = attrs.get(IFLA_LINKINFO, {})
-    isolated = info.get(IFLA_INFO_SLAVE_DATA, {}).get(IFLA_BRPORT_ISOLATED)
+    port = info.get(IFLA_INFO_SLAVE_DATA, {})
+    isolated, hairpin = (None if flag is None else bool(flag)
+                         for flag in (port.get(IFLA_BRPORT_ISOLATED), port.get(IFLA_BRPORT_MODE)))
     return Link(index=header["index"], name=attrs[IFLA_IFNAME], kind=info.get(IFLA_INFO_KIND),
                 up=bool(header["flags"] & IFF_UP), oper_up=attrs.get(IFLA_OPERSTATE) == IF_OPER_UP,
                 mtu=attrs.get(IFLA_MTU), mac=attrs.get(IFLA_ADDRESS), master=attrs.get(IFLA_MASTER),
                 alias=attrs.get(IFLA_IFALIAS), group=attrs.get(IFLA_GROUP),
-                isolated=None if isolated is None else bool(isolated))
+                isolated=isolated, hairpin=hairpin)
 
 
 @contextlib.contextmanager
