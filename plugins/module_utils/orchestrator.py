@@ -340,11 +340,12 @@ class Orchestrator:
     def _grow_global_pools(self, impl: Driver, network: NetworkRecord, needed: int) -> None:
         """Pools enough for `needed` more addresses of this host's share of a global network: blocks
         claimed in the cluster store (one transaction each), recorded as pools of this host's store."""
-        while ipam.free_count(self.store.snapshot(), network.id, 4) < needed:
-            pools = impl.claim_pools(network, ipam.pool_ranges(self.store.snapshot(), network.id))
-            with self.store.write() as tx:
-                held = set(ipam.pool_ranges(tx, network.id))  # another process of this host may have added it
-                ipam.add_pools(tx, network.id, [pool for pool in pools if str(pool.ip_range) not in held])
+        for version in sorted({pool.version for pool in network.pools}):
+            while ipam.free_count(self.store.snapshot(), network.id, version) < needed:
+                pools = impl.claim_pools(network, ipam.pool_ranges(self.store.snapshot(), network.id), version)
+                with self.store.write() as tx:
+                    held = set(ipam.pool_ranges(tx, network.id))  # another process of this host may have added it
+                    ipam.add_pools(tx, network.id, [pool for pool in pools if str(pool.ip_range) not in held])
 
     # --- endpoints ----------------------------------------------------------------------------
 
@@ -505,8 +506,10 @@ class Orchestrator:
                 if impl.is_global:  # the blocks a real run would claim, as this host would try them first
                     if tx.network(network_id=network.id) is None:
                         tx.add_network(network)
-                    if ipam.free_count(tx, network.id, 4) < 1:
-                        ipam.add_pools(tx, network.id, impl.planned_pools(network, ipam.pool_ranges(tx, network.id)))
+                    for version in sorted({pool.version for pool in network.pools}):
+                        if ipam.free_count(tx, network.id, version) < 1:
+                            ipam.add_pools(tx, network.id,
+                                           impl.planned_pools(network, ipam.pool_ranges(tx, network.id), version))
                 endpoint = self._prepare_endpoint(tx, network, name, sandbox_key, opts, free_ports)
                 return endpoint, tx.ports(endpoint.id)
 

@@ -180,6 +180,35 @@ def test_a_global_network_spans_hosts_and_its_endpoints_reach_each_other(hosts, 
               ", ".join("%.3f" % rtt for rtt in rtts), bridge_rtt))
 
 
+def test_ipv6_of_a_dual_stack_overlay_reaches_across_hosts(hosts, etcd_cluster):
+    run_on(hosts[0], 'c.new_network(c.driver("overlay"), "ov6", {"ipam": [{"subnet": "10.254.0.0/16"}, '
+                     '{"subnet": "fd00:254::/64"}]})')
+    made = at_once(hosts, lambda host: run_on(host, """
+        net = c.network_by_name("ov6")
+        made = net.create_endpoints([(name, new_sandbox("/run/pynet/netns/" + name).key, {})
+                                     for name in ("d1-%(host)s", "d2-%(host)s")])
+        result = {ep.name: [ep.record().ipv4, ep.record().ipv6] for ep in made}
+        """ % {"host": host.name}))
+    v6 = {host.name: {name: ip(pair[1]) for name, pair in made[host.name].items()} for host in hosts}
+    assert all(pair[1].endswith("/64") for found in made.values() for pair in found.values())
+    # Unique, each in an IPv6 block (a /122) that etcd records as its host's, as the sandboxes' kernels show them.
+    assert_unique_and_in_own_blocks(etcd_cluster, {host.name: sandbox_addresses(host, "d?-" + host.name, 6)
+                                                   for host in hosts})
+    for host in hosts:
+        # The default route of each version goes through its own block's gateway, on its own host.
+        name = "d1-" + host.name
+        routes = json.loads(kernel(host, "nsenter", "--net=/run/pynet/netns/" + name, "ip", "-j", "-6", "route",
+                                   "show", "default"))
+        block = netaddr.IPNetwork(v6[host.name][name] + "/122")
+        assert [route["gateway"] for route in routes] == [str(block.network + 1)]
+    for source in hosts:
+        for target in hosts:
+            if target is not source:
+                server = "d2-" + target.name
+                assert tcp(target, server, v6[target.name][server], source, "d1-" + source.name) == \
+                    v6[source.name]["d1-" + source.name]
+
+
 def test_internal_and_enable_icc_keep_their_meaning_across_hosts(hosts, underlay):
     create_network(hosts[0], "inside", ', "internal": True')
     refused = run_on(hosts[1], "c.new_network(c.driver('overlay'), 'apart', {'ipam': [{'subnet': '10.251.128.0/17'}]})",
@@ -393,11 +422,13 @@ def recap(run):
     return found
 
 
-def sandbox_addresses(host, pattern):
-    """The IPv4 addresses of eth0 in the host's sandboxes /run/pynet/netns/<pattern>, read with iproute2."""
-    listing = kernel(host, "sh", "-c", "for key in /run/pynet/netns/%s; do nsenter --net=$key ip -j -4 addr "
-                                       "show dev eth0; done" % pattern)
-    return [info["local"] for line in listing.splitlines() for link in json.loads(line) for info in link["addr_info"]]
+def sandbox_addresses(host, pattern, version=4):
+    """The global addresses of the IP version on eth0 in the host's sandboxes /run/pynet/netns/<pattern>,
+    read with iproute2."""
+    listing = kernel(host, "sh", "-c", "for key in /run/pynet/netns/%s; do nsenter --net=$key ip -j -%d addr "
+                                       "show dev eth0 scope global; done" % (pattern, version))
+    return [info["local"] for line in listing.splitlines() for link in json.loads(line)
+            for info in link["addr_info"] if "local" in info]
 
 
 def assert_unique_and_in_own_blocks(etcd_cluster, in_kernel):

@@ -123,11 +123,12 @@ class Driver:
         """Remove the network from the cluster store; ActiveEndpointsError (nothing changed) while any
         host has endpoints on it."""
 
-    def claim_pools(self, network: NetworkRecord, held: list[str]) -> list[ipam.PoolSpec]:
-        """More pools for this host's share of a global network (`held`: the ranges it has), at least one."""
+    def claim_pools(self, network: NetworkRecord, held: list[str], version: int) -> list[ipam.PoolSpec]:
+        """More pools of the IP version for this host's share of a global network (`held`: the ranges it
+        has), at least one."""
         return []
 
-    def planned_pools(self, network: NetworkRecord, held: list[str]) -> list[ipam.PoolSpec]:
+    def planned_pools(self, network: NetworkRecord, held: list[str], version: int) -> list[ipam.PoolSpec]:
         """The pool claim_pools() would try first, claiming nothing (check mode's prediction)."""
         return []
 

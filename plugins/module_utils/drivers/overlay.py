@@ -65,14 +65,30 @@ def _mac(*parts: str) -> str:
 
 def block_gateway(network: NetworkRecord, address: str) -> str:
     """The gateway of the block that holds `address` (a CIDR): the block's first address but one."""
-    subnet = _subnet(network)
-    prefixlen = allocation.block_prefixlen(subnet)
-    block = addresses.interface("%s/%d" % (addresses.interface(address).ip, prefixlen)).network
-    return str(block.network_address + 1)
+    return str(addresses.network(_block_of(network, address)).network_address + 1)
 
 
-def _subnet(network: NetworkRecord) -> str:
-    return next(pool.subnet for pool in network.pools if pool.version == 4)
+def _block_of(network: NetworkRecord, address: str) -> str:
+    """The block (a CIDR) that holds `address` (a CIDR)."""
+    ip = addresses.interface(address).ip
+    return str(addresses.interface("%s/%d" % (ip, allocation.block_prefixlen(_subnet(network, ip.version)))).network)
+
+
+def _subnet(network: NetworkRecord, version: int = 4) -> str | None:
+    """The network's subnet of that IP version (None: it has none)."""
+    return next((str(pool.subnet) for pool in network.pools if pool.version == version), None)
+
+
+def _block_space(subnet: str) -> str:
+    """Where the subnet's blocks are taken: the whole subnet, but the first 2**63 addresses of a larger
+    one (an IPv6 /64), as far as a host's store counts addresses (ipam.MAX_OFFSET)."""
+    network = addresses.network(subnet)
+    bits = addresses.ADDRESS_BITS[network.version]
+    return str(next(network.subnets(new_prefix=bits - 63))) if network.num_addresses > ipam.MAX_OFFSET + 1 else subnet
+
+
+def _versions(network: NetworkRecord) -> list[int]:
+    return sorted({pool.version for pool in network.pools})
 
 
 class OverlayDriver(bridges.BridgeDriver):
@@ -163,8 +179,9 @@ class OverlayDriver(bridges.BridgeDriver):
                                                "{subnet: 10.251.0.0/16}): its hosts take address blocks of it")
         for index, pool in enumerate(pools):
             where = "ipam[%d]" % index
-            if pool.version != 4:
-                raise errors.InvalidParameterError(where + ".subnet", "%s: overlay networks are IPv4 only for now"
+            if any(other.version == pool.version for other in pools[:index]):
+                raise errors.InvalidParameterError(where + ".subnet", "%s: an overlay network has one subnet per "
+                                                   "IP version (an IPv4 one, and an IPv6 one if it has IPv6)"
                                                    % pool.subnet)
             if pool.ip_range is not None or pool.aux_addresses:
                 raise errors.InvalidParameterError(where, "ip_range and aux_addresses are not for overlay networks: "
@@ -211,27 +228,29 @@ class OverlayDriver(bridges.BridgeDriver):
         global_networks.delete(self.client(), global_networks.GlobalNetwork(network.id, network.name,
                                                                             network.type, network.options))
 
-    def claim_pools(self, network: NetworkRecord, held: list[str]) -> list[ipam.PoolSpec]:
-        """Pools for this host's store: the blocks etcd says this host holds that `held` (the local
-        pools' ranges) lacks (a claim whose run was cut off), or else one block claimed now."""
-        client, host, subnet = self.client(), self.host, _subnet(network)
+    def claim_pools(self, network: NetworkRecord, held: list[str], version: int) -> list[ipam.PoolSpec]:
+        """Pools of the IP version for this host's store: the blocks etcd says this host holds that `held`
+        (the local pools' ranges) lacks (a claim whose run was cut off), or else one block claimed now."""
+        client, host, subnet = self.client(), self.host, _subnet(network, version)
+        space = _block_space(subnet)
         blocks = [block for block in allocation.host_blocks(client, network.id, host)
-                  if block not in held and addresses.network(block).subnet_of(addresses.network(subnet))]
+                  if block not in held and addresses.network(block).subnet_of(addresses.network(space))]
         if not blocks:
             members.join(client, host, self.options["advertise_address"])
-            blocks = [allocation.claim_block(client, network.id, subnet, host, held=held,
+            blocks = [allocation.claim_block(client, network.id, space, host, held=held,
                                              required=[layout.network_key(network.id)]).block]
         return [_block_pool(subnet, block) for block in blocks]
 
-    def planned_pools(self, network: NetworkRecord, held: list[str]) -> list[ipam.PoolSpec]:
-        subnet = _subnet(network)
-        prefixlen = allocation.block_prefixlen(subnet)
-        count = 1 << (prefixlen - addresses.network(subnet).prefixlen)
+    def planned_pools(self, network: NetworkRecord, held: list[str], version: int) -> list[ipam.PoolSpec]:
+        subnet = _subnet(network, version)
+        space = _block_space(subnet)
+        prefixlen = allocation.block_prefixlen(space)
+        count = 1 << (prefixlen - addresses.network(space).prefixlen)
         index = allocation.first_free(count, allocation.hashed(network.id, self.host, "0"),
-                                      allocation.indexes_of(subnet, prefixlen, held))
+                                      allocation.indexes_of(space, prefixlen, held))
         if index is None:
-            raise errors.NoFreeBlockError(network.id, subnet, prefixlen)
-        return [_block_pool(subnet, allocation.block_at(subnet, prefixlen, index))]
+            raise errors.NoFreeBlockError(network.id, space, prefixlen)
+        return [_block_pool(subnet, allocation.block_at(space, prefixlen, index))]
 
     # --- networks: options --------------------------------------------------------------------
 
@@ -292,7 +311,11 @@ class OverlayDriver(bridges.BridgeDriver):
             host.set_alias(name, bridges.bridge_alias(network.id), mtu=mtu)
         if bridge.mtu != mtu:
             host.set_mtu(bridge.index, mtu)
-        sysctls.write("net/ipv6/conf/%s/disable_ipv6" % name, 1)
+        if 6 in _versions(network):
+            # Router advertisements come from tenants here: the host takes none of them.
+            sysctls.write("net/ipv6/conf/%s/accept_ra" % name, 0)
+        else:
+            sysctls.write("net/ipv6/conf/%s/disable_ipv6" % name, 1)
         self._ensure_vxlan(host, sysctls, network, bridge)
         if not bridge.up:
             host.set_up(bridge.index)
@@ -333,8 +356,10 @@ class OverlayDriver(bridges.BridgeDriver):
 
     @staticmethod
     def _add_gateway(host: rtnl.Connection, bridge: rtnl.Link, network: NetworkRecord, block: str) -> None:
-        gateway = addresses.network(block).network_address + 1
-        host.add_address(bridge.index, "%s/%s" % (gateway, _subnet(network).split("/")[1]), flags=rtnl.IFA_F_NODAD)
+        """The block's gateway on the bridge, with the network's prefix length (one segment across hosts)."""
+        cidr = addresses.network(block)
+        subnet = addresses.network(_subnet(network, cidr.version))
+        host.add_address(bridge.index, "%s/%d" % (cidr.network_address + 1, subnet.prefixlen), flags=rtnl.IFA_F_NODAD)
 
     def delete_network(self, network: NetworkRecord) -> None:
         with rtnl.connect() as host:
@@ -373,13 +398,12 @@ class OverlayDriver(bridges.BridgeDriver):
             vxlan = host.link(_vxlan_name(network))
         if bridge is None or vxlan is None or not bridge.up:
             self.create_network(network)
-        prefixlen = allocation.block_prefixlen(_subnet(network))
-        blocks = {"%s/%d" % (block_gateway(network, endpoint.ipv4), prefixlen) for endpoint in endpoints
-                  if endpoint.ipv4}
+        blocks = {_block_of(network, address) for endpoint in endpoints
+                  for address in (endpoint.ipv4, endpoint.ipv6) if address}
         with rtnl.connect() as host:
             bridge = host.link(network.options["bridge_name"])
             for block in sorted(blocks):
-                self._add_gateway(host, bridge, network, str(addresses.interface(block).network))
+                self._add_gateway(host, bridge, network, block)
         outcome = super().create_endpoints(network, endpoints)
         global_networks.detach(self.client(), network.id, self.host,
                                [endpoint.id for endpoint, failure in zip(endpoints, outcome) if failure is not None])
@@ -387,10 +411,10 @@ class OverlayDriver(bridges.BridgeDriver):
 
     @staticmethod
     def routed_pools(network: NetworkRecord, endpoint: EndpointRecord) -> list[Pool]:
-        """The default route goes through the gateway of the endpoint's block, on its own host."""
-        if 4 not in endpoint.default_routes or not endpoint.ipv4:
-            return []
-        return [Pool(4, _subnet(network), block_gateway(network, endpoint.ipv4))]
+        """The default routes go through the gateway of the endpoint's block, on its own host."""
+        return [Pool(version, _subnet(network, version), block_gateway(network, endpoint.address(version)))
+                for version in _versions(network)
+                if version in endpoint.default_routes and endpoint.address(version)]
 
     def delete_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
         super().delete_endpoints(network, endpoints)

@@ -43,22 +43,27 @@ def test_bad_driver_options_name_the_option(given, param):
 
 @pytest.mark.parametrize("pools, param", [
     ([{"subnet": "fd00:1::/64"}], "ipam"),
-    ([{"subnet": "10.251.0.0/16"}, {"subnet": "fd00:1::/64"}], "ipam[1].subnet"),
+    ([{"subnet": "10.251.0.0/16"}, {"subnet": "10.252.0.0/16"}], "ipam[1].subnet"),
+    ([{"subnet": "10.251.0.0/16"}, {"subnet": "fd00:1::/64"}, {"subnet": "fd00:2::/64"}], "ipam[2].subnet"),
+    ([{"subnet": "10.251.0.0/16"}, {"subnet": "fd00:1::/64", "gateway": "fd00:1::9"}], "ipam[1].gateway"),
     ([{"subnet": "10.251.0.0/16", "gateway": "10.251.0.9"}], "ipam[0].gateway"),
     ([{"subnet": "10.251.0.0/16", "ip_range": "10.251.1.0/24"}], "ipam[0]"),
     ([{"subnet": "10.251.0.0/16", "aux_addresses": {"x": "10.251.0.9"}}], "ipam[0]"),
 ])
-def test_overlay_pools_are_one_ipv4_subnet(pools, param):
+def test_overlay_pools_are_an_ipv4_subnet_and_at_most_one_ipv6_subnet(pools, param):
     driver = OverlayDriver(OverlayDriver.validate_driver_options({}))
     with pytest.raises(errors.InvalidParameterError) as refused:
         driver.check_pools("ov", ipam.parse_pools(pools))
     assert refused.value.param == param
     driver.check_pools("ov", ipam.parse_pools([{"subnet": "10.251.0.0/16", "gateway": "10.251.0.1"}]))
+    driver.check_pools("ov", ipam.parse_pools([{"subnet": "10.251.0.0/16"}, {"subnet": "fd00:1::/64"}]))
 
 
 def test_an_endpoints_gateway_is_its_blocks():
-    network = NetworkRecord("a" * 64, "ov", "overlay", {}, "ready", pools_of([{"subnet": "10.251.0.0/16"}]))
+    network = NetworkRecord("a" * 64, "ov", "overlay", {}, "ready",
+                            pools_of([{"subnet": "10.251.0.0/16"}, {"subnet": "fd00:1::/64"}]))
     assert block_gateway(network, "10.251.7.70/16") == "10.251.7.65"
+    assert block_gateway(network, "fd00:1::1:47/64") == "fd00:1::1:41"  # a /122: 64 addresses
     assert block_gateway(network, "10.251.0.2/16") == "10.251.0.1"
     assert ipaddress.ip_address(block_gateway(network, "10.251.255.255/16")) == ipaddress.ip_address("10.251.255.193")
 
