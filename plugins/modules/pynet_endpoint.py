@@ -36,7 +36,7 @@ options:
       - As O(pynet.libnetwork.pynet_sandbox#module:key), refused with a symbolic link on its path, under V(/proc),
         or when it holds the host's own network namespace.
       - V(host), the host's own namespace, is the sandbox of the endpoints of a host network, and only theirs; an
-        endpoint of a host network is in no other sandbox and takes no other option (no O(ports): it uses the
+        endpoint of a host network is in no other sandbox and takes none of the options below (no O(ports), since it uses the
         host's own).
     type: path
   ip:
@@ -267,7 +267,7 @@ endpoints:
           C(ip netns exec) mounts over C(/etc/resolv.conf); null for other sandboxes.
         - They are removed with the sandbox.
         - An endpoint of a host network (in the sandbox V(host)) has no interface, gateway or default route, and
-          these three paths are null: its container uses the host's own files.
+          these three paths are null (its container uses the host's own files).
       type: dict
       sample: {"interfaces": [{"src_name": "pnv5f1c9a0e6b2d", "dst_name": "eth0", "address": "10.89.10.2/24",
                "address_ipv6": null, "mac": "02:5f:1c:9a:0e:6b"}], "gateway": "10.89.10.1", "gateway_ipv6": null,

@@ -48,7 +48,7 @@ options:
       - V(macvlan) puts each endpoint on the L2 network of O(parent) with a MAC address of its own (see O(parent)).
         V(ipvlan) does the same with the parent's MAC address; it needs a kernel with ipvlan (C(CONFIG_IPVLAN)),
         and is refused, naming that feature, on one without.
-      - V(host) is Docker's host network: its endpoints are in the host's own namespace, the sandbox V(host)
+      - V(host) is Docker's host network. Its endpoints are in the host's own namespace, the sandbox V(host)
         (M(pynet.libnetwork.pynet_sandbox)), with the host's interfaces, addresses, routes and ports, and pynet changes
         nothing in the kernel for it. It takes no option but O(labels); a host has at most one host network.
       - The driver's host-wide options come from M(pynet.libnetwork.pynet_driver), or its defaults.

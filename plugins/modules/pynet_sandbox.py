@@ -18,7 +18,7 @@ description:
     put on the path by someone who can write a directory there never redirects it.
   - A sandbox pynet made has its loopback up.
   - The key V(host) is not a path but the host's own namespace (that of pynet's caller), the sandbox of the endpoints
-    of a host network (O(pynet.libnetwork.pynet_network#module:driver=host)) and of no other: V(present) records it,
+    of a host network (O(pynet.libnetwork.pynet_network#module:driver=host)) and of no other. V(present) records it,
     V(absent) forgets it; pynet never makes, mounts, changes or removes anything in it.
 author:
   - pynet developers (@pynet)
@@ -32,7 +32,7 @@ options:
       - Absolute, normalised path of the namespace file, such as V(/run/pynet/netns/web1); or V(host), the host's own
         namespace, for host networks.
       - Refused with a symbolic link anywhere on the path (give the real path), under V(/proc), or when it
-        holds the host's own network namespace (that of pynet's caller or of PID 1): for that, use the key V(host).
+        holds the host's own network namespace (that of pynet's caller or of PID 1); for that, use the key V(host).
       - Keep keys in directories that only root can write.
       - Mutually exclusive with O(sandboxes).
     type: path
