@@ -36,8 +36,8 @@ options:
       - As O(pynet.libnetwork.pynet_sandbox#module:key), refused with a symbolic link on its path, under V(/proc),
         or when it holds the host's own network namespace.
       - V(host), the host's own namespace, is the sandbox of the endpoints of a host network, and only theirs; an
-        endpoint of a host network is in no other sandbox and takes none of the options below (no O(ports), since it uses the
-        host's own).
+        endpoint of a host network is in no other sandbox and takes none of the options below (no O(ports), since
+        it uses the host's own).
     type: path
   ip:
     description: The IPv4 address to take (default the next free one of the network's pools).
