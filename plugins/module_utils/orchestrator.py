@@ -27,7 +27,7 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import sandbo
 from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import server as dns_server
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.base import IP_VERSION_OPTIONS, Driver
-from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import netns, rtnl
+from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import rtnl
 from ansible_collections.pynet.libnetwork.plugins.module_utils.records import (
     STATE_CREATING, STATE_DELETING, STATE_READY, EndpointRecord, NetworkRecord)
 from ansible_collections.pynet.libnetwork.plugins.module_utils.store import Snapshot, Store, Writer
@@ -100,14 +100,16 @@ class Orchestrator:
         network whole (and calls `undo`, if given), then raises."""
         try:
             impl.create_network(network)
-            self.sync_host()
-            self.sync_dns()
+            if impl.changes_kernel:
+                self.sync_host()
+                self.sync_dns()
         except BaseException:
             with self.store.write() as tx:
                 tx.set_network_state(network.id, STATE_DELETING)
-            self._undo_sync()
-            with contextlib.suppress(errors.PynetError):  # the first failure is the one to report
-                self.sync_dns()
+            if impl.changes_kernel:
+                self._undo_sync()
+                with contextlib.suppress(errors.PynetError):  # the first failure is the one to report
+                    self.sync_dns()
             impl.delete_network(network._replace(state=STATE_DELETING))
             with self.store.write() as tx:
                 tx.forget_network(network.id)
@@ -145,7 +147,7 @@ class Orchestrator:
         """A new network's options validated and normalised, and its pools (PoolSpecs): what needs
         neither the store nor a network id. Raises before any change."""
         options.check_name("name", name)
-        opts = options.validate(network_options, impl.NETWORK_OPTIONS)
+        opts = impl.validate_network_options(network_options)
         pools = ipam.parse_pools(opts.pop("ipam"))
         impl.check_pools(name, pools)
         if pools and not impl.uses_ipam:
@@ -212,12 +214,14 @@ class Orchestrator:
         """Make the kernel match the network again (after damage outside pynet, or a creation cut off)."""
         if self.driver(network.type).is_global and self.store.snapshot().network(network_id=network.id) is None:
             return self._join_global_network(network)
-        self.driver(network.type).create_network(network)
+        impl = self.driver(network.type)
+        impl.create_network(network)
         if network.state != STATE_READY:
             with self.store.write() as tx:
                 tx.set_network_state(network.id, STATE_READY)
-        self.sync_host()
-        self.sync_dns()
+        if impl.changes_kernel:
+            self.sync_host()
+            self.sync_dns()
         return network._replace(state=STATE_READY)
 
     def set_labels(self, network: NetworkRecord, labels: object) -> NetworkRecord:
@@ -255,15 +259,20 @@ class Orchestrator:
             if names:
                 raise errors.ActiveEndpointsError("network", network.name, names)
             tx.set_network_state(network.id, STATE_DELETING)
-        self.sync_host()
-        self.sync_dns()
-        self.driver(network.type).delete_network(network._replace(state=STATE_DELETING))
+        impl = self.driver(network.type)
+        if impl.changes_kernel:
+            self.sync_host()
+            self.sync_dns()
+        impl.delete_network(network._replace(state=STATE_DELETING))
         with self.store.write() as tx:
             tx.forget_network(network.id)
 
     def network_drift(self, network: NetworkRecord) -> list[str]:
         """What the kernel lacks of the network (its firewall included), as sentences (empty: nothing)."""
-        drift = self.driver(network.type).network_drift(network) + self.firewall_drift() + self.dns_drift()
+        impl = self.driver(network.type)
+        drift = impl.network_drift(network)
+        if impl.changes_kernel:
+            drift += self.firewall_drift() + self.dns_drift()
         if network.state != STATE_READY:
             drift.append("network %s was left %s by a run that was cut off" % (network.name, network.state))
         return drift
@@ -355,7 +364,9 @@ class Orchestrator:
         kernel but the host's addresses (host_addresses, a ports.HostAddresses) when a port gives host_ip."""
         options.check_name("name", name)
         sandboxes.check_key(sandbox_key, "sandbox")
-        opts = self.driver(network.type).validate_endpoint_options(endpoint_options)
+        impl = self.driver(network.type)
+        _check_host_namespace(network, impl, sandbox_key)
+        opts = impl.validate_endpoint_options(endpoint_options)
         for index, mapping in enumerate(opts.get("ports") or []):
             if mapping["host_ip"]:
                 host_addresses = host_addresses or ports.HostAddresses()
@@ -383,7 +394,7 @@ class Orchestrator:
             try:
                 opts = self.check_endpoint(network, spec.name, spec.sandbox_key, spec.options, host_addresses)
                 _check_attachment(spec.owner, spec.container_id)
-                if not netns.is_netns(spec.sandbox_key):
+                if not sandboxes.is_there(spec.sandbox_key):
                     raise errors.SandboxKeyError(spec.sandbox_key, "is not a network namespace: create it with "
                                                  "new_sandbox() first", param="sandbox")
                 checked.append((index, spec, opts))
@@ -626,14 +637,17 @@ class Orchestrator:
             raise errors.KernelError("DNS server: %s" % (exc.strerror or exc), param="dns_enabled") from None
 
     def sandbox_files(self, key: str) -> dict:
-        """Where the resolv.conf and hosts files of the sandbox at `key` are (see dns/sandbox_files.py)."""
+        """Where the resolv.conf and hosts files of the sandbox at `key` are (see dns/sandbox_files.py); the
+        host's namespace has none of pynet's (its processes read the host's own)."""
+        if key == sandboxes.HOST_SANDBOX_KEY:
+            return dict.fromkeys(sandbox_files.paths(self.store.state_dir, key))
         return sandbox_files.paths(self.store.state_dir, key)
 
     def sync_sandbox_files(self, keys: set[str]) -> None:
         """Write the resolv.conf and hosts files of the sandboxes at `keys` from the store: the gateways of
         their DNS networks as nameservers (the host's resolvers when none), their own names."""
         snapshot = self.store.snapshot()
-        for key in sorted(keys):
+        for key in sorted(keys - {sandboxes.HOST_SANDBOX_KEY}):
             members = snapshot.endpoints_in_sandbox(key)
             if not members and snapshot.sandbox(key) is None:
                 sandbox_files.remove(self.store.state_dir, key)
@@ -768,6 +782,22 @@ def _check_attachment(owner: str | None, container_id: str | None) -> None:
         if not isinstance(container_id, str) or not CONTAINER_ID.match(container_id):
             raise errors.InvalidParameterError("container_id", "%r is not a container id: letters, digits, '_', "
                                                "'.' and '-', starting with a letter or digit" % (container_id,))
+
+
+def _check_host_namespace(network: NetworkRecord, impl: Driver, sandbox_key: str) -> None:
+    """The host's namespace (the sandbox key `host`) takes only the endpoints of a host network, and those
+    go nowhere else: as Docker's, a container on the host network is on no other."""
+    in_host = sandbox_key == sandboxes.HOST_SANDBOX_KEY
+    if in_host and not impl.shares_host_namespace:
+        raise errors.InvalidParameterError(
+            "sandbox", "%s is the host's own namespace, which only endpoints of a host network join; network %s is "
+            "a %s network, whose endpoints need a namespace of their own: give its path"
+            % (sandbox_key, network.name, network.type))
+    if impl.shares_host_namespace and not in_host:
+        raise errors.InvalidParameterError(
+            "network", "%s is a host network: its endpoints are in the host's own namespace, the sandbox %s, not in "
+            "%s; give sandbox %s, or a network of another driver"
+            % (network.name, sandboxes.HOST_SANDBOX_KEY, sandbox_key, sandboxes.HOST_SANDBOX_KEY))
 
 
 def _check_ports(network: NetworkRecord, endpoint: EndpointRecord, mappings: list[dict]) -> None:

@@ -1,6 +1,6 @@
 # Copyright (c) pynet developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Sandboxes: network namespaces identified by their key, a filesystem path.
+"""Sandboxes: network namespaces identified by their key, a filesystem path, or `host`.
 
 `new_sandbox(key)` makes a namespace bind-mounted at the key (as `ip netns add` does) or
 adopts the namespace already mounted there. The store remembers which ones pynet made, by the
@@ -10,6 +10,12 @@ namespace that is still that one, and never a file that is not a network namespa
 A key is reached without following symlinks and acted on through the descriptors that were
 checked (kernel/netns.py). A key with a symlink in its path, under /proc, or holding the host's
 own network namespace is refused.
+
+The one key that is not a path, HOST_SANDBOX_KEY (`host`), is the host's own namespace (that of
+pynet's caller, where it makes bridges), as Docker's host network shares it: only endpoints of a
+host network join it (the orchestrator refuses any other), and pynet changes nothing in it. It
+is never looked up on the filesystem, made or removed: new_sandbox() records it, destroy()
+forgets it.
 
 The sandbox owns its gateway policy, as libnetwork's sandbox.go and default_gateway.go do: which of
 its endpoints gives it its default route of each IP version (default_route_owners), and
@@ -34,6 +40,9 @@ from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFA
 PATH_MAX = 4096
 PROC = "/proc"
 DIRECTORY_MODE = 0o755  # of the directories made on the way to a key
+
+# The key of the host's own namespace: the sandbox of host networks' endpoints (drivers/host.py).
+HOST_SANDBOX_KEY = "host"
 
 # What new_sandbox() does at a key (see _action).
 NOTHING = "nothing"
@@ -63,7 +72,8 @@ class Sandbox(RecordView):
         return self._record.created
 
     def exists(self) -> bool:
-        """Whether a namespace is mounted at the key (it may have been removed outside pynet)."""
+        """Whether a namespace is mounted at the key (it may have been removed outside pynet); the host's
+        always is."""
         return examine(self.key)[0] == netns.NETNS
 
     def endpoints(self) -> list[InSandbox]:
@@ -77,6 +87,9 @@ class Sandbox(RecordView):
             names = ["%s/%s" % (found.network, found.endpoint.name) for found in tx.endpoints_in_sandbox(self.key)]
             if names:
                 raise errors.ActiveEndpointsError("sandbox", self.key, names)
+            if self.key == HOST_SANDBOX_KEY:  # the host's namespace is only forgotten, and has no files
+                tx.forget_sandbox(self.key)
+                return
             record = tx.sandbox(self.key)
             with _directory(self.key) as parent:
                 if parent is not None and record and record.created:
@@ -99,14 +112,17 @@ def _own_identity(record: SandboxRecord | None) -> tuple[int, int] | None:
 
 
 def check_key(key: object, param: str = "key") -> str:
-    """A sandbox key is an absolute, normalised path with no symlink in it, outside /proc, and not
-    the host's own namespace; anything else is refused before any change."""
+    """A sandbox key is HOST_SANDBOX_KEY, or an absolute, normalised path with no symlink in it, outside
+    /proc, and not the host's own namespace; anything else is refused before any change."""
+    if key == HOST_SANDBOX_KEY:
+        return key
     if not isinstance(key, str) or not key:
         raise errors.InvalidParameterError(param, "%r is not a path: give the absolute path of a network "
                                            "namespace file, such as /run/pynet/netns/c1" % (key,))
     if not os.path.isabs(key):
-        raise errors.SandboxKeyError(key, "is a relative path; give an absolute path such as /run/pynet/netns/c1",
-                                     param)
+        raise errors.SandboxKeyError(key, "is a relative path; give an absolute path such as /run/pynet/netns/c1 "
+                                     "(or %s, the host's own namespace, for an endpoint of a host network)"
+                                     % HOST_SANDBOX_KEY, param)
     if os.path.normpath(key) != key or "\0" in key or len(key) >= PATH_MAX or key == "/":
         raise errors.SandboxKeyError(key, "is not a normalised path (no '..', '//', trailing '/' or NUL); "
                                      "did you mean %s?" % os.path.normpath(key.replace("\0", "")), param)
@@ -119,7 +135,9 @@ def check_key(key: object, param: str = "key") -> str:
         raise _symlink_error(key, key, param)
     if found[0] == netns.NETNS and found[1] in netns.host_identities():
         raise errors.SandboxKeyError(key, "holds the host's own network namespace (that of pynet's caller or of "
-                                     "PID 1); a sandbox must be a namespace of its own", param)
+                                     "PID 1); a sandbox must be a namespace of its own. For host networking, "
+                                     "join a network of driver host with the sandbox key %s" % HOST_SANDBOX_KEY,
+                                     param)
     return key
 
 
@@ -151,7 +169,10 @@ def _directory(key: str, make: bool = False, param: str = "key") -> Iterator[int
 
 def examine(key: str) -> tuple[str, tuple[int, int] | None]:
     """(what is at the key, the namespace's (st_dev, st_ino) if it is one), as netns.examine_at()
-    says; netns.SYMLINK for a symlink anywhere on its path, netns.OTHER under something not a directory."""
+    says; netns.SYMLINK for a symlink anywhere on its path, netns.OTHER under something not a directory.
+    At HOST_SANDBOX_KEY is a namespace, always, of no identity pynet made."""
+    if key == HOST_SANDBOX_KEY:
+        return netns.NETNS, None
     try:
         parent = paths.open_directory(os.path.dirname(key))
     except FileNotFoundError:
@@ -166,6 +187,11 @@ def examine(key: str) -> tuple[str, tuple[int, int] | None]:
         return netns.examine_at(parent, os.path.basename(key))
     finally:
         os.close(parent)
+
+
+def is_there(key: str) -> bool:
+    """Whether the sandbox's namespace is there: always the host's, at a path one mounted at it."""
+    return key == HOST_SANDBOX_KEY or netns.is_netns(key)
 
 
 def plan(store: Store, key: str) -> str:
@@ -266,8 +292,8 @@ def with_default_routes(endpoint: EndpointRecord, owners: dict[int, str]) -> End
 
 def refresh_default_routes(snapshot: Snapshot, key: str, driver_of: Callable[[str], Driver]) -> None:
     """Give the sandbox at `key` its default routes through the endpoints that own them now;
-    driver_of(network type) is the driver to ask."""
-    if not netns.is_netns(key):
+    driver_of(network type) is the driver to ask. The host's namespace has none of pynet's."""
+    if key == HOST_SANDBOX_KEY or not netns.is_netns(key):
         return
     members = snapshot.endpoints_in_sandbox(key)
     owners = default_route_owners(members)

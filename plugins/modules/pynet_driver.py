@@ -22,7 +22,7 @@ options:
     description: The driver. V(simplebridge) is an alias of V(bridge).
     type: str
     required: true
-    choices: [bridge, simplebridge, "null", macvlan, ipvlan, overlay]
+    choices: [bridge, simplebridge, "null", host, macvlan, ipvlan, overlay]
   options:
     description:
       - The driver's complete set of host-wide options; options left out take their defaults.

@@ -35,6 +35,9 @@ options:
       - The sandbox key (a network namespace path); with O(endpoints), the default for items.
       - As O(pynet.libnetwork.pynet_sandbox#module:key), refused with a symbolic link on its path, under V(/proc),
         or when it holds the host's own network namespace.
+      - V(host), the host's own namespace, is the sandbox of the endpoints of a host network, and only theirs; an
+        endpoint of a host network is in no other sandbox and takes none of the options below (no O(ports), since
+        it uses the host's own).
     type: path
   ip:
     description: The IPv4 address to take (default the next free one of the network's pools).
@@ -188,6 +191,12 @@ EXAMPLES = r"""
         container_port: 80
       - container_port: 443
 
+- name: A container on the host network, in the host's own namespace (nothing in the kernel changes)
+  pynet.libnetwork.pynet_endpoint:
+    network: hostnet
+    name: monitor
+    sandbox: host
+
 - name: Connect every container of the host in one task
   vars:
     containers:
@@ -257,6 +266,8 @@ endpoints:
         - C(netns_resolv_conf) is C(/etc/netns/NAME/resolv.conf) for a sandbox at C(/run/netns/NAME), which
           C(ip netns exec) mounts over C(/etc/resolv.conf); null for other sandboxes.
         - They are removed with the sandbox.
+        - An endpoint of a host network (in the sandbox V(host)) has no interface, gateway or default route, and
+          these three paths are null (its container uses the host's own files).
       type: dict
       sample: {"interfaces": [{"src_name": "pnv5f1c9a0e6b2d", "dst_name": "eth0", "address": "10.89.10.2/24",
                "address_ipv6": null, "mac": "02:5f:1c:9a:0e:6b"}], "gateway": "10.89.10.1", "gateway_ipv6": null,

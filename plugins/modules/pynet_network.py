@@ -48,6 +48,9 @@ options:
       - V(macvlan) puts each endpoint on the L2 network of O(parent) with a MAC address of its own (see O(parent)).
         V(ipvlan) does the same with the parent's MAC address; it needs a kernel with ipvlan (C(CONFIG_IPVLAN)),
         and is refused, naming that feature, on one without.
+      - V(host) is Docker's host network. Its endpoints are in the host's own namespace, the sandbox V(host)
+        (M(pynet.libnetwork.pynet_sandbox)), with the host's interfaces, addresses, routes and ports, and pynet changes
+        nothing in the kernel for it. It takes no option but O(labels); a host has at most one host network.
       - The driver's host-wide options come from M(pynet.libnetwork.pynet_driver), or its defaults.
       - V(overlay) networks span hosts (the collection's README, Overlay networks). One is recorded once in the driver's
         etcd, with the same id on every host; the same task on each host sets it up there (its bridge, its vxlan
@@ -55,7 +58,7 @@ options:
         subnet, without gateway, ip_range or aux_addresses (each host takes address blocks of it). Its MTU defaults to
         the underlay's minus 50. Removing it is refused while any host has endpoints on it.
     type: str
-    choices: [bridge, simplebridge, "null", macvlan, ipvlan, overlay]
+    choices: [bridge, simplebridge, "null", host, macvlan, ipvlan, overlay]
     default: bridge
   ipam:
     description:
@@ -236,6 +239,11 @@ EXAMPLES = r"""
     ipam:
       - subnet: 10.89.10.0/24
         ip_range: 10.89.10.128/25
+
+- name: The host network, whose endpoints share the host's own namespace (the sandbox key host)
+  pynet.libnetwork.pynet_network:
+    name: hostnet
+    driver: host
 
 - name: A dual-stack network with a chosen bridge name
   pynet.libnetwork.pynet_network:

@@ -17,6 +17,9 @@ description:
   - The key is reached without following symbolic links, and pynet acts through what it checked, so a symlink
     put on the path by someone who can write a directory there never redirects it.
   - A sandbox pynet made has its loopback up.
+  - The key V(host) is not a path but the host's own namespace (that of pynet's caller), the sandbox of the endpoints
+    of a host network (O(pynet.libnetwork.pynet_network#module:driver=host)) and of no other. V(present) records it,
+    V(absent) forgets it; pynet never makes, mounts, changes or removes anything in it.
 author:
   - pynet developers (@pynet)
 extends_documentation_fragment:
@@ -26,9 +29,10 @@ extends_documentation_fragment:
 options:
   key:
     description:
-      - Absolute, normalised path of the namespace file, such as V(/run/pynet/netns/web1).
+      - Absolute, normalised path of the namespace file, such as V(/run/pynet/netns/web1); or V(host), the host's own
+        namespace, for host networks.
       - Refused with a symbolic link anywhere on the path (give the real path), under V(/proc), or when it
-        holds the host's own network namespace (that of pynet's caller or of PID 1).
+        holds the host's own network namespace (that of pynet's caller or of PID 1); for that, use the key V(host).
       - Keep keys in directories that only root can write.
       - Mutually exclusive with O(sandboxes).
     type: path
@@ -64,6 +68,10 @@ EXAMPLES = r"""
   pynet.libnetwork.pynet_sandbox:
     key: /run/pynet/netns/web1
 
+- name: The host's own namespace, for the endpoints of a host network
+  pynet.libnetwork.pynet_sandbox:
+    key: host
+
 - name: Sandboxes for many containers in one task, and one removed
   pynet.libnetwork.pynet_sandbox:
     sandboxes:
@@ -85,13 +93,14 @@ sandbox:
   type: dict
   contains:
     key:
-      description: Its path.
+      description: Its path (V(host) for the host's own namespace).
       type: str
       sample: /run/pynet/netns/web1
     created:
       description:
         - Whether pynet made the sandbox (and so will remove it). A namespace at the key must be the one pynet
           made, in this boot; one that someone else mounted there (after a reboot, say) is adopted.
+        - Never for the key V(host).
       type: bool
     exists:
       description: Whether the namespace is mounted at the key.

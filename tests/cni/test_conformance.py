@@ -244,6 +244,7 @@ ERRORS = [
     ("CNI_NETNS a directory", {}, {"netns": "DIR"}, (), None, 4, "CNI_NETNS"),
     ("CNI_NETNS missing", {}, {"netns": "MISSING"}, (), None, 4, "CNI_NETNS"),
     ("CNI_NETNS relative", {}, {"netns": "run/netns/x"}, (), None, 4, "CNI_NETNS"),
+    ("CNI_NETNS host, the key of the host's own namespace", {}, {"netns": "host"}, (), None, 4, "CNI_NETNS"),
     ("an unknown pynet network", {"name": "pnnope"}, {}, (), None, 7, "name: no pynet network pnnope"),
     ("a name that is no name", {"name": "-x"}, {}, (), None, 7, "name"),
     ("a relative state_dir", {"state_dir": "var/lib/pynet"}, {}, (), None, 7, "state_dir"),
@@ -291,6 +292,20 @@ def test_a_bad_call_is_the_specs_error_naming_the_field_and_changes_nothing(
     assert outcome.returncode != 0 and outcome.code == code and words in outcome.msg, outcome
     assert "Traceback" not in outcome.stderr
     assert unchanged(rig, key) == before
+
+
+def test_no_add_puts_an_interface_into_the_hosts_namespace(rig):
+    """CNI_NETNS `host` (the sandbox key of host networks) is no way into the host's namespace: ADD to the
+    bridge network is refused naming CNI_NETNS, and ADD to a host network (whose endpoints have no
+    interface) naming the network; neither changes the host's links, addresses or routes, nor the store."""
+    rig.controller.new_network(rig.controller.driver("host"), "pnhost")
+    host_view = pynet_testing.netns_view()
+    before = unchanged(rig, None)
+    for name, code, words in ((NETWORK, 4, "CNI_NETNS: host"), ("pnhost", 7, "name: network pnhost is a host network")):
+        outcome = conforming(rig.plugin.execute("ADD", rig.config(name=name), "c1", "host", "eth0"))
+        assert outcome.returncode != 0 and outcome.code == code and outcome.msg.startswith(words), outcome
+    assert unchanged(rig, None) == before and pynet_testing.netns_view() == host_view
+    assert rig.controller.network_by_name("pnhost").endpoints() == []
 
 
 # --- CHECK -----------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def ensure_endpoints(controller: Controller, items: list[dict], check_mode: bool
         named = [lookup_network(controller, name) for name in purge]
         plans.extend(_removal_plans(plans, [net for net in named if net], lambda ep: True))
     if prune_stale:
-        plans.extend(_removal_plans(plans, controller.networks(), lambda ep: not netns.is_netns(ep.sandbox_key)))
+        plans.extend(_removal_plans(plans, controller.networks(), lambda ep: not sandboxes.is_there(ep.sandbox_key)))
     known_sandboxes = controller.sandboxes() if prune_stale else []
     stale_sandboxes = _stale_sandboxes(known_sandboxes, plans)
     _check_drift(plans)
@@ -115,7 +115,7 @@ def ensure_endpoints(controller: Controller, items: list[dict], check_mode: bool
         if check_mode and plan.network is None and plan.action == "create":
             result.warnings.append("network %s does not exist yet; a real run fails unless a task before it "
                                    "creates the network" % plan.item["network"])
-        elif check_mode and plan.action in ("create", "recreate") and not netns.is_netns(plan.item["sandbox"]):
+        elif check_mode and plan.action in ("create", "recreate") and not sandboxes.is_there(plan.item["sandbox"]):
             result.warnings.append("sandbox %s does not exist yet; a real run fails unless a task before it "
                                    "creates the sandbox" % plan.item["sandbox"])
     return result
@@ -148,7 +148,7 @@ def _plan_endpoint(controller: Controller, where: str, item: dict, check_mode: b
         raise errors.InvalidParameterError(where + "sandbox", "is required with state=present")
     with located(where):
         opts = network.check_endpoint(item["name"], item["sandbox"], diff.given(item, ENDPOINT_PARAMS), host_addresses)
-        if not check_mode and not netns.is_netns(item["sandbox"]):
+        if not check_mode and not sandboxes.is_there(item["sandbox"]):
             raise errors.SandboxKeyError(item["sandbox"], "is not a network namespace: create the sandbox first "
                                          "(pynet.libnetwork.pynet_sandbox)", param="sandbox")
     if endpoint is None:

@@ -51,6 +51,11 @@ class Driver:
     avoids_host_networks = True
     # The driver option that turns pynet's firewall off (None: the driver has no say in it).
     FIREWALL_SWITCH: str | None = None
+    # False: networks of this type make nothing in the kernel (no objects, host settings, firewall rules or DNS
+    # server), so their creation, repair and removal sync none of the host's state (nor read its drift).
+    changes_kernel = True
+    # Endpoints of this type are in the host's own namespace (the sandbox key `host`), and only there.
+    shares_host_namespace = False
     # Networks of this type are global: recorded in a cluster store, where every host configured
     # with it sees them (same id); each host's store holds its own share (pools, endpoints).
     is_global = False
@@ -61,6 +66,10 @@ class Driver:
     @classmethod
     def validate_driver_options(cls, given: object) -> dict:
         return options.validate(given, cls.DRIVER_OPTIONS, "options.")
+
+    def validate_network_options(self, given: object) -> dict:
+        """A new network's options checked against NETWORK_OPTIONS, with defaults filled in."""
+        return options.validate(given, self.NETWORK_OPTIONS)
 
     def default_pools(self, version: int) -> tuple[list[tuple], str]:
         """Where a network without a pool of that IP version gets one: (base network, prefix length) pairs

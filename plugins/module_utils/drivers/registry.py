@@ -7,12 +7,13 @@ from __future__ import annotations
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.options import Option
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.bridge import BridgeDriver
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.host import HostDriver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.macvlan import IpvlanDriver, MacvlanDriver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.null import NullDriver
 from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers.overlay import OverlayDriver
 
 DRIVERS = {driver.network_type: driver
-           for driver in (BridgeDriver, NullDriver, MacvlanDriver, IpvlanDriver, OverlayDriver)}
+           for driver in (BridgeDriver, NullDriver, HostDriver, MacvlanDriver, IpvlanDriver, OverlayDriver)}
 ALIASES = {"simplebridge": "bridge"}
 
 

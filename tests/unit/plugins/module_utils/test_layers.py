@@ -33,7 +33,7 @@ LAYERS = [
     "dns.config", "dns.files", "dns.server", "dns.sandbox_files",
     "cluster.layout", "cluster.etcd", "cluster.members", "cluster.allocation", "cluster.networks",
     # drivers: what a network type is and does
-    "drivers.base", "drivers.interface", "drivers.bridge", "drivers.null", "drivers.macvlan", "drivers.overlay",
+    "drivers.base", "drivers.interface", "drivers.bridge", "drivers.null", "drivers.host", "drivers.macvlan", "drivers.overlay",
     "drivers.registry",
     # sandboxes and their gateway policy
     "sandbox",
