@@ -556,7 +556,7 @@ class Orchestrator:
                         "ifname", "%s is already used in sandbox %s by endpoint %s of network %s; choose another "
                         "(such as eth1)" % (endpoint.ifname, sandbox_key, found.endpoint.name, found.network))
             endpoint = endpoint._replace(host_ifname=impl.host_ifname(endpoint_id),
-                                         mac=opts.get("mac") or ipam.mac_from_id(endpoint_id))
+                                         mac=impl.endpoint_mac(network, endpoint_id, opts.get("mac")))
         if impl.uses_ipam:
             endpoint = endpoint._replace(
                 ipv4=ipam.allocate(tx, network.name, network.id, 4, endpoint_id, opts.get("ip"), "ip"),

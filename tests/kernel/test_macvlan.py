@@ -108,8 +108,15 @@ def test_private_and_vepa_modes_keep_siblings_apart(l2, mode):
 
 def test_passthru_mode_takes_the_parent_whole(l2):
     net = l2.network(mode="passthru")
+    key0 = l2.controller.new_sandbox(l2.host.sandbox_key("c0")).key
+    with pytest.raises(errors.InvalidParameterError, match="has its parent's MAC address") as refused:
+        net.create_endpoint("ep0", key0, {"mac": "02:42:ac:11:00:02"})
+    assert refused.value.param == "mac" and net.endpoints() == []
     ep1, key1 = l2.endpoint(net)
-    assert ip_json("link", "show", "eth0", key=key1)[0]["address"] == ip_json("link", "show", PARENT)[0]["address"]
+    parents_mac = ip_json("link", "show", PARENT)[0]["address"]
+    assert ip_json("link", "show", "eth0", key=key1)[0]["address"] == parents_mac
+    # What pynet reports is the MAC address the link has: its parent's.
+    assert ep1.sandbox_info()["interfaces"][0]["mac"] == parents_mac
     assert tcp_exchange(l2.peer, PEER_IP, key1)[2] == ip_of(ep1)
     key2 = l2.controller.new_sandbox(l2.host.sandbox_key("second")).key
     with pytest.raises(errors.KernelError, match="cannot create macvlan eth0 in sandbox") as caught:

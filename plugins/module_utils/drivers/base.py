@@ -188,6 +188,11 @@ class Driver:
         """The name of an endpoint's host end ('' for an endpoint that has none)."""
         return ""
 
+    def endpoint_mac(self, network: NetworkRecord, endpoint_id: str, requested: str | None) -> str:
+        """The MAC address of a new endpoint's interface (gives_interface): `requested`, or one derived
+        from its id."""
+        return requested or ipam.mac_from_id(endpoint_id)
+
     def create_endpoints(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> list[Exception | None]:
         """Make (or repair) the endpoints' kernel objects (EndpointRecords; sandbox_key is a netns path).
 

@@ -155,9 +155,23 @@ class MacvlanDriver(Driver):
                             self._mac(network, endpoint))
 
     @staticmethod
-    def _mac(network: NetworkRecord, endpoint: EndpointRecord) -> str | None:
-        """The MAC address the link is given: a passthru macvlan takes the parent's whatever it is given."""
-        return None if network.options["mode"] == "passthru" else endpoint.mac
+    def takes_parents_mac(network: NetworkRecord) -> bool:
+        """Whether the network's links have their parent's MAC address, whatever they are given."""
+        return network.options["mode"] == "passthru"
+
+    def _mac(self, network: NetworkRecord, endpoint: EndpointRecord) -> str | None:
+        """The MAC address the link is given (None: the kernel's choice, the parent's)."""
+        return None if self.takes_parents_mac(network) else endpoint.mac
+
+    def endpoint_mac(self, network: NetworkRecord, endpoint_id: str, requested: str | None) -> str:
+        """As recorded and reported: the parent's MAC address for a link that takes it (as the kernel
+        gives it when the link is made), which a requested one cannot change."""
+        if not self.takes_parents_mac(network):
+            return super().endpoint_mac(network, endpoint_id, requested)
+        if requested:
+            raise errors.InvalidParameterError("mac", "a %s link in mode %s has its parent's MAC address; leave mac "
+                                               "out" % (self.network_type, network.options["mode"]))
+        return self._parent(network.options["parent"]).mac
 
     def _is_own(self, link: rtnl.Link | None, network: NetworkRecord, endpoint: EndpointRecord) -> bool:
         """Whether the link at the endpoint's name in its sandbox is the endpoint's (left by a run cut off):
@@ -194,5 +208,5 @@ class IpvlanDriver(MacvlanDriver):
     ENDPOINT_OPTIONS = {name: option for name, option in MacvlanDriver.ENDPOINT_OPTIONS.items() if name != "mac"}
 
     @staticmethod
-    def _mac(network: NetworkRecord, endpoint: EndpointRecord) -> str | None:
-        return None
+    def takes_parents_mac(network: NetworkRecord) -> bool:
+        return True
