@@ -44,11 +44,15 @@ def problems(paths):
                if net["type"] == "bridge"}
     found += ["network %s has no bridge" % networks[net_id]["name"] for net_id, name in bridges.items()
               if host_links.get(name, {}).get("linkinfo", {}).get("info_kind") != "bridge"]
-    endpoints = {ep["host_ifname"]: ep for ep in rows["endpoints"]}
+    endpoints = {ep["host_ifname"]: ep for ep in rows["endpoints"] if ep["host_ifname"]}
     found += ["veth %s has no endpoint in the store" % name for name in host_links
               if name.startswith(VETH_PREFIX) and name not in endpoints]
     for host_ifname, ep in endpoints.items():
         found += _endpoint_problems(ep, host_links.get(host_ifname), bridges.get(ep["network_id"]))
+    # Endpoints with no host end (a macvlan): their interface in the sandbox only.
+    for ep in rows["endpoints"]:
+        if not ep["host_ifname"] and ep["ifname"]:
+            found += _sandbox_problems(ep)
     # The network, broadcast and gateway addresses are held by 'reserved'.
     owners = {"reserved"} | {ep["id"] for ep in rows["endpoints"]}
     found += ["address offset %s of pool %s is held by %s, which is gone" % (a["offset"], a["pool_id"], a["owner"])
@@ -68,7 +72,7 @@ def problems(paths):
     dnat = {match for entry in ruleset if "rule" in entry for match in _dnat_ports(entry["rule"])}
     found += ["port %s/%s is published but has no DNAT rule" % (port, proto) for proto, port in published - dnat]
     found += ["a DNAT rule for %s/%s remains with no published port" % (port, proto) for proto, port in dnat - published]
-    named = {json.loads(net["options"])["bridge_name"] for net in networks.values()}
+    named = {json.loads(net["options"]).get("bridge_name") for net in networks.values()}
     found += ["a rule names interface %s of no network" % name
               for entry in ruleset if "rule" in entry for name in _interfaces(entry["rule"]) if name not in named]
     return found
@@ -81,8 +85,16 @@ def _matches(rule):
 def _dnat_ports(rule):
     if not any("dnat" in expr for expr in rule["expr"]):
         return []
-    return [(match["left"]["payload"]["protocol"], match["right"]) for match in _matches(rule)
-            if match["left"].get("payload", {}).get("field") == "dport"]
+    return [(match["left"]["payload"]["protocol"], port) for match in _matches(rule)
+            if match["left"].get("payload", {}).get("field") == "dport" for port in _ports(match["right"])]
+
+
+def _ports(right):
+    """The ports a dport match takes: one, or a range (one rule per range)."""
+    if isinstance(right, dict):
+        first, last = right["range"]
+        return list(range(first, last + 1))
+    return [right]
 
 
 def _interfaces(rule):
@@ -100,17 +112,22 @@ def _endpoint_problems(ep, host_link, bridge):
     found = []
     if host_link.get("master") != bridge:
         found.append("veth %s is on %s, not on %s" % (ep["host_ifname"], host_link.get("master"), bridge))
+    return found + _sandbox_problems(ep)
+
+
+def _sandbox_problems(ep):
+    """What the endpoint's sandbox lacks of it: its interface, its addresses."""
     if not netns.is_netns(ep["sandbox_key"]):
-        return found + ["endpoint %s: sandbox %s is not a netns" % (ep["name"], ep["sandbox_key"])]
+        return ["endpoint %s: sandbox %s is not a netns" % (ep["name"], ep["sandbox_key"])]
     inside = {link["ifname"]: link for link in pynet_testing.ip_json("addr", "show", key=ep["sandbox_key"])}
     link = inside.get(ep["ifname"])
     if link is None:
-        return found + ["endpoint %s: no %s in its sandbox" % (ep["name"], ep["ifname"])]
+        return ["endpoint %s: no %s in its sandbox" % (ep["name"], ep["ifname"])]
     have = {"%s/%s" % (a["local"], a["prefixlen"]) for a in link["addr_info"] if a.get("scope") == "global"}
     want = {addr for addr in (ep["address"], ep["address_ipv6"]) if addr}
     if have != want:
-        found.append("endpoint %s has addresses %s, the store says %s" % (ep["name"], sorted(have), sorted(want)))
-    return found
+        return ["endpoint %s has addresses %s, the store says %s" % (ep["name"], sorted(have), sorted(want))]
+    return []
 
 
 def kernel_leftovers(paths):

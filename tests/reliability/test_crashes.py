@@ -23,6 +23,8 @@ RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crash_runner.
 GOAL_KILL_POINTS = 200
 ADOPTED = "pnt-adopt"  # a bridge of the host's, made by the test, that a network adopts
 RA_LINK = "pnt-ra"  # an interface of the host's that takes router advertisements
+HOST_IPV4 = "10.89.59.1"  # an address of the host's (on RA_LINK), a network's outbound address
+PARENT = "pnt-parent"  # a host interface that macvlan networks take as parent
 
 
 def scenarios(paths):
@@ -57,6 +59,16 @@ def scenarios(paths):
     ipv4_only_batch = ("endpoints", dict(state, network="side", endpoints=[
         {"name": "b-side", "sandbox": paths.sandbox_key("b"), "ifname": "eth2"},
         {"name": "c-side", "sandbox": paths.sandbox_key("c"), "ifname": "eth2"}]))
+    routed = ("network", dict(state, name="routed", enable_ipv6=True, no_default_route=True, host_ipv4=HOST_IPV4,
+                              ipam=[{"subnet": "10.89.54.0/24"}],
+                              routes=[{"destination": "10.99.0.0/16", "gateway": "10.89.54.1", "metric": 50}]))
+    on_routed = ("endpoints", dict(state, network="routed", endpoints=[
+        {"name": "b-routed", "sandbox": paths.sandbox_key("b"), "ifname": "eth4",
+         "ports": [{"host_port": "9000-9009", "container_port": "9000-9009"}]}]))
+    macvlan = ("network", dict(state, name="lan", driver="macvlan", parent=PARENT,
+                               ipam=[{"subnet": "10.89.55.0/24"}, {"subnet": "fd00:89:55::/64"}]))
+    on_macvlan = ("endpoints", dict(state, network="lan", endpoints=[
+        {"name": name + "-lan", "sandbox": paths.sandbox_key(name), "ifname": "eth5"} for name in ("a", "b")]))
     world = [driver, network] + sandboxes
     return {
         "driver create": ([], [driver]),
@@ -87,6 +99,15 @@ def scenarios(paths):
         "endpoint with a published port on an adopted bridge delete": (
             world + [adopted, on_adopted], world + [adopted, adopted_endpoint_gone]),
         "network on an adopted bridge delete": ([driver, adopted], [driver, adopted_gone]),
+        "network with routes, no default route, an outbound address and a ULA subnet create": (
+            [driver], [driver, routed]),
+        "endpoint publishing a port range on a network with routes create": (
+            world + [routed], world + [routed, on_routed]),
+        "macvlan network create": ([driver], [driver, macvlan]),
+        "macvlan endpoints create, a batch of 2": (world + [macvlan], world + [macvlan, on_macvlan]),
+        "macvlan endpoints delete, a batch of 2": (
+            world + [macvlan, on_macvlan], world + [macvlan, ("endpoints", dict(on_macvlan[1], endpoints=[],
+                                                                                 purge=True))]),
     }
 
 
@@ -121,6 +142,9 @@ def host_of_its_own(paths):
     with open("/proc/sys/net/ipv4/ip_forward", "w") as knob:
         knob.write("0")
     subprocess.run(["ip", "link", "add", RA_LINK, "type", "veth", "peer", "name", RA_LINK + "-peer"], check=True)
+    subprocess.run(["ip", "addr", "add", HOST_IPV4 + "/24", "dev", RA_LINK], check=True)
+    subprocess.run(["ip", "link", "add", PARENT, "type", "veth", "peer", "name", PARENT + "-peer"], check=True)
+    subprocess.run(["ip", "link", "set", PARENT, "up"], check=True)
     subprocess.run(["ip", "link", "add", ADOPTED, "mtu", "9000", "type", "bridge"], check=True)
     subprocess.run(["ip", "link", "set", ADOPTED, "up"], check=True)
     return host_settings(paths)
