@@ -47,9 +47,14 @@ class World:
         with netns.entered(key):
             return ask(server, name, rtype, tcp=tcp, timeout=timeout)
 
-    def answered(self, key, server, name, rtype="A"):
-        answer = self.ask(key, server, name, rtype)
-        return None if answer is None else answer.values(rtype)
+    def answered(self, key, server, name, rtype="A", attempts=3):
+        """The values answered, asking again after a timeout as a stub resolver does (resolv.conf's
+        attempts): on a loaded machine one UDP query may go unanswered for a second."""
+        for _attempt in range(attempts):
+            answer = self.ask(key, server, name, rtype)
+            if answer is not None:
+                return answer.values(rtype)
+        return None
 
     def pid(self, network):
         with open(os.path.join(self.controller._orchestrator.dns_directory, network.id + ".pid")) as handle:

@@ -7,6 +7,7 @@ addresses or routes into the host's namespace is refused, changing nothing."""
 import glob
 import os
 import subprocess
+import time
 
 import pytest
 from pynet_testing import kernel_snapshot, run_module, store_snapshot
@@ -39,6 +40,19 @@ def kernel(host):
     return dict(kernel_snapshot(host), sysctls=sysctls())
 
 
+def settled_kernel(host, timeout=10.0):
+    """kernel(host) once two reads 0.2 s apart agree: links made a moment ago still change by
+    themselves (carrier, operational state, IPv6 link-local addresses and their DAD) on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    found = kernel(host)
+    while True:
+        time.sleep(0.2)
+        again = kernel(host)
+        if again == found or time.monotonic() > deadline:
+            return again
+        found = again
+
+
 def store(host):
     return {name: found for name, found in store_snapshot(host.state_dir).items() if not name.endswith("-shm")}
 
@@ -69,7 +83,7 @@ def test_a_host_network_and_its_endpoints_change_nothing_in_the_kernel(host, wit
     os.makedirs(host.netns_dir)
     if with_bridge:  # pynet's firewall table, forwarding and a sandbox stand: the host network leaves them be
         World(host)
-    before = kernel(host)
+    before = settled_kernel(host)
     network = controller.new_network(controller.driver("host"), "hostnet")
     sandbox = controller.new_sandbox(HOST_SANDBOX_KEY)
     web = network.create_endpoint("web", HOST_SANDBOX_KEY)
@@ -108,7 +122,7 @@ def test_a_host_network_service_is_the_hosts_own(world):
 
 def refused_changing_nothing(world, action, param, *words):
     """`action` raises a PynetError naming `param` (and saying `words`), with the store and the kernel unchanged."""
-    store_before, kernel_before = store(world.host), kernel(world.host)
+    store_before, kernel_before = store(world.host), settled_kernel(world.host)
     with pytest.raises(errors.PynetError) as raised:
         action()
     assert raised.value.param == param, str(raised.value)
@@ -180,7 +194,7 @@ def test_the_modules_converge_the_host_network(world):
     tasks = [("pynet_network", dict(common, name="hostnet", driver="host", labels={"role": "edge"})),
              ("pynet_sandbox", dict(common, key=HOST_SANDBOX_KEY)),
              ("pynet_endpoint", dict(common, network="hostnet", name="web", sandbox=HOST_SANDBOX_KEY))]
-    kernel_before = kernel(world.host)
+    kernel_before = settled_kernel(world.host)
     records_before = module_run("pynet_info", common)
     for name, args in tasks:  # check mode predicts every step, changing nothing
         predicted = module_run(name, args, check=True)
