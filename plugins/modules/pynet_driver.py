@@ -47,8 +47,9 @@ options:
         cluster as a list or separated by commas), C(ca_file), C(cert_file) and C(key_file) (TLS), C(username) and
         C(password) (etcd's authentication), C(advertise_address) (required: this host's address on the underlay,
         its VXLAN tunnel end point), C(vxlan_port) (default V(4789)), C(host_name) (this host's name in the
-        cluster, default its hostname). Configuring it makes the host a member of the cluster, and O(state=absent)
-        makes it leave; an etcd that cannot be reached fails naming C(cluster_store), with nothing recorded."
+        cluster, default its hostname), C(liveness_ttl) (default V(600): seconds after each run during which
+        M(pynet.libnetwork.pynet_cluster_prune) never forgets the host). Configuring it makes the host a member of
+        the cluster, and O(state=absent) makes it leave; an etcd that cannot be reached fails naming C(cluster_store), with nothing recorded."
     type: dict
   state:
     description: V(absent) forgets the configuration; refused while networks use the driver.

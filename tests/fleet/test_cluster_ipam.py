@@ -224,6 +224,10 @@ def test_gc_forgets_silent_hosts_left_out_of_the_fleet(client, etcd_cluster):
     assert members.gc(client, ["h1"]) == members.GCResult([], ["h2"], [])
     assert stored_blocks(etcd_cluster) == {kept: "h1", gone: "h2"}
     wait_silent(client, "h2")
+    # Check mode predicts the GC and changes nothing.
+    assert members.gc(client, ["h1"], check_mode=True) == members.GCResult(["h2"], [], [(NET, gone)])
+    assert sorted(members.members(client)) == ["h1", "h2"]
+    assert stored_blocks(etcd_cluster) == {kept: "h1", gone: "h2"}
     assert members.gc(client, ["h1"]) == members.GCResult(["h2"], [], [(NET, gone)])
     assert stored_blocks(etcd_cluster) == {kept: "h1"}
     assert sorted(members.members(client)) == ["h1"]
@@ -238,6 +242,7 @@ def test_gc_finishes_an_interrupted_gc_but_spares_a_host_that_came_back(client, 
     for host in ("h2", "h3"):
         etcd_cluster.etcdctl("del", layout.host_key(host))
     join(client, "h3")  # ...and h3 joins again before the next GC.
+    assert members.gc(client, ["h1", "h2", "h3"], check_mode=True) == members.GCResult([], [], [(NET, blocks["h2"])])
     result = members.gc(client, ["h1", "h2", "h3"])
     assert result == members.GCResult([], [], [(NET, blocks["h2"])])
     assert stored_blocks(etcd_cluster) == {blocks["h1"]: "h1", blocks["h3"]: "h3"}

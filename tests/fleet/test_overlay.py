@@ -367,7 +367,9 @@ def test_bad_driver_options_are_refused_before_any_change(hosts):
                            ({"cluster_store": "etcd://10.250.0.1:2379", "advertise_address": "10.250.9.9"},
                             "options.advertise_address"),
                            ({"cluster_store": "etcd://10.250.0.1:2379", "advertise_address": host.address,
-                             "vxlan_port": 0}, "options.vxlan_port")):
+                             "vxlan_port": 0}, "options.vxlan_port"),
+                           ({"cluster_store": "etcd://10.250.0.1:2379", "advertise_address": host.address,
+                             "liveness_ttl": 0}, "options.liveness_ttl")):
         failed = run_on(host, "c.new_network_driver('overlay', %r)" % (options,), expect_error=True)
         assert failed["param"] == param, failed
     assert run_on(host, "result = c.driver('overlay').options['advertise_address']") == host.address
@@ -403,6 +405,8 @@ ROLE_PLAY = """
         fleet_network_state: %(state)s
         fleet_network_preflight: "{{ preflight | default(true) | bool }}"
         fleet_network_health_timeout: 1
+        fleet_network_fleet: "{{ fleet_hosts | default(groups.fleet) }}"
+        fleet_network_liveness_ttl: 3
         fleet_network_networks:
           - {name: ov, subnet: 10.251.0.0/16}
 """
@@ -533,10 +537,40 @@ def test_the_fleet_network_role_rolls_out_in_checked_batches_and_removes_all(und
         # Every address is unique across the fleet, read in each host's kernel and checked against etcd.
         assert_unique_and_in_own_blocks(etcd_cluster, in_kernel)
 
-        removed = play("0", "absent")
+        # pnh5 is gone for good (it never runs again) and the inventory's fleet no longer names it: once
+        # silent for its liveness TTL, the next roll-out prunes it from the cluster (its membership, blocks
+        # and endpoint records), and the other hosts stop flooding to it in the same run.
+        staying, gone = fleet.hosts[:4], fleet.hosts[4]
+        rig._wait("pnh5's liveness to lapse", lambda: "/pynet/v1/alive/pnh5" not in stored(etcd_cluster, "/pynet/"),
+                  30)
+        limit = ("--limit", ",".join(host.name for host in staying),
+                 "-e", json.dumps({"fleet_hosts": [host.name for host in staying]}))
+        # The module itself: check mode predicts the prune with its diff and changes nothing; a fleet that
+        # does not name the host it runs on is refused.
+        fleet_names = [host.name for host in staying]
+        predicted = pynet_testing.run_module("pynet_cluster_prune", {"fleet": fleet_names}, check=True,
+                                             prefix=staying[0].nsenter())
+        assert predicted["changed"] and predicted["forgotten"] == ["pnh5"] and predicted["freed"], predicted
+        assert predicted["diff"] == {"before": {"members": fleet_names + ["pnh5"]}, "after": {"members": fleet_names}}
+        assert "/pynet/v1/hosts/pnh5" in stored(etcd_cluster, "/pynet/")
+        refused = pynet_testing.run_module("pynet_cluster_prune", {"fleet": fleet_names[1:]},
+                                           prefix=staying[0].nsenter())
+        assert refused.get("failed") and refused["param"] == "fleet" and "pnh1" in refused["msg"], refused
+        pruned = play("0", "present", *limit)
+        assert pruned.returncode == 0, pruned.stdout[-4000:]
+        assert re.search(r"TASK \[.*Forget the hosts that left the fleet.*\n(changed: \[pnh\d\]\n)", pruned.stdout), \
+            pruned.stdout[-4000:]
+        in_etcd = stored(etcd_cluster, "/pynet/")
+        assert not [key for key, value in in_etcd.items() if "pnh5" in key or '"pnh5"' in value], in_etcd
+        for host in staying:
+            assert flood_peers(host, network_id(etcd_cluster)) == sorted(other.address for other in staying
+                                                                         if other is not host)
+        assert gone.address not in json.dumps(in_etcd)
+
+        removed = play("0", "absent", *limit)
         assert removed.returncode == 0, removed.stdout[-4000:]
         assert stored(etcd_cluster, "/pynet/") == {}
-        for host in fleet.hosts:
+        for host in staying:
             untouched(host)
     finally:
         fleet.close()

@@ -75,24 +75,28 @@ def leave(client, host):
     return freed
 
 
-def gc(client, fleet):
+def gc(client, fleet, check_mode=False):
     """The cluster GC (see the module's docstring): forget the silent members that `fleet` (the
-    names of every host of the fleet) leaves out, then free every block of a host that is not a member."""
+    names of every host of the fleet) leaves out, then free every block of a host that is not a member.
+    With check_mode, nothing changes and the result is what a GC would do now."""
     fleet = {layout.component(host, "host") for host in fleet}
     forgotten, spared = [], []
-    for host in sorted(members(client)):
+    for host, member in sorted(members(client).items()):
         if host in fleet:
             continue
-        if _forget_if_silent(client, host):
+        if check_mode:
+            (spared if member.alive else forgotten).append(host)
+        elif _forget_if_silent(client, host):
             forgotten.append(host)
         else:
             spared.append(host)
-    current = set(members(client))
+    current = set(members(client)) - set(forgotten if check_mode else ())
     freed = []
     owners = {_host_of(kv.key) for kv in client.get_prefix(layout.HOST_BLOCKS, keys_only=True)}
     for host in sorted(owners - current):
-        freed.extend(free_blocks(client, host))
-    forget_endpoints(client, set(members(client)), keep=True)
+        freed.extend(free_blocks(client, host, check_mode))
+    if not check_mode:
+        forget_endpoints(client, current, keep=True)
     return GCResult(forgotten, spared, freed)
 
 
@@ -107,12 +111,16 @@ def _forget_if_silent(client, host):
     return result.succeeded
 
 
-def free_blocks(client, host):
+def free_blocks(client, host, check_mode=False):
     """Free every block of `host`, each in one transaction that checks the host is not a member:
-    a host that joins meanwhile keeps the rest. Returns the (network, block) freed."""
+    a host that joins meanwhile keeps the rest. Returns the (network, block) freed (with check_mode,
+    those it holds, and nothing changes)."""
     freed = []
     for kv in client.get_prefix(layout.host_blocks_prefix(host), keys_only=True):
         network, block = layout.network_of_block(kv.key), layout.block_of(kv.key)
+        if check_mode:
+            freed.append((network, block))
+            continue
         block_key = layout.block_key(network, block)
         # The index and the block were created by one transaction: same create revision.
         result = client.txn([etcd.compare_absent(layout.host_key(host)),

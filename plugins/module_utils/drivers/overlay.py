@@ -107,6 +107,8 @@ class OverlayDriver(bridges.BridgeDriver):
                                             "end point"),
         "vxlan_port": options.Option(options.int_between(1, 65535), DEFAULT_VXLAN_PORT, "the VXLAN UDP port"),
         "host_name": options.Option(check_host_name, None, "this host's name in the cluster; default its hostname"),
+        "liveness_ttl": options.Option(options.int_between(1, 10 ** 8), members.DEFAULT_LIVENESS_TTL,
+                                       "seconds a run keeps this host alive for the cluster's prune"),
     }
     NETWORK_OPTIONS = dict(Driver.NETWORK_OPTIONS, **{
         "mtu": options.Option(options.int_between(68, 65535), None, "default the underlay's MTU minus 50",
@@ -165,13 +167,28 @@ class OverlayDriver(bridges.BridgeDriver):
         """This host becomes a member of the cluster (members.join) as its driver is configured, so that
         every network set up afterwards on any host floods to it."""
         if self.configured:
-            members.join(self.client(), self.host, self.options["advertise_address"])
+            self._join(self.client())
+
+    def _join(self, client: etcd.EtcdClient) -> None:
+        members.join(client, self.host, self.options["advertise_address"], self.options["liveness_ttl"])
 
     def leave(self) -> None:
         """The host leaves the cluster as its driver is forgotten (no network of its store uses it): its
         membership, liveness, blocks and endpoint records go (members.leave)."""
         if self.configured:
             members.leave(self.client(), self.host)
+
+    def prune(self, fleet: list[str], check_mode: bool = False) -> members.GCResult:
+        """The cluster's GC (cluster/members.py gives the rule) with `fleet`, the names of every host of
+        the fleet. Refused unless it names this host: a list of other names (inventory names where the
+        hosts use their hostnames) would forget the whole fleet once its hosts fall silent."""
+        if not self.configured:
+            raise errors.InvalidParameterError("cluster_store", "the overlay driver is not configured on this host: "
+                                               "set its cluster_store and advertise_address with pynet_driver")
+        if self.host not in {layout.component(host, "fleet") for host in fleet}:
+            raise errors.InvalidParameterError("fleet", "must name every host of the fleet by its name in the "
+                                               "cluster, this one's (%s) included" % self.host)
+        return members.gc(self.client(), fleet, check_mode)
 
     def check_pools(self, name: str, pools: list[ipam.PoolSpec]) -> None:
         if not any(pool.version == 4 for pool in pools):
@@ -236,7 +253,7 @@ class OverlayDriver(bridges.BridgeDriver):
         blocks = [block for block in allocation.host_blocks(client, network.id, host)
                   if block not in held and addresses.network(block).subnet_of(addresses.network(space))]
         if not blocks:
-            members.join(client, host, self.options["advertise_address"])
+            self._join(client)
             blocks = [allocation.claim_block(client, network.id, space, host, held=held,
                                              required=[layout.network_key(network.id)]).block]
         return [_block_pool(subnet, block) for block in blocks]
@@ -274,7 +291,7 @@ class OverlayDriver(bridges.BridgeDriver):
 
     def create_network(self, network: NetworkRecord) -> None:
         client, host = self.client(), self.host
-        members.join(client, host, self.options["advertise_address"])
+        self._join(client)
         peers = self._peers(client)
         blocks = allocation.host_blocks(client, network.id, host)
         with rtnl.connect() as connection, sysctl.Sysctls() as sysctls:
