@@ -514,7 +514,7 @@ LIBRARY_CASES = [
             "new_network_driver()"),
     library("new-network-driver-of-another-store", driver_of_another_store, "driver", "belongs to the controller"),
     library("new-network-driver-unknown-type", lambda c, w: c.new_network_driver("vxlan"), "driver",
-            "known types: bridge, ipvlan, macvlan, null, overlay, simplebridge"),
+            "known types: bridge, host, ipvlan, macvlan, null, overlay, simplebridge"),
     library("new-network-duplicate-name", lambda c, w: c.new_network(bridge(c), "front", pool()), "name",
             "already exists"),
     library("new-network-options-not-a-dict", lambda c, w: c.new_network(bridge(c), "n-list", ["mtu", 1500]),

@@ -337,8 +337,10 @@ def test_an_adopted_bridge_is_used_as_it_is_and_given_back(world, figures):
     assert given_back == original
     assert (sized_state["mtu"], sized_state["up"]) == (1400, True)
     assert (resized_back["mtu"], resized_back["up"]) == (9000, False)
-    assert changes == [{"setting": "mtu:pnt-adopt", "original": "9000", "value": "1400"},
-                       {"setting": "up:pnt-adopt", "original": "0", "value": "1"}]
+    # The bridge's own changes (forwarding is recorded too where the test's namespace had it off).
+    assert [change for change in changes if change["setting"].endswith(":pnt-adopt")] == [
+        {"setting": "mtu:pnt-adopt", "original": "9000", "value": "1400"},
+        {"setting": "up:pnt-adopt", "original": "0", "value": "1"}]
     assert link("pnt-adopt") is not None
 
 
