@@ -404,6 +404,7 @@ ROLE_PLAY = """
         fleet_network_cluster_store: "{{ cluster_store }}"
         fleet_network_state: %(state)s
         fleet_network_preflight: "{{ preflight | default(true) | bool }}"
+        fleet_network_min_mtu: "{{ min_mtu | default(1280) }}"
         fleet_network_health_timeout: 1
         fleet_network_fleet: "{{ fleet_hosts | default(groups.fleet) }}"
         fleet_network_liveness_ttl: 3
@@ -473,6 +474,16 @@ def test_the_fleet_network_role_rolls_out_in_checked_batches_and_removes_all(und
             assert "pn-" not in links and "pnx" not in links and "pnv" not in links
             assert kernel(host, "sh", "-c", "ls -A /run/pynet/netns 2>/dev/null || true") == ""
             assert run_on(host, "result = [n.name for n in c.store.snapshot().networks()]") == []
+
+        # Pre-flight: an etcd that does not answer and an underlay MTU too small are both named, and the
+        # host is left untouched.
+        preflight = play("0", "present", "--limit", "pnh1", "-e", "cluster_store=etcd://10.250.0.1:1",
+                         "-e", "min_mtu=1460")
+        assert preflight.returncode != 0
+        assert re.search(r"cluster_store etcd://10.250.0.1:1: etcd does not answer from this host.*"
+                         r"advertise_address 10.250.1.1: its link eth0 has MTU 1500, which leaves the overlay 1450, "
+                         r"below fleet_network_min_mtu 1460", preflight.stdout), preflight.stdout[-3000:]
+        untouched(fleet.hosts[0])
 
         # VXLAN cut between the hosts (UDP 4789 dropped on the underlay's bridge): the first batch's health
         # check fails, and max_fail_percentage stops the roll-out there: the other hosts are never touched.
