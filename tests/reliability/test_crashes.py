@@ -106,8 +106,8 @@ def scenarios(paths):
         "macvlan network create": ([driver], [driver, macvlan]),
         "macvlan endpoints create, a batch of 2": (world + [macvlan], world + [macvlan, on_macvlan]),
         "macvlan endpoints delete, a batch of 2": (
-            world + [macvlan, on_macvlan], world + [macvlan, ("endpoints", dict(on_macvlan[1], endpoints=[],
-                                                                                 purge=True))]),
+            world + [macvlan, on_macvlan],
+            world + [macvlan, ("endpoints", dict(on_macvlan[1], endpoints=[], purge=True))]),
     }
 
 
