@@ -333,11 +333,13 @@ class Fleet:
     """`count` hosts on the underlay, each with its own network, mount and UTS namespaces and an
     sshd on its underlay address; an inventory (group `fleet`) and an ansible.cfg to reach them."""
 
-    def __init__(self, underlay, root, count, python=sys.executable, forks=20):
+    def __init__(self, underlay, root, count, python=sys.executable, forks=20, collections=None):
         self.underlay = underlay
         self.root = os.path.join(str(root), "fleet")
         self.python = python
         self.forks = forks
+        # Where ansible-playbook finds the collection (another revision's, for a benchmark side by side).
+        self.collections = collections or pynet_testing.COLLECTIONS
         self.hosts = [Host(index, self.root) for index in range(1, count + 1)]
         self.ssh_dir = os.path.join(self.root, "ssh")
         self.identity = os.path.join(self.ssh_dir, "id_ed25519")
@@ -396,7 +398,7 @@ class Fleet:
         with open(self.config, "w") as handle:
             handle.write("\n".join([
                 "[defaults]", "inventory = %s" % self.inventory, "forks = %d" % self.forks,
-                "collections_path = %s" % pynet_testing.COLLECTIONS,
+                "collections_path = %s" % self.collections,
                 "remote_tmp = /run/ansible-tmp", "local_tmp = %s" % os.path.join(self.root, "ansible-local"),
                 "private_key_file = %s" % self.identity, "host_key_checking = True",
                 "", "[ssh_connection]", "pipelining = True",
