@@ -102,7 +102,7 @@ def measure(count, root, collections=None):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("counts", nargs="*", type=int, default=[20], metavar="N")
     parser.add_argument("--base", metavar="REV", help="also the collection of this git revision, taking turns")
     parser.add_argument("--rounds", type=int, default=1, metavar="R")
@@ -121,8 +121,8 @@ def main():
                     wall, controller, machine = measure(count, root, collections)
                 finally:
                     shutil.rmtree(root, ignore_errors=True)
-                print("| %d | %s | %d | %.1f | %.2f | %.1f | %.1f |" % (count, label, round_number, wall, wall / count,
-                                                                   controller, machine), flush=True)
+                print("| %d | %s | %d | %.1f | %.2f | %.1f | %.1f |"
+                      % (count, label, round_number, wall, wall / count, controller, machine), flush=True)
     if args.base:
         shutil.rmtree(source, ignore_errors=True)
 
