@@ -50,5 +50,16 @@ def main(environ=None, stdin=None, stdout=None):
     return 0
 
 
+def exit_now(status):
+    """End the process with `status` once the answer is out, without the interpreter's teardown (every
+    object of some 130 modules freed) or the sqlite checkpoint that closing the store at exit makes
+    (fsyncs): 8-11 ms of every call. Every change is committed by then, in sqlite's write-ahead log,
+    which the next process to open the store reads, as after a crash (synchronous=NORMAL: durable
+    across a power loss from the next checkpoint on)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_now(main())
