@@ -74,7 +74,8 @@ def test_add_and_del_on_a_bridge_network_load_no_http_tls_threads_or_signals(rig
     for command in ("ADD", "DEL"):
         outcome = rig.plugin.execute(command, rig.config("1.1.0"), "c1", key, "eth0", python_flags=["-X", "importtime"])
         succeeded(outcome)
-        loaded = {line.split("|")[-1].strip() for line in outcome.stderr.splitlines() if line.startswith("import time:")}
+        loaded = {line.split("|")[-1].strip() for line in outcome.stderr.splitlines()
+                  if line.startswith("import time:")}
         assert not loaded & {"http.client", "ssl", "urllib.parse", "email", "threading", "signal"}, (command, loaded)
 
 
