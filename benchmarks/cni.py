@@ -1,10 +1,11 @@
 """CNI ADD and DEL per container, exec'd as a runtime execs them, side by side in one run: the
 reference chain (bridge with host-local IPAM, then loopback; containernetworking-plugins) and pynet's
 plugin, both as issue 15's contract runs it (`python3 -m ...cni`, the collection on PYTHONPATH) and as
-the zipapp a host installs (`#!python -I`). Then where pynet's time goes: interpreter start, the
-imports of ADD's path (the costliest named), and the rest (store and kernel). Then `podman run --rm
-IMAGE true` with a pynet network and with podman's own CNI bridge network (bridge, portmap, firewall,
-tuning), same run.
+the zipapp a host installs (`#!python -IS`). Then where pynet's time goes: interpreter start, the
+standard library ADD's path imports (the floor of a Python plugin), the imports of ADD's path (the
+costliest named), and the rest (store and kernel: ADD and DEL in the benchmark's own process, their
+imports done). Then `podman run --rm IMAGE true` with a pynet network and with podman's own CNI
+bridge network (bridge, portmap, firewall, tuning), same run.
 
     python benchmarks/cni.py [N ...] [--podman-runs R] [--base REV]     (as root; benchmarks/run.sh installs what it needs)
 
@@ -173,33 +174,58 @@ def where_the_time_goes(work, collection, zipapp):
     """pynet's ADD cut into interpreter start, imports and the rest; and the costliest imports."""
     pynet = Pynet(ZIPAPP, [zipapp], {}, collection, os.path.join(work, "state-split"), "pnbenchsplit",
                   "10.94.0.0/16")
-    keys = make_netns(os.path.join(work, "ns-split"), ["s%d" % i for i in range(15)])
+    keys = make_netns(os.path.join(work, "ns-split"), ["s%d" % i for i in range(30)])
+    imports = import_costs(zipapp, pynet.config, keys[0])
     env = {"PATH": "/usr/bin:/bin", "CNI_COMMAND": "VERSION"}
     verbs_import = ("import sys; sys.path.insert(0, %r); "
                     "import ansible_collections.pynet.libnetwork.plugins.module_utils.cni_plugin.verbs" % zipapp)
     split = {
         "interpreter start (python -I -c pass)": median_wall([sys.executable, "-I", "-c", "pass"]),
         "interpreter start without site (-I -S)": median_wall([sys.executable, "-I", "-S", "-c", "pass"]),
+        # The floor of any Python plugin that reads JSON, talks netlink and keeps a sqlite store.
+        "start + the standard library ADD's path imports (-I -S)": median_wall(
+            [sys.executable, "-I", "-S", "-c", "import " + ", ".join(imports["standard_library"])]),
         "VERSION, zipapp (start + protocol.py)": median_wall([zipapp], env=env, stdin=b'{"cniVersion":"1.1.0"}'),
-        "start + imports of ADD's path, zipapp": median_wall([sys.executable, "-I", "-c", verbs_import]),
+        "start + imports of ADD's path, zipapp (-I -S)": median_wall([sys.executable, "-I", "-S", "-c", verbs_import]),
         "start + imports of ADD's path, python3 -m": median_wall(
             [sys.executable, "-c", "import " + PLUGIN_PACKAGE + ".verbs"], env=dict(os.environ, PYTHONPATH=collection)),
     }
     adds, dels = [], []
-    for i, key in enumerate(keys):
+    for i, key in enumerate(keys[:15]):
         start = time.perf_counter()
         pynet.add("s%d" % i, key)
         adds.append(time.perf_counter() - start)
-    for i, key in enumerate(keys):
+    for i, key in enumerate(keys[:15]):
         start = time.perf_counter()
         pynet.delete("s%d" % i, key)
         dels.append(time.perf_counter() - start)
     split["ADD, zipapp (a network of 0-15 containers)"] = 1000 * statistics.median(adds)
     split["DEL, zipapp"] = 1000 * statistics.median(dels)
-    imports = import_costs(zipapp, pynet.config, keys[0])
+    in_process = verbs_in_process(pynet.config, keys[15:])
+    split["ADD in this process (no start, no imports: the rest)"] = in_process["ADD"]
+    split["DEL in this process (the kernel's veth deletion included)"] = in_process["DEL"]
     pynet.close()
     drop_netns(keys)
     return split, imports
+
+
+def verbs_in_process(config, keys):
+    """Median ms of ADD, then DEL, of a container per key, through the plugin's main() in this process,
+    its imports done: what is left of a call without interpreter start and imports."""
+    import io  # pylint: disable=import-outside-toplevel
+    from ansible_collections.pynet.libnetwork.plugins.module_utils import cni  # main() put it first on sys.path
+    times = {"ADD": [], "DEL": []}
+    for command in times:
+        for i, key in enumerate(keys):
+            environ = {"CNI_COMMAND": command, "CNI_CONTAINERID": "p%d" % i, "CNI_NETNS": key, "CNI_IFNAME": "eth0",
+                       "CNI_PATH": CNI_PATH}
+            output = io.StringIO()
+            start = time.perf_counter()
+            status = cni.main(environ, io.BytesIO(json.dumps(config).encode()), output)
+            times[command].append(time.perf_counter() - start)
+            if status != 0:
+                raise RuntimeError("in-process %s: %s" % (command, output.getvalue()))
+    return {command: 1000 * statistics.median(values) for command, values in times.items()}
 
 
 def import_costs(zipapp, config, key):
@@ -224,15 +250,15 @@ def import_costs(zipapp, config, key):
     # one level up.
     pynet, pulled, total = 0.0, {}, sum(own for own, _cumulative, _name, _depth in lines)
     for index, (own, cumulative, name, depth) in enumerate(lines):
-        if name.startswith("ansible_collections.pynet"):
+        if name.startswith("ansible_collections"):
             pynet += own
             continue
         importer = next((later for later in lines[index + 1:] if later[3] == depth - 1), None)
-        if importer is not None and importer[2].startswith("ansible_collections.pynet"):
+        if importer is not None and importer[2].startswith("ansible_collections"):
             pulled[name] = pulled.get(name, 0.0) + cumulative
     costliest = dict(sorted(pulled.items(), key=lambda item: -item[1])[:12])
     return {"total_ms": total, "pynet_own_ms": pynet, "pulled_by_pynet_ms": costliest,
-            "interpreter_ms": total - pynet - sum(pulled.values())}
+            "interpreter_ms": total - pynet - sum(pulled.values()), "standard_library": sorted(pulled)}
 
 
 def bench_podman(runs, python):
@@ -310,12 +336,12 @@ def main():
     split, imports = where_the_time_goes(work, collection, zipapp)
     print("\nwhere pynet's time goes, ms (medians of 15):")
     for what, value in split.items():
-        print("  %-48s %6.1f" % (what, value))
+        print("  %-58s %6.1f" % (what, value))
     print("imports during one ADD (python -X importtime, which adds its own overhead): %.1f ms in all; the "
           "interpreter's own %.1f, pynet's modules %.1f, and what they were first to import (with all it imports):"
           % (imports["total_ms"], imports["interpreter_ms"], imports["pynet_own_ms"]))
     for module, value in imports["pulled_by_pynet_ms"].items():
-        print("  %-48s %6.1f" % (module, value))
+        print("  %-58s %6.1f" % (module, value))
     figures.update(split_ms=split, imports=imports)
     if args.podman_runs:
         common.say("podman run --rm, %d times with each network" % args.podman_runs)

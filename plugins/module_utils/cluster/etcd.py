@@ -3,6 +3,10 @@
 """A client of etcd's v3 API through its JSON gateway (etcd 3.4 and later), on Python's standard
 library alone (http.client, ssl, json, base64).
 
+http.client, ssl and urllib.parse are imported by the functions that talk to etcd, not here: they
+cost 15-20 ms, which every process that imports the drivers (the CNI plugin, exec'd per container,
+on a bridge network) would pay without a cluster store.
+
 Why not gRPC or a client library: importing this module costs a few milliseconds, where grpcio and
 protobuf cost a process (an Ansible task, a CNI plugin call) a large share of its start; and the
 Python etcd v3 clients are unmaintained (python-etcd3's last release is 0.12.0 of March 2020).
@@ -27,11 +31,8 @@ from __future__ import annotations
 
 import base64
 import collections
-import http.client
 import json
 import socket
-import ssl
-from urllib.parse import urlsplit
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
 from ansible_collections.pynet.libnetwork.plugins.module_utils.errors import ClusterStoreError
@@ -77,6 +78,7 @@ def parse_cluster_store(cluster_store):
 
 
 def _parse_url(item):
+    from urllib.parse import urlsplit  # pylint: disable=import-outside-toplevel  # see the module's docstring
     text = item.strip() if isinstance(item, str) else ""
     parts = urlsplit(text)
     try:
@@ -100,6 +102,7 @@ def _tls_context(tls, ca_file, cert_file, key_file):
     if bool(cert_file) != bool(key_file):
         raise errors.InvalidParameterError("key_file" if cert_file else "cert_file",
                                            "cert_file and key_file go together (a client certificate and its key)")
+    import ssl  # pylint: disable=import-outside-toplevel  # see the module's docstring
     try:
         context = ssl.create_default_context(cafile=ca_file or None)  # None: the system's CAs
     except OSError as exc:
@@ -347,6 +350,8 @@ class EtcdClient:
 
     def _post(self, endpoint, path, body, stream):
         """(HTTP status, decoded JSON answer) of one POST; _TryNext when the endpoint cannot be used."""
+        import http.client  # pylint: disable=import-outside-toplevel  # see the module's docstring
+        import ssl  # pylint: disable=import-outside-toplevel
         payload = json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if self._token:
@@ -375,6 +380,7 @@ class EtcdClient:
         return response.status, answer
 
     def _connect(self, endpoint):
+        import http.client  # pylint: disable=import-outside-toplevel  # see the module's docstring
         if self._connection is None:
             if endpoint.tls:
                 self._connection = http.client.HTTPSConnection(endpoint.host, endpoint.port, timeout=self._timeout,
@@ -384,6 +390,8 @@ class EtcdClient:
         return self._connection
 
     def _explain(self, endpoint, exc):
+        import http.client  # pylint: disable=import-outside-toplevel  # see the module's docstring
+        import ssl  # pylint: disable=import-outside-toplevel
         if isinstance(exc, TimeoutError):
             return ("no answer within %g s: check the address, that etcd runs there, and the network in between"
                     % self._timeout)

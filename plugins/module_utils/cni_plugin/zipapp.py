@@ -32,7 +32,7 @@ FILE_MODE, DIRECTORY_MODE = 0o644, 0o755
 PROGRAM_MODE = 0o755  # of the plugin
 # zipapp's own generated __main__ drops the exit status; the plugin's is the protocol's.
 MAIN = """from ansible_collections.pynet.libnetwork.plugins.module_utils import cni
-raise SystemExit(cni.main())
+cni.run()
 """
 
 

@@ -46,7 +46,6 @@ import os
 import pwd
 import re
 import select
-import signal
 import stat
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.dns import config, files
@@ -285,6 +284,7 @@ class _Running:
             raise OSError(errno.ESRCH, "the DNS server of network %s runs in a PID namespace that this process "
                                        "does not see, so it cannot be stopped or restarted from here: run pynet "
                                        "in the PID namespace that started it (the host's)" % self.network_id)
+        import signal  # pylint: disable=import-outside-toplevel  # only a stop needs it (1 ms of a CNI call)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             signal.pidfd_send_signal(self.pidfd, sig)
             if select.select([self.pidfd], [], [], STOP_TIMEOUT)[0]:  # a pidfd is readable once its process exits

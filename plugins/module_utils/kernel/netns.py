@@ -19,7 +19,6 @@ import fcntl
 import functools
 import os
 import stat
-import threading
 from collections.abc import Iterator
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils.kernel import paths
@@ -162,6 +161,7 @@ def new() -> tuple[int, tuple[int, int]]:
         except OSError as exc:
             made.append(exc)
 
+    import threading  # pylint: disable=import-outside-toplevel  # only making a namespace needs it (1 ms of a CNI call)
     worker = threading.Thread(target=make, name="pynet-netns-new")
     worker.start()
     worker.join()
