@@ -403,6 +403,10 @@ class EtcdClient:
                     "key_file if etcd asks for a client certificate" % (exc.reason or exc))
         if isinstance(exc, ConnectionRefusedError):
             return "connection refused: check that etcd listens on this address and port (its --listen-client-urls)"
+        if isinstance(exc, ConnectionError) and endpoint.tls:
+            # A plain HTTP server answers a TLS hello with an error and closes: the client sees that, or a reset.
+            return ("TLS: the connection was closed during the exchange: check that etcd serves TLS on this port "
+                    "(etcd:// if it does not), and cert_file and key_file if etcd asks for a client certificate")
         if isinstance(exc, ConnectionError):  # reset, aborted, broken pipe; RemoteDisconnected is one too
             return ("closed the connection without an answer: check that this is etcd's client URL, its scheme "
                     "(etcds:// for TLS) and that etcd runs")
