@@ -172,6 +172,12 @@ class OverlayDriver(bridges.BridgeDriver):
     def _join(self, client: etcd.EtcdClient) -> None:
         members.join(client, self.host, self.options["advertise_address"], self.options["liveness_ttl"])
 
+    def _require_configured(self) -> None:
+        if not self.configured:
+            raise errors.InvalidParameterError(
+                "cluster_store", "the overlay driver is not configured on this host: set its cluster_store and "
+                "advertise_address with pynet_driver (or new_network_driver)")
+
     def leave(self) -> None:
         """The host leaves the cluster as its driver is forgotten (no network of its store uses it): its
         membership, liveness, blocks and endpoint records go (members.leave)."""
@@ -182,9 +188,7 @@ class OverlayDriver(bridges.BridgeDriver):
         """The cluster's GC (cluster/members.py gives the rule) with `fleet`, the names of every host of
         the fleet. Refused unless it names this host: a list of other names (inventory names where the
         hosts use their hostnames) would forget the whole fleet once its hosts fall silent."""
-        if not self.configured:
-            raise errors.InvalidParameterError("cluster_store", "the overlay driver is not configured on this host: "
-                                               "set its cluster_store and advertise_address with pynet_driver")
+        self._require_configured()
         if self.host not in {layout.component(host, "fleet") for host in fleet}:
             raise errors.InvalidParameterError("fleet", "must name every host of the fleet by its name in the "
                                                "cluster, this one's (%s) included" % self.host)
@@ -272,10 +276,7 @@ class OverlayDriver(bridges.BridgeDriver):
     # --- networks: options --------------------------------------------------------------------
 
     def check_network(self, network_options: dict) -> None:
-        if not self.configured:
-            raise errors.InvalidParameterError(
-                "cluster_store", "the overlay driver is not configured on this host: set its cluster_store and "
-                "advertise_address with pynet_driver (or new_network_driver)")
+        self._require_configured()
         if network_options["mtu"] is None:
             with rtnl.connect() as host:
                 overhead = VXLAN_OVERHEAD[addresses.version(self.options["advertise_address"])]
