@@ -595,8 +595,11 @@ class Orchestrator:
 
     def _names_changed(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
         """After endpoints of `network` were made or removed: its DNS server reloaded (once for the
-        batch), the files of their sandboxes written again."""
-        if network.options.get("dns_enabled"):
+        batch) when one of them has a record, the files of their sandboxes written again. Endpoints
+        without a record (no DNS name, such as a CNI attachment named by a runtime's 64-character
+        container id, and no alias) change no server's names: rendering every network's names again,
+        O(endpoints) per call, is skipped."""
+        if network.options.get("dns_enabled") and any(_dns_record(endpoint) for endpoint in endpoints):
             self.sync_dns()
         self.sync_sandbox_files({endpoint.sandbox_key for endpoint in endpoints})
 
@@ -611,9 +614,8 @@ class Orchestrator:
         for network in snapshot.networks():
             if network.state == STATE_DELETING or not network.options.get("dns_enabled"):
                 continue
-            found = [dns_config.endpoint_record(endpoint.name, endpoint.options.get("aliases") or (),
-                                                endpoint.ipv4, endpoint.ipv6)
-                     for endpoint in snapshot.endpoints(network.id) if endpoint.state != STATE_DELETING]
+            found = [_dns_record(endpoint) for endpoint in snapshot.endpoints(network.id)
+                     if endpoint.state != STATE_DELETING]
             served.append(dns_config.DnsNetwork(
                 network.id, network.name, tuple(pool.gateway for pool in network.pools), internal=network.internal,
                 upstream=tuple(network.options.get("dns_servers") or ()), records=tuple(r for r in found if r)))
@@ -659,8 +661,7 @@ class Orchestrator:
                 if network.options.get("dns_enabled"):
                     nameservers += [pool.gateway for pool in network.pools
                                     if endpoint.address(pool.version) and pool.holds(endpoint.address(pool.version))]
-                names.append(dns_config.endpoint_record(endpoint.name, endpoint.options.get("aliases") or (),
-                                                        endpoint.ipv4, endpoint.ipv6))
+                names.append(_dns_record(endpoint))
             nameservers = list(dict.fromkeys(nameservers)) or sandbox_files.host_nameservers()
             with self._dns_refusals():
                 sandbox_files.write(self.store.state_dir, key, dns_config.resolv_conf(nameservers),
@@ -815,3 +816,9 @@ def _check_ports(network: NetworkRecord, endpoint: EndpointRecord, mappings: lis
                 "ports[%d].host_ip" % index, "%s is an IPv%d address, and endpoint %s has no IPv%d address on "
                 "network %s; give a host_ip of the other version, or none"
                 % (mapping["host_ip"], version, endpoint.name, version, network.name))
+
+
+def _dns_record(endpoint: EndpointRecord) -> dns_config.Record | None:
+    """The names an endpoint gives its networks' DNS servers and its sandbox's hosts file, or None."""
+    return dns_config.endpoint_record(endpoint.name, endpoint.options.get("aliases") or (), endpoint.ipv4,
+                                      endpoint.ipv6)

@@ -286,6 +286,26 @@ def test_bad_aliases_are_refused_before_any_change(world, aliases, param):
         assert handle.read() == hosts_before
 
 
+def test_an_endpoint_without_a_name_to_serve_does_not_render_the_networks_names(world, monkeypatch):
+    """An endpoint whose name is no DNS name and that has no alias (as a CNI attachment named by a runtime's
+    64-character container id) changes no names: the DNS servers are not made to match the store again,
+    which renders every name of every network (O(endpoints) per call); a named endpoint's are."""
+    front = world.network("front", "10.89.89.0/24")
+    orchestrator = world.controller._orchestrator
+    synced = []
+    sync_dns = orchestrator.sync_dns
+    monkeypatch.setattr(orchestrator, "sync_dns", lambda: synced.append(1) or sync_dns())
+    nameless = front.create_endpoint("0123456789abcdef" * 4, world.sandbox("nameless"), {})
+    assert synced == []
+    client = world.sandbox("client")
+    front.create_endpoint("client", client, {})
+    assert synced == [1]
+    nameless.delete()
+    assert synced == [1]
+    assert world.answered(client, gateway(front), "client") == [
+        front.endpoint_by_name("client").sandbox_info()["interfaces"][0]["address"].split("/")[0]]
+
+
 def test_sixteen_processes_creating_endpoints_at_once_leave_the_servers_names_equal_to_the_stores(world, host):
     front = world.network("front", "10.89.88.0/24")
     keys = [world.sandbox("p%d" % number) for number in range(16)]
