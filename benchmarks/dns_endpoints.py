@@ -8,8 +8,10 @@ sandboxes live there), a network with DNS (dns_enabled) and one without, a clien
   the same after delete() until the name is gone;
 - a batch of N endpoints (create_endpoints, one reload of the server for the batch) with DNS on and off,
   alternating, and their ratio;
-- the reload: Orchestrator.sync_dns() with N names when nothing changed, and when one name changed
-  (render, write the hosts file that dnsmasq watches), and the time until dnsmasq answers after it returns.
+- the whole sync: Orchestrator.sync_dns() with N names when nothing changed, and when one name changed
+  (render every name, remove the one hosts file that went: dnsmasq watches its hostsdir), and the time
+  until dnsmasq answers after it returns. An endpoint made or removed does not run it (its own file is
+  written or removed: dns/server.update); a repair, or a server to start or restart, does.
 
 Usage: dns_endpoints.py [N ...] (default 200 1000)."""
 
@@ -196,7 +198,7 @@ def main():
             "batch of N, DNS off (s)": ["%.3f" % value for value in batches["off"]],
             "batch on/off (medians)": "%.3f" % ratio,
             "sync_dns(), nothing changed": ms(unchanged),
-            "sync_dns(), one name gone (render, write; dnsmasq rereads)": ms(changed),
+            "sync_dns(), one name gone (render all, remove its file)": ms(changed),
             "then until dnsmasq answers NXDOMAIN": ms(answered),
         }
         results[count] = row

@@ -594,13 +594,21 @@ class Orchestrator:
     # --- names: the networks' DNS servers and the sandboxes' files, functions of the store --------
 
     def _names_changed(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> None:
-        """After endpoints of `network` were made or removed: its DNS server reloaded (once for the
-        batch) when one of them has a record, the files of their sandboxes written again. Endpoints
-        without a record (no DNS name, such as a CNI attachment named by a runtime's 64-character
-        container id, and no alias) change no server's names: rendering every network's names again,
-        O(endpoints) per call, is skipped."""
-        if network.options.get("dns_enabled") and any(_dns_record(endpoint) for endpoint in endpoints):
-            self.sync_dns()
+        """After endpoints of `network` were made or removed: its DNS server given the records of those
+        the store holds now and rid of the others' (a file each, however big the network: the whole
+        sync only when the server is not running as rendered), the files of their sandboxes written
+        again. Endpoints without a record (no DNS name, such as a CNI attachment named by a runtime's
+        64-character container id, and no alias) change no server's names."""
+        before = [record for record in map(_dns_record, endpoints) if record]
+        if network.options.get("dns_enabled") and before:
+            snapshot = self.store.snapshot()
+            now = [snapshot.endpoint(network.id, endpoint_id=endpoint.id) for endpoint in endpoints]
+            served = [_dns_record(endpoint) for endpoint in now if endpoint and endpoint.state != STATE_DELETING]
+            with self._dns_refusals():
+                updated = dns_server.update(self.dns_directory, _dns_network(network, ()),
+                                            [record for record in served if record], before)
+            if not updated:
+                self.sync_dns()
         self.sync_sandbox_files({endpoint.sandbox_key for endpoint in endpoints})
 
     @property
@@ -616,9 +624,7 @@ class Orchestrator:
                 continue
             found = [_dns_record(endpoint) for endpoint in snapshot.endpoints(network.id)
                      if endpoint.state != STATE_DELETING]
-            served.append(dns_config.DnsNetwork(
-                network.id, network.name, tuple(pool.gateway for pool in network.pools), internal=network.internal,
-                upstream=tuple(network.options.get("dns_servers") or ()), records=tuple(r for r in found if r)))
+            served.append(_dns_network(network, [record for record in found if record]))
         return served
 
     def sync_dns(self) -> None:
@@ -822,3 +828,10 @@ def _dns_record(endpoint: EndpointRecord) -> dns_config.Record | None:
     """The names an endpoint gives its networks' DNS servers and its sandbox's hosts file, or None."""
     return dns_config.endpoint_record(endpoint.name, endpoint.options.get("aliases") or (), endpoint.ipv4,
                                       endpoint.ipv6)
+
+
+def _dns_network(network: NetworkRecord, dns_records: list[dns_config.Record] | tuple) -> dns_config.DnsNetwork:
+    """A DNS network's server as dns/config.py renders it: its gateways, upstream servers and records."""
+    return dns_config.DnsNetwork(network.id, network.name, tuple(pool.gateway for pool in network.pools),
+                                 internal=network.internal, upstream=tuple(network.options.get("dns_servers") or ()),
+                                 records=tuple(dns_records))

@@ -216,8 +216,8 @@ def test_a_pid_file_naming_another_process_is_not_taken_for_the_server(lan):
 def test_a_stale_running_configuration_is_drift_and_repaired(lan):
     server.converge(lan.directory, [front()])
     pid = lan.pid("f1")
-    # Names edited on disk and reloaded outside pynet.
-    with open(os.path.join(lan.directory, "f1.d", "hosts"), "a") as handle:  # dnsmasq rereads it at once
+    # Names added on disk outside pynet.
+    with open(os.path.join(lan.directory, "f1.d", "intruder"), "w") as handle:  # dnsmasq reads it at once
         handle.write("10.89.61.66 intruder\n")
     assert wait_for(lambda: lan.answered("web", FRONT_GATEWAYS[0], "intruder") == ["10.89.61.66"]) is not None
     assert server.drift(lan.directory, [front()]) == [
@@ -285,7 +285,7 @@ def test_files_are_private_and_symlinks_are_never_followed(lan, tmp_path):
         server.converge(lan.directory, [front()])
     finally:
         os.umask(old_umask)
-    # Passable (dnsmasq rereads its hosts file as its own user), not listable; only the hosts file is that
+    # Passable (dnsmasq reads its hosts files as its own user), not listable; only the hosts files are that
     # user's, read-only; the rest is root's alone.
     assert stat.S_IMODE(os.stat(lan.directory).st_mode) == 0o711
     dnsmasq_uid = server.account()[0]
@@ -295,11 +295,12 @@ def test_files_are_private_and_symlinks_are_never_followed(lan, tmp_path):
             path = os.path.join(directory, name)
             found[os.path.relpath(path, lan.directory)] = (oct(stat.S_IMODE(os.stat(path).st_mode)), os.stat(path).st_uid)
     assert found == {"lock": ("0o600", 0), "f1.conf": ("0o600", 0), "f1.pid": ("0o600", 0), "f1.loaded": ("0o600", 0),
-                     "f1.d": ("0o500", dnsmasq_uid), "f1.d/hosts": ("0o400", dnsmasq_uid)}
+                     "f1.d": ("0o500", dnsmasq_uid),
+                     **{"f1.d/" + config.record_file(record)[0]: ("0o400", dnsmasq_uid) for record in (WEB, BOTH_FRONT)}}
     # A symlink planted at a file's name is replaced, its target untouched.
     target = tmp_path / "target"
     target.write_text("precious\n")
-    hosts = os.path.join(lan.directory, "f1.d", "hosts")
+    hosts = os.path.join(lan.directory, "f1.d", config.record_file(WEB)[0])
     os.unlink(hosts)
     os.symlink(target, hosts)
     assert server.drift(lan.directory, [front()]) == [

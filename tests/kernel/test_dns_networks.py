@@ -56,6 +56,16 @@ class World:
                 return answer.values(rtype)
         return None
 
+    def hosts_files(self, network):
+        """{name: (inode, bytes)} of the network's server's hosts files (a file is replaced, a new inode,
+        whenever it is written)."""
+        directory = os.path.join(self.controller._orchestrator.dns_directory, network.id + ".d")
+        found = {}
+        for name in os.listdir(directory):
+            with open(os.path.join(directory, name), "rb") as handle:
+                found[name] = (os.fstat(handle.fileno()).st_ino, handle.read())
+        return found
+
     def pid(self, network):
         with open(os.path.join(self.controller._orchestrator.dns_directory, network.id + ".pid")) as handle:
             return int(handle.read())
@@ -275,35 +285,46 @@ def test_bad_network_dns_options_are_refused_before_any_change(world, options, p
 ])
 def test_bad_aliases_are_refused_before_any_change(world, aliases, param):
     front = world.network("front", "10.89.87.0/24")
+    front.create_endpoint("db", world.sandbox("db"), {})
     key = world.sandbox("web")
-    with open(os.path.join(world.controller._orchestrator.dns_directory, front.id + ".d", "hosts"), "rb") as handle:
-        hosts_before = handle.read()
+    hosts_before = world.hosts_files(front)
     with pytest.raises(errors.InvalidParameterError) as raised:
         front.create_endpoint("web", key, {"aliases": aliases})
     assert raised.value.param == param
-    assert front.endpoints() == []
-    with open(os.path.join(world.controller._orchestrator.dns_directory, front.id + ".d", "hosts"), "rb") as handle:
-        assert handle.read() == hosts_before
+    assert [ep.name for ep in front.endpoints()] == ["db"]
+    assert world.hosts_files(front) == hosts_before
 
 
-def test_an_endpoint_without_a_name_to_serve_does_not_render_the_networks_names(world, monkeypatch):
-    """An endpoint whose name is no DNS name and that has no alias (as a CNI attachment named by a runtime's
-    64-character container id) changes no names: the DNS servers are not made to match the store again,
-    which renders every name of every network (O(endpoints) per call); a named endpoint's are."""
+def test_an_endpoint_costs_its_own_names_file_only_whatever_the_networks_size(world, monkeypatch):
+    """An endpoint made or removed writes or removes its own hosts file in its network's server, and reads
+    or renders no other name (the whole sync, which does, runs only when the server must be started or
+    restarted); one whose name is no DNS name and that has no alias (as a CNI attachment named by a
+    runtime's 64-character container id) changes no file at all."""
     front = world.network("front", "10.89.89.0/24")
-    orchestrator = world.controller._orchestrator
-    synced = []
-    sync_dns = orchestrator.sync_dns
-    monkeypatch.setattr(orchestrator, "sync_dns", lambda: synced.append(1) or sync_dns())
-    nameless = front.create_endpoint("0123456789abcdef" * 4, world.sandbox("nameless"), {})
-    assert synced == []
     client = world.sandbox("client")
     front.create_endpoint("client", client, {})
-    assert synced == [1]
+    for number in range(3):
+        front.create_endpoint("s%d" % number, world.sandbox("s%d" % number), {})
+    orchestrator = world.controller._orchestrator
+    whole = []
+    monkeypatch.setattr(orchestrator, "sync_dns", lambda: whole.append(1))
+    before = world.hosts_files(front)
+    nameless = front.create_endpoint("0123456789abcdef" * 4, world.sandbox("nameless"), {})
+    assert world.hosts_files(front) == before
+    late = front.create_endpoint("late", world.sandbox("late"), {"aliases": ["later"]})
+    after = world.hosts_files(front)
+    (added,) = set(after) - set(before)
+    address = late.sandbox_info()["interfaces"][0]["address"].split("/")[0]
+    assert after == dict(before, **{added: after[added]}) and after[added][1] == ("%s\tlate later\n" % address).encode()
+    assert world.answered(client, gateway(front), "later") == [address]
     nameless.delete()
-    assert synced == [1]
-    assert world.answered(client, gateway(front), "client") == [
-        front.endpoint_by_name("client").sandbox_info()["interfaces"][0]["address"].split("/")[0]]
+    front.endpoint_by_name("s1").delete()
+    assert world.hosts_files(front) == {name: found for name, found in after.items() if b"\ts1\n" not in found[1]}
+    assert wait_for(lambda: world.ask(client, gateway(front), "s1").rcode == "NXDOMAIN") is not None
+    assert whole == []
+    # What the whole sync would write is what the endpoints wrote: nothing to change.
+    monkeypatch.undo()
+    assert front.drift() == []
 
 
 def test_sixteen_processes_creating_endpoints_at_once_leave_the_servers_names_equal_to_the_stores(world, host):

@@ -4,10 +4,10 @@
 
 A DNS network (`DnsNetwork`) is answered by a dnsmasq of its own, listening at the network's gateway
 addresses, port 53 (UDP and TCP): `dnsmasq_conf` is what that process starts with (a change needs a
-restart) and `dnsmasq_hosts` the names it rereads whenever the file is replaced (its hostsdir). One process
-per network is how dnsmasq keeps networks apart (one process serves the names of all its hosts files
-at every address it listens on), as libvirt runs it; benchmarks/dns.py has the figures that chose it
-over aardvark-dns 1.4.0.
+restart) and `dnsmasq_hosts` the names it reads from its hostsdir, a file per record, as each file
+comes or goes. One process per network is how dnsmasq keeps networks apart (one process serves the
+names of all its hosts files at every address it listens on), as libvirt runs it; benchmarks/dns.py
+has the figures that chose it over aardvark-dns 1.4.0.
 
 A name held by two records of one network (an alias given to two endpoints) answers with the
 addresses of both, as Docker's network aliases do; a reverse lookup answers an address's record
@@ -20,6 +20,7 @@ can add a line or an option to a file. A bad value raises InvalidParameterError 
 from __future__ import annotations
 
 import collections
+import hashlib
 import re
 
 from ansible_collections.pynet.libnetwork.plugins.module_utils import addresses, errors
@@ -162,10 +163,20 @@ def dnsmasq_conf(network, hosts_dir, pid_path, user, group):
 
 
 def dnsmasq_hosts(network):
-    """The network's names, one line per address: the address, the record's name, then its aliases
-    (dnsmasq answers a reverse lookup with the first name of the address's line)."""
-    lines = ["# pynet: the names of network %s" % _checked_network(network)[0]] + _host_lines(network.records)
-    return "\n".join(lines) + "\n"
+    """The network's names as the files of its server's hostsdir, {file name: text}: one file per record
+    (`record_file`), so that an endpoint made or removed is one small file written or removed, which
+    dnsmasq reads alone, where one file of all names was rendered and reread whole each time."""
+    _checked_network(network)
+    return dict(record_file(record) for record in network.records)
+
+
+def record_file(record):
+    """(file name, text) of one record in a hostsdir: a line per address, the address, the record's name,
+    then its aliases (dnsmasq answers a reverse lookup with the first name of the address's line); named
+    by a digest of the text, so a record's file is found again from the record alone (addresses are
+    unique in a network, so no two records have one text)."""
+    text = "\n".join(_host_lines([record])) + "\n"
+    return hashlib.sha256(text.encode()).hexdigest()[:32], text
 
 
 def resolv_conf(nameservers, search=(), options=()):

@@ -3,32 +3,36 @@
 """The DNS servers of the networks in one directory: a dnsmasq per DNS network, made to match a
 list of networks (config.DnsNetwork) as the firewall is made to match the store, whole.
 
-`converge(directory, networks)` writes each network's files (config.dnsmasq_conf, its hosts file),
+`converge(directory, networks)` writes each network's files (config.dnsmasq_conf, its hosts files),
 starts the servers that are missing, restarts those whose listen addresses or upstream servers
-changed, reloads those whose names changed (the hosts file replaced in one rename, once per call
-however many names changed: dnsmasq watches the directory it is in with inotify and rereads it at
-once, keeping its sockets and its process), and stops the servers of networks no longer given. A
-reload needs no signal, so a caller in another PID namespace than the server's (a container) can
-change names; a restart or a stop from there is refused with an error that says so.
+changed, reloads those whose names changed (the hosts files of the records that came or went
+written or removed: dnsmasq watches its hostsdir with inotify and reads a file that comes, forgets
+the names of one that goes, keeping its sockets and its process), and stops the servers of networks
+no longer given. A reload needs no signal, so a caller in another PID namespace than the server's
+(a container) can change names; a restart or a stop from there is refused with an error that says so.
 `drift(directory, networks)` says what converge would change, as sentences, and changes nothing.
+`update(directory, network, added, removed)` gives one running server records that came and takes
+those that went, without reading or rendering the others: what an endpoint made or removed costs
+does not grow with its network (converge reads every file of every network).
 
 A server runs in the network namespace of the thread that starts it (the child forked from that
 thread inherits it). Its pid file lives in the directory; a pid is taken to be that network's server
 only when it is /usr/sbin/dnsmasq, started with exactly that network's configuration file, in the
 caller's network namespace (as /proc shows it), so a pid reused after a crash or a reboot is never
 signalled, and it is signalled through a pidfd opened before those checks. What the running server was last given is
-recorded (`<id>.loaded`: hashes of its configuration and names), so a run cut off between writing
-the files and the reload is finished by the next one.
+recorded (`<id>.loaded`: a hash of its configuration), so a run cut off between writing the
+configuration and the restart is finished by the next one (hosts files need no such record: writing
+one is its reload).
 
 Files per network, named by its id: <id>.conf, <id>.pid (dnsmasq's), <id>.loaded, and the directory
-<id>.d holding its hosts file `hosts` (dnsmasq's hostsdir: only that file, and the temporary files of
-its replacement, whose names start with '.', which dnsmasq ignores).
+<id>.d holding its hosts files (dnsmasq's hostsdir: a file per record, named as config.record_file
+names it, and the temporary files of their writing, whose names start with '.', which dnsmasq ignores).
 Failures of dnsmasq or of the files raise OSError.
 
 dnsmasq runs as the user `dnsmasq` (RUN_AS), which Debian's dnsmasq-base (and the dnsmasq packages of
 other distributions) create for it, in that user's group: a user of its own, so that a compromised
 server can read nothing but the names it serves and signal no other daemon (`nobody` is shared by
-many). Only root reads the directory's other files; each hosts file and its directory belong to that
+many). Only root reads the directory's other files; the hosts files and their directory belong to that
 user, read-only (0400, 0500).
 The directory must therefore be reachable by it (mode 0711: others may pass, not list), which pynet's
 private state directory is not: the servers' directory lives elsewhere (the orchestrator uses /run).
@@ -59,7 +63,6 @@ LOCK_NAME = "lock"
 _SERVED = re.compile(r"^([0-9a-f]{1,64})\.conf$")
 _SUFFIXES = (".conf", ".pid", ".loaded")
 HOSTS_DIR = ".d"
-HOSTS = "hosts"
 _DONE = {"start": "started", "restart": "restarted", "reload": "reloaded"}
 
 
@@ -74,6 +77,29 @@ def converge(directory, networks):
 def drift(directory, networks):
     """What converge(directory, networks) would change, as sentences (empty: nothing)."""
     return _run(directory, networks, act=False)
+
+
+def update(directory, network, added, removed):
+    """Give the running server of `network` (a config.DnsNetwork, whose records are not read) the records
+    `added` and take away the records `removed`, each a file written or removed; True when done. False,
+    with nothing changed, when the network's server is not running with its configuration as rendered:
+    the caller converges then (started, restarted, all its names written)."""
+    config.check_conf_path("directory", directory)
+    wanted = {name: text.encode() for name, text in map(config.record_file, added)}
+    unwanted = {config.record_file(record)[0] for record in removed} - set(wanted)
+    if not os.path.isdir(directory):
+        return False
+    with files.directory(directory) as directory_fd, _locked(directory_fd):
+        server = _Server(directory, directory_fd, network.id)
+        conf = _conf(directory, network)
+        running = server.running()
+        if running is None:
+            return False
+        running.close()
+        if server.read(".conf") != conf or server.loaded().get("conf") != _digest(conf):
+            return False
+        server.write_hosts(wanted, unwanted)
+    return True
 
 
 def check_installed():
@@ -137,12 +163,13 @@ def _rendered(directory, networks):
     ids = [network.id for network in networks]
     if len(set(ids)) != len(ids):
         raise ValueError("networks given twice: %s" % ", ".join(sorted({i for i in ids if ids.count(i) > 1})))
-    if not networks:
-        return []
-    _uid, _gid, group = account()
-    return [(network, config.dnsmasq_conf(network, _path(directory, network.id, HOSTS_DIR),
-                                          _path(directory, network.id, ".pid"), RUN_AS, group).encode(),
-             config.dnsmasq_hosts(network).encode()) for network in networks]
+    return [(network, _conf(directory, network),
+             {name: text.encode() for name, text in config.dnsmasq_hosts(network).items()}) for network in networks]
+
+
+def _conf(directory, network):
+    return config.dnsmasq_conf(network, _path(directory, network.id, HOSTS_DIR), _path(directory, network.id, ".pid"),
+                               RUN_AS, account()[2]).encode()
 
 
 def _path(directory, network_id, suffix):
@@ -190,27 +217,33 @@ class _Server:
         files.write_atomically(self.directory_fd, self.id + suffix, data)
 
     def read_hosts(self):
+        """{file name: bytes} of the hosts files (None for a symlink there), or None without the directory."""
         try:
             with files.subdirectory(self.directory_fd, self.id + HOSTS_DIR) as hosts_dir:
-                return files.read(hosts_dir, HOSTS)
+                return {name: files.read(hosts_dir, name) for name in files.names(hosts_dir)
+                        if not name.startswith(".")}
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def write_hosts(self, data):
-        """Replace the hosts file, which dnsmasq (as RUN_AS) rereads at once: its and its directory's owner."""
+    def write_hosts(self, wanted, unwanted):
+        """Write the hosts files `wanted` ({name: bytes}), which dnsmasq (as RUN_AS) reads at once: its and its
+        directory's owner; remove those named in `unwanted`, whose names dnsmasq forgets at once."""
         owner = account()[0]
         with files.subdirectory(self.directory_fd, self.id + HOSTS_DIR, mode=0o500, owner=owner) as hosts_dir:
-            files.write_atomically(hosts_dir, HOSTS, data, mode=0o400, owner=owner)
+            for name, data in wanted.items():
+                files.write_atomically(hosts_dir, name, data, mode=0o400, owner=owner)
+            for name in unwanted:
+                files.remove(hosts_dir, name)
 
     def loaded(self):
-        """{"conf": digest, "hosts": digest} last given to the running server, or {}."""
+        """{"conf": digest} of what the running server was last started with, or {}."""
         try:
             return json.loads(self.read(".loaded") or b"{}")
         except ValueError:
             return {}
 
-    def record_loaded(self, conf, hosts):
-        self.write(".loaded", json.dumps({"conf": _digest(conf), "hosts": _digest(hosts)}).encode())
+    def record_loaded(self, conf):
+        self.write(".loaded", json.dumps({"conf": _digest(conf)}).encode())
 
     def running(self):
         """This network's running dnsmasq: None when it is not running, else a _Running."""
@@ -297,9 +330,11 @@ class _Running:
 
 def _serve(server, network, conf, hosts, act):
     """Sentences of what is wrong with (act=False) or was done to (act=True) the network's server,
-    given its rendered configuration and hosts file."""
+    given its rendered configuration and hosts files."""
     conf_written = server.read(".conf") != conf
-    hosts_written = server.read_hosts() != hosts
+    present = server.read_hosts()
+    hosts_written = present != hosts  # None: no hostsdir, which dnsmasq must find at its start to watch it
+    present = present or {}
     loaded = server.loaded()
     running = server.running()
     try:
@@ -310,7 +345,7 @@ def _serve(server, network, conf, hosts, act):
             found = ["the DNS server of network %s runs with other addresses or upstream servers than pynet's "
                      "store has" % network.name]
             step = "restart"
-        elif hosts_written or loaded.get("hosts") != _digest(hosts):
+        elif hosts_written:
             found = ["the DNS server of network %s answers other names than pynet's store has" % network.name]
             step = "reload"
         else:
@@ -321,11 +356,12 @@ def _serve(server, network, conf, hosts, act):
             server.write(".conf", conf)
         if step == "restart":
             running.stop()
-        if hosts_written:  # a running server rereads it now (inotify): the reload
-            server.write_hosts(hosts)
+        if hosts_written:  # a running server reads them now (inotify): the reload
+            server.write_hosts({name: data for name, data in hosts.items() if present.get(name) != data},
+                               set(present) - set(hosts))
         if step != "reload":
             server.start()
-        server.record_loaded(conf, hosts)
+        server.record_loaded(conf)
         return ["%s the DNS server of network %s" % (_DONE[step], network.name)]
     finally:
         if running is not None:

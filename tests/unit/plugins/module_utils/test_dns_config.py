@@ -41,8 +41,13 @@ def test_a_domain_is_answered_and_never_forwarded():
     assert {"domain=pynet.internal", "expand-hosts", "local=/pynet.internal/"} <= set(conf_lines(domain="Pynet.Internal."))
 
 
-def test_hosts_line_per_address_names_lowered_record_name_first():
-    assert config.dnsmasq_hosts(network()).splitlines()[1:] == ["10.89.0.5\tweb www api", "fd00::5\tweb www api"]
+def test_hosts_file_per_record_line_per_address_names_lowered_record_name_first():
+    other = config.Record("db", (), ("10.89.0.6",))
+    files = config.dnsmasq_hosts(network(records=(WEB, other)))
+    assert sorted(files.values()) == ["10.89.0.6\tdb\n", "10.89.0.5\tweb www api\nfd00::5\tweb www api\n"][::-1]
+    # Each file is named from its record alone, so that a record's file is found again without the others.
+    assert dict([config.record_file(WEB), config.record_file(other)]) == files
+    assert len(set(files)) == 2 and all(len(name) == 32 and not name.startswith(".") for name in files)
 
 
 @pytest.mark.parametrize("record, param", [
