@@ -13,6 +13,10 @@ node (ansible-playbook, its workers and ssh clients) and the machine's busy CPU 
 checked: the play succeeds and etcd holds 11 endpoints (10 and the canary) of the network per host.
 Set-up and teardown of the rig are not timed (benchmarks/fleet_rig.py times them).
 
+The reference, on the same fleet and in the same run: Ansible's own floor, a play of as many tasks per
+host (one of them run once) that each run ansible.builtin.ping, the lightest module: what any roll-out
+of that many tasks costs before pynet does anything.
+
 With --base, the collection of git revision REV rolls the same play out too, taking turns with this
 checkout's (base, this, base, this for each count, R rounds), so both meet the machine's load alike.
 """
@@ -54,6 +58,20 @@ PLAY = """
         network: ov
         endpoints: "{{ bench_endpoints }}"
 """
+# As many tasks per host as PLAY runs: the role's pre-flight, driver, network, canary sandbox, canary
+# endpoint and probe, then the play's sandboxes and endpoints; and the role's prune, run once.
+FLOOR_PLAY = """
+- hosts: fleet
+  gather_facts: false
+  tasks:
+""" + """
+    - name: A task of the floor
+      ansible.builtin.ping:
+""" * 8 + """
+    - name: The task run once
+      ansible.builtin.ping:
+      run_once: true
+"""
 
 
 def machine_busy():
@@ -64,7 +82,7 @@ def machine_busy():
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(count, root, collections=None):
+def measure(count, root, collections=None, floor=False):
     underlay = rig.Underlay(root)
     cluster = fleet = None
     try:
@@ -72,7 +90,7 @@ def measure(count, root, collections=None):
         fleet = rig.Fleet(underlay, root, count, forks=max(10, count), collections=collections).start()
         playbook = os.path.join(root, "rollout.yml")
         with open(playbook, "w") as handle:
-            handle.write(PLAY)
+            handle.write(FLOOR_PLAY if floor else PLAY)
         keys = ["/run/pynet/netns/pnb%d" % index for index in range(ENDPOINTS_PER_HOST)]
         variables = os.path.join(root, "rollout-vars.json")
         with open(variables, "w") as handle:
@@ -87,6 +105,8 @@ def measure(count, root, collections=None):
         machine = machine_busy() - busy
         if run.returncode != 0:
             raise SystemExit(run.stdout[-4000:] + run.stderr[-2000:])
+        if floor:
+            return wall, controller, machine
         listing = cluster.etcdctl("get", "--prefix", "--keys-only", "/pynet/v1/endpoints/")
         recorded = [line for line in listing.splitlines() if line]
         expected = count * (ENDPOINTS_PER_HOST + 1)
@@ -107,18 +127,18 @@ def main():
     parser.add_argument("--base", metavar="REV", help="also the collection of this git revision, taking turns")
     parser.add_argument("--rounds", type=int, default=1, metavar="R")
     args = parser.parse_args()
-    sides = [("this checkout", None)]
+    sides = [("this checkout", None, False), ("Ansible's floor (ping)", None, True)]
     if args.base:
         source = tempfile.mkdtemp(prefix="pynet-fleet-base-")
-        sides.insert(0, ("@" + archive(args.base, source), common.collection_path(source)))
-    print("| hosts | collection | round | roll-out wall s | per-host share s | controller CPU s | machine CPU s |")
+        sides.insert(0, ("@" + archive(args.base, source), common.collection_path(source), False))
+    print("| hosts | play | round | roll-out wall s | per-host share s | controller CPU s | machine CPU s |")
     print("|---|---|---|---|---|---|---|")
     for count in [1] + args.counts:
         for round_number in range(1, args.rounds + 1):
-            for label, collections in sides:
+            for label, collections, floor in sides:
                 root = tempfile.mkdtemp(prefix="pynet-fleet-rollout-")
                 try:
-                    wall, controller, machine = measure(count, root, collections)
+                    wall, controller, machine = measure(count, root, collections, floor)
                 finally:
                     shutil.rmtree(root, ignore_errors=True)
                 print("| %d | %s | %d | %.1f | %.2f | %.1f | %.1f |"

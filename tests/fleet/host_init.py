@@ -2,11 +2,12 @@
 
     nsenter --net=NETNS python3 -I -S host_init.py NAME ROOT -- COMMAND [ARG...]
 
-The process gets a mount and a UTS namespace of its own: hostname NAME, a tmpfs on /run, and
-/etc and /var/lib as overlays whose upper layers are under ROOT (the host sees the machine's
-files, and what it writes there stays its own: /var/lib/pynet, /etc/netns). Then it execs
-COMMAND, which keeps the process id, so the rig stops the host by that pid; the namespaces end
-with the last process in them, and their mounts with them.
+The process gets a mount and a UTS namespace of its own: hostname NAME, a tmpfs on /run, an empty
+/root/.bashrc (the machine's may start pyenv, which bash would then run for every ssh command: a
+real host's does not), and /etc and /var/lib as overlays whose upper layers are under ROOT (the host
+sees the machine's files, and what it writes there stays its own: /var/lib/pynet, /etc/netns). Then
+it execs COMMAND, which keeps the process id, so the rig stops the host by that pid; the namespaces
+end with the last process in them, and their mounts with them.
 """
 
 import ctypes
@@ -15,8 +16,11 @@ import sys
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
+MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+
+BASHRC = "/root/.bashrc"
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -37,6 +41,8 @@ def main(name, root, command):
     mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates back to the machine
     check(libc.sethostname(name.encode(), len(name.encode())), "sethostname")
     mount("tmpfs", "/run", "tmpfs", 0, "mode=0755")
+    if os.path.isfile(BASHRC):
+        mount("/dev/null", BASHRC, None, MS_BIND)
     for directory in ("/etc", "/var/lib"):
         layer = os.path.join(root, directory.strip("/").replace("/", "-"))
         upper, work = os.path.join(layer, "upper"), os.path.join(layer, "work")
