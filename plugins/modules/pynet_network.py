@@ -56,7 +56,7 @@ options:
         etcd, with the same id on every host; the same task on each host sets it up there (its bridge, its vxlan
         device and its peers) and reports C(changed) only for that host's own objects. Its O(ipam) is one IPv4
         subnet, without gateway, ip_range or aux_addresses (each host takes address blocks of it). Its MTU defaults to
-        the underlay's minus 50. Removing it is refused while any host has endpoints on it.
+        the underlay's minus 50 (70 over an IPv6 underlay). Removing it is refused while any host has endpoints on it.
     type: str
     choices: [bridge, simplebridge, "null", host, macvlan, ipvlan, overlay]
     default: bridge

@@ -111,7 +111,7 @@ class OverlayDriver(bridges.BridgeDriver):
                                        "seconds a run keeps this host alive for the cluster's prune"),
     }
     NETWORK_OPTIONS = dict(Driver.NETWORK_OPTIONS, **{
-        "mtu": options.Option(options.int_between(68, 65535), None, "default the underlay's MTU minus 50",
+        "mtu": options.Option(options.int_between(68, 65535), None, "default the underlay's MTU minus 50 (70 over IPv6)",
                               spec=dict(type="int")),
         "enable_ip_masquerade": bridges.BridgeDriver.NETWORK_OPTIONS["enable_ip_masquerade"],
         "enable_icc": bridges.BridgeDriver.NETWORK_OPTIONS["enable_icc"],
