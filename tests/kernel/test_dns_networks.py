@@ -327,6 +327,30 @@ def test_an_endpoint_costs_its_own_names_file_only_whatever_the_networks_size(wo
     assert front.drift() == []
 
 
+def test_a_server_left_by_a_pynet_of_one_names_file_is_taken_over_at_the_next_endpoint(world):
+    """A server that a pynet before hosts files per record left running (all names in one file `hosts`,
+    and its digest in the record of what the server was given) gets the whole pass at the next endpoint
+    made: the old file goes, with the names only it held, and the server is not restarted."""
+    front = world.network("front", "10.89.90.0/24")
+    client = world.sandbox("client")
+    front.create_endpoint("client", client, {})
+    directory = world.controller._orchestrator.dns_directory
+    with open(os.path.join(directory, front.id + ".d", "hosts"), "w") as handle:
+        handle.write("# pynet: the names of network %s\n10.89.90.99\tghost\n" % front.id)
+    with open(os.path.join(directory, front.id + ".loaded")) as handle:
+        loaded = json.load(handle)
+    with open(os.path.join(directory, front.id + ".loaded"), "w") as handle:
+        json.dump(dict(loaded, hosts="0" * 64), handle)
+    pid = world.pid(front)
+    assert wait_for(lambda: world.answered(client, gateway(front), "ghost") == ["10.89.90.99"]) is not None
+    late = front.create_endpoint("late", world.sandbox("late"), {})
+    assert "hosts" not in world.hosts_files(front)
+    assert wait_for(lambda: world.ask(client, gateway(front), "ghost").rcode == "NXDOMAIN") is not None
+    assert world.answered(client, gateway(front), "late") == [
+        late.sandbox_info()["interfaces"][0]["address"].split("/")[0]]
+    assert world.pid(front) == pid and front.drift() == []
+
+
 def test_sixteen_processes_creating_endpoints_at_once_leave_the_servers_names_equal_to_the_stores(world, host):
     front = world.network("front", "10.89.88.0/24")
     keys = [world.sandbox("p%d" % number) for number in range(16)]

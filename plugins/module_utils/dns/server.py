@@ -96,7 +96,9 @@ def update(directory, network, added, removed):
         if running is None:
             return False
         running.close()
-        if server.read(".conf") != conf or server.loaded().get("conf") != _digest(conf):
+        # Exactly what converge records: the record of a pynet before hosts files per record (with a
+        # "hosts" digest, and one file of all names in the hostsdir) needs converge's whole pass once.
+        if server.read(".conf") != conf or server.loaded() != {"conf": _digest(conf)}:
             return False
         server.write_hosts(wanted, unwanted)
     return True
