@@ -213,6 +213,8 @@ def test_module_macvlan_network_and_endpoint_idempotent_with_check_mode(l2):
     assert check["changed"] and check["network"]["options"]["parent"] == PARENT and not l2.controller.networks()
     assert run_module("pynet_network", args)["changed"]
     assert not run_module("pynet_network", args)["changed"]
+    foreign = run_module("pynet_network", dict(args, bridge_name="pn-x"))  # another driver's option: refused
+    assert foreign["failed"] and foreign["param"] == "bridge_name" and "unknown option" in foreign["msg"]
     private = run_module("pynet_network", dict(args, mode="private"), check=True)
     assert private["changed"] and private["diff"]["after"]["options"]["mode"] == "private"
     key = l2.controller.new_sandbox(l2.host.sandbox_key("m1")).key

@@ -48,9 +48,10 @@ def ensure_network(controller: Controller, params: dict, check_mode: bool) -> Re
     # Options added to pynet since the network was made are recorded as their defaults.
     stored = dict({name: option.default for name, option in registry.DRIVERS[current.type].NETWORK_OPTIONS.items()},
                   **current.options)
-    # What a driver records beside the options (an overlay network's VNI) is not asked for again.
-    wanted = {key: value for key, value in dict(stored, **given).items()
-              if key in driver.impl.NETWORK_OPTIONS or key in driver.impl.derived_options(current.id)}
+    # What a driver records beside the options (an overlay network's VNI) is not asked for again; an
+    # option given that the driver does not have is refused by plan_network, as for a new network.
+    wanted = dict({key: value for key, value in stored.items()
+                   if key in driver.impl.NETWORK_OPTIONS or key in driver.impl.derived_options(current.id)}, **given)
     # Options named after the id (a bridge name) that the task leaves out: a recreated network gets
     # them from its new id.
     derived = [option for option, value in driver.impl.derived_options(current.id).items()
