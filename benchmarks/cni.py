@@ -7,10 +7,15 @@ costliest named), and the rest (store and kernel: ADD and DEL in the benchmark's
 imports done). Then `podman run --rm IMAGE true` with a pynet network and with podman's own CNI
 bridge network (bridge, portmap, firewall, tuning), same run.
 
-    python benchmarks/cni.py [N ...] [--podman-runs R] [--base REV]     (as root; benchmarks/run.sh installs what it needs)
+    python benchmarks/cni.py [N ...] [--podman-runs R] [--base REV] [--prefill P]
+        (as root; benchmarks/run.sh installs what it needs)
 
 With --base, the plugin of git revision REV (python3 -m and zipapp, on a network its own library made
 in a state directory of its own) takes its turns too: before and after a change, side by side.
+
+With --prefill, each network already holds P named containers before the timed ones (made untimed: the
+chain's by its plugins, pynet's by its library in one batch): what a container costs on a big network
+(P + N at most 1023, the ports of a Linux bridge).
 
 Every approach starts from N network namespaces made beforehand (untimed), as a runtime makes them,
 and execs, per container, its plugins for ADD (the chain: bridge then loopback; pynet sets lo up
@@ -75,6 +80,17 @@ class Chain:
         for argv, config in self.plugins:
             execute(argv, "ADD", config, container, netns)
 
+    def prefill(self, keys):
+        """A container f<index> in a namespace made at each key (all in one directory)."""
+        make_netns(os.path.dirname(keys[0]), [os.path.basename(key) for key in keys])
+        for index, key in enumerate(keys):
+            self.add("f%d" % index, key)
+
+    def empty(self, keys):
+        for index, key in enumerate(keys):
+            self.delete("f%d" % index, key)
+        drop_netns(keys)
+
     def delete(self, container, netns):
         for argv, config in reversed(self.plugins):
             execute(argv, "DEL", config, container, netns)
@@ -103,6 +119,15 @@ class Pynet:
 
     def add(self, container, netns):
         execute(self.argv, "ADD", self.config, container, netns, self.env)
+
+    def prefill(self, keys):
+        """An endpoint named f<index> (a DNS name) in a sandbox made at each key, in one batch of the library."""
+        self._library("keys = %r; [c.new_sandbox(key) for key in keys]; c.network_by_name(%r).create_endpoints("
+                      "[('f%%d' %% index, key, {}) for index, key in enumerate(keys)])" % (keys, self.name))
+
+    def empty(self, keys):
+        self._library("keys = %r; n = c.network_by_name(%r); n.delete_endpoints([n.endpoint_by_name('f%%d' %% i) "
+                      "for i in range(len(keys))]); [c.sandbox_by_key(key).destroy() for key in keys]" % (keys, self.name))
 
     def delete(self, container, netns):
         execute(self.argv, "DEL", self.config, container, netns, self.env)
@@ -138,11 +163,19 @@ def pynet_approaches(work, sides):
     return approaches
 
 
-def bench_exec(count, work, sides):
-    """ADD then DEL of `count` containers for each approach, taking turns slice by slice."""
+def bench_exec(count, work, sides, prefill=0):
+    """ADD then DEL of `count` containers for each approach, taking turns slice by slice, on networks that
+    hold `prefill` containers already."""
     approaches = [Chain(work)] + pynet_approaches(work, sides)
     keys = {approach.label: make_netns(os.path.join(work, "ns", str(index)), ["c%d" % i for i in range(count)])
             for index, approach in enumerate(approaches)}
+    filled = {}
+    for index, approach in enumerate(approaches):
+        filled[approach.label] = [os.path.join(work, "prefill", str(index), "f%d" % i) for i in range(prefill)]
+        if prefill:
+            common.say("%s: %d containers before the timed ones" % (approach.label, prefill))
+            os.makedirs(os.path.join(work, "prefill", str(index)))
+            approach.prefill(filled[approach.label])
     timings = {approach.label: {"ADD": [], "DEL": []} for approach in approaches}
     for verb in ("ADD", "DEL"):
         for number, part in enumerate(common.slices(count)):
@@ -154,6 +187,8 @@ def bench_exec(count, work, sides):
                     run("c%d" % i, keys[approach.label][i])
                 timings[approach.label][verb].append((time.perf_counter() - start) / len(part))
     for approach in approaches:
+        if prefill:
+            approach.empty(filled[approach.label])
         approach.close()
         drop_netns(keys[approach.label])
     return {label: {"add_ms": 1000 * statistics.fmean(times["ADD"]), "del_ms": 1000 * statistics.fmean(times["DEL"]),
@@ -287,10 +322,10 @@ def bench_podman(runs, python):
              "max_ms": 1000 * max(values)} for name, values in times.items()}
 
 
-def report(count, results):
+def report(count, results, prefill):
     reference = results[CHAIN]
-    print("\nN=%d containers, ms per container (x chain: the share of the chain's time; goal ADD <= 1.0, DEL <= 0.5)"
-          % count)
+    print("\nN=%d containers%s, ms per container (x chain: the share of the chain's time; goal ADD <= 1.0, DEL <= 0.5)"
+          % (count, " on networks of %d already" % prefill if prefill else ""))
     row = "%-32s %8s %8s %9s %9s %10s %10s"
     print(row % ("approach", "ADD", "DEL", "x chain", "x chain", "first 10%", "last 10%"))
     print(row % ("", "", "", "ADD", "DEL", "ADD", "ADD"))
@@ -311,6 +346,9 @@ def arguments():
     parser.add_argument("--podman-runs", type=int, default=20, metavar="R",
                         help="podman run --rm with each network, R times in turns (default 20; 0: none)")
     parser.add_argument("--base", metavar="REV", help="also the plugin of this git revision, side by side")
+    parser.add_argument("--prefill", type=int, default=0, metavar="P",
+                        help="each network holds P named containers before the timed ones (default 0; "
+                             "P + N at most 1023)")
     return common.parse_counts(parser)
 
 
@@ -330,9 +368,9 @@ def main():
         sides.insert(0, (suffix, base_collection, build_zipapp(base_collection, os.path.join(work, "pynet-base"))))
     figures = {"exec": []}
     for count in args.counts:
-        results = bench_exec(count, os.path.join(work, str(count)), sides)
-        report(count, results)
-        figures["exec"].append({"count": count, "approaches": results})
+        results = bench_exec(count, os.path.join(work, str(count)), sides, args.prefill)
+        report(count, results, args.prefill)
+        figures["exec"].append({"count": count, "prefill": args.prefill, "approaches": results})
     split, imports = where_the_time_goes(work, collection, zipapp)
     print("\nwhere pynet's time goes, ms (medians of 15):")
     for what, value in split.items():
