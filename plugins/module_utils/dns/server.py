@@ -81,12 +81,12 @@ def drift(directory, networks):
 
 def update(directory, network, added, removed):
     """Give the running server of `network` (a config.DnsNetwork, whose records are not read) the records
-    `added` and take away the records `removed`, each a file written or removed; True when done. False,
-    with nothing changed, when the network's server is not running with its configuration as rendered:
-    the caller converges then (started, restarted, all its names written)."""
+    `added` and take away the records `removed` that are not added, each a file written or removed; True
+    when done. `added` may be a function that returns them: it is called once the directory is locked,
+    as converge's `networks` is, so that a run that changed the store later writes after this one.
+    False, with nothing changed, when the network's server is not running with its configuration as
+    rendered: the caller converges then (started, restarted, all its names written)."""
     config.check_conf_path("directory", directory)
-    wanted = {name: text.encode() for name, text in map(config.record_file, added)}
-    unwanted = {config.record_file(record)[0] for record in removed} - set(wanted)
     if not os.path.isdir(directory):
         return False
     with files.directory(directory) as directory_fd, _locked(directory_fd):
@@ -100,7 +100,8 @@ def update(directory, network, added, removed):
         # "hosts" digest, and one file of all names in the hostsdir) needs converge's whole pass once.
         if server.read(".conf") != conf or server.loaded() != {"conf": _digest(conf)}:
             return False
-        server.write_hosts(wanted, unwanted)
+        wanted = {name: text.encode() for name, text in map(config.record_file, added() if callable(added) else added)}
+        server.write_hosts(wanted, {config.record_file(record)[0] for record in removed} - set(wanted))
     return True
 
 
