@@ -165,7 +165,8 @@ def dnsmasq_conf(network, hosts_dir, pid_path, user, group):
 def dnsmasq_hosts(network):
     """The network's names as the files of its server's hostsdir, {file name: text}: one file per record
     (`record_file`), so that an endpoint made or removed is one small file written or removed, which
-    dnsmasq reads alone, where one file of all names was rendered and reread whole each time."""
+    dnsmasq reads alone (a file of all names is reread whole at each change, in time that grows faster
+    than the names)."""
     _checked_network(network)
     return dict(record_file(record) for record in network.records)
 
