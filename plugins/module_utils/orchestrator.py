@@ -599,21 +599,22 @@ class Orchestrator:
         sync only when the server is not running as rendered), the files of their sandboxes written
         again. Endpoints without a record (no DNS name, such as a CNI attachment named by a runtime's
         64-character container id, and no alias) change no server's names."""
-        before = [record for record in map(_dns_record, endpoints) if record]
-        if network.options.get("dns_enabled") and before:
-            with self._dns_refusals():
-                updated = dns_server.update(self.dns_directory, _dns_network(network, ()),
-                                            lambda: self._dns_records_now(network, endpoints), before)
-            if not updated:
-                self.sync_dns()
+        if network.options.get("dns_enabled"):
+            before = [record for record in map(_dns_record, endpoints) if record]
+            if before:
+                with self._dns_refusals():
+                    updated = dns_server.update(self.dns_directory, _dns_network(network, ()),
+                                                lambda: self._dns_records_now(network, endpoints), before)
+                if not updated:
+                    self.sync_dns()
         self.sync_sandbox_files({endpoint.sandbox_key for endpoint in endpoints})
 
     def _dns_records_now(self, network: NetworkRecord, endpoints: list[EndpointRecord]) -> list[dns_config.Record]:
         """The records of those of `endpoints` that the store holds now (and not as being deleted)."""
         snapshot = self.store.snapshot()
         found = [snapshot.endpoint(network.id, endpoint_id=endpoint.id) for endpoint in endpoints]
-        return [record for record in (_dns_record(endpoint) for endpoint in found
-                                      if endpoint is not None and endpoint.state != STATE_DELETING) if record]
+        held = [endpoint for endpoint in found if endpoint is not None and endpoint.state != STATE_DELETING]
+        return [record for record in map(_dns_record, held) if record]
 
     @property
     def dns_directory(self) -> str:

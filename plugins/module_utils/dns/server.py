@@ -91,7 +91,7 @@ def update(directory, network, added, removed):
         return False
     with files.directory(directory) as directory_fd, _locked(directory_fd):
         server = _Server(directory, directory_fd, network.id)
-        conf = _conf(directory, network)
+        conf = _conf(directory, network, account()[2])
         running = server.running()
         if running is None:
             return False
@@ -166,13 +166,16 @@ def _rendered(directory, networks):
     ids = [network.id for network in networks]
     if len(set(ids)) != len(ids):
         raise ValueError("networks given twice: %s" % ", ".join(sorted({i for i in ids if ids.count(i) > 1})))
-    return [(network, _conf(directory, network),
+    if not networks:
+        return []
+    group = account()[2]
+    return [(network, _conf(directory, network, group),
              {name: text.encode() for name, text in config.dnsmasq_hosts(network).items()}) for network in networks]
 
 
-def _conf(directory, network):
+def _conf(directory, network, group):
     return config.dnsmasq_conf(network, _path(directory, network.id, HOSTS_DIR), _path(directory, network.id, ".pid"),
-                               RUN_AS, account()[2]).encode()
+                               RUN_AS, group).encode()
 
 
 def _path(directory, network_id, suffix):
