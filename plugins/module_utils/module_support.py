@@ -7,9 +7,14 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils import errors
-from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry
-from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR
+from ansible_collections.pynet.libnetwork.plugins.module_utils import bytecode
+
+# Before the rest of the library is imported: what follows, here and in the module, is compiled once per host.
+bytecode.install()
+
+from ansible_collections.pynet.libnetwork.plugins.module_utils import errors  # noqa: E402
+from ansible_collections.pynet.libnetwork.plugins.module_utils.drivers import registry  # noqa: E402
+from ansible_collections.pynet.libnetwork.plugins.module_utils.store import DEFAULT_STATE_DIR  # noqa: E402
 
 COMMON_ARGS = dict(
     state_dir=dict(type="path", default=DEFAULT_STATE_DIR),

@@ -4,8 +4,9 @@
 
 The process gets a mount and a UTS namespace of its own: hostname NAME, a tmpfs on /run, an empty
 /root/.bashrc (the machine's may start pyenv, which bash would then run for every ssh command: a
-real host's does not), and /etc and /var/lib as overlays whose upper layers are under ROOT (the host
-sees the machine's files, and what it writes there stays its own: /var/lib/pynet, /etc/netns). Then
+real host's does not), and /etc, /var/lib and /var/cache as overlays whose upper layers are under ROOT
+(the host sees the machine's files, and what it writes there stays its own: /var/lib/pynet, /etc/netns,
+/var/cache/pynet). Then
 it execs COMMAND, which keeps the process id, so the rig stops the host by that pid; the namespaces
 end with the last process in them, and their mounts with them.
 """
@@ -43,7 +44,7 @@ def main(name, root, command):
     mount("tmpfs", "/run", "tmpfs", 0, "mode=0755")
     if os.path.isfile(BASHRC):
         mount("/dev/null", BASHRC, None, MS_BIND)
-    for directory in ("/etc", "/var/lib"):
+    for directory in ("/etc", "/var/lib", "/var/cache"):
         layer = os.path.join(root, directory.strip("/").replace("/", "-"))
         upper, work = os.path.join(layer, "upper"), os.path.join(layer, "work")
         os.makedirs(upper, exist_ok=True)

@@ -43,7 +43,7 @@ LAYERS = [
     "endpoint", "network", "controller",
     # faces: what the Ansible modules do, and the CNI plugin
     "converge.diff", "converge.drivers", "converge.networks", "converge.sandboxes", "converge.endpoints",
-    "converge.info", "converge.cluster", "module_support",
+    "converge.info", "converge.cluster", "bytecode", "module_support",
     "cni_plugin.protocol", "cni_plugin.verbs", "cni", "cni_plugin.zipapp",
 ]
 # Packages that are only a namespace: their __init__ imports nothing.
