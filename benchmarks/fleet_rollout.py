@@ -59,7 +59,8 @@ PLAY = """
         endpoints: "{{ bench_endpoints }}"
 """
 # As many tasks per host as PLAY runs: the role's pre-flight, driver, network, canary sandbox, canary
-# endpoint and probe, then the play's sandboxes and endpoints; and the role's prune, run once.
+# endpoint and probe, then the play's sandboxes and endpoints; and the role's two run once (the prune,
+# the canaries that are up). Not the role's include and argument check (a second each, whatever the hosts).
 FLOOR_PLAY = """
 - hosts: fleet
   gather_facts: false
@@ -68,10 +69,10 @@ FLOOR_PLAY = """
     - name: A task of the floor
       ansible.builtin.ping:
 """ * 8 + """
-    - name: The task run once
+    - name: A task run once
       ansible.builtin.ping:
       run_once: true
-"""
+""" * 2
 
 
 def machine_busy():
