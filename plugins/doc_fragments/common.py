@@ -24,6 +24,10 @@ requirements:
 notes:
   - Objects are kept in the state directory and made to match in the kernel on every run,
     so a bridge, veth or address removed outside pynet is reported in check mode and repaired by a normal run.
+  - The modules keep the library's compiled code on the target in C(/var/cache/pynet/bytecode/) (one file per module
+    of the library and Python version, about 1 MB), so that a task does not compile the library from Ansible's payload
+    on every run. It is used only where that directory and every one above it are root's alone; deleting it is safe at
+    any time, and E(PYTHONDONTWRITEBYTECODE) keeps the modules from writing it.
 """
 
     ATTRIBUTES = r"""
