@@ -122,7 +122,11 @@ class _Finder(importlib.abc.MetaPathFinder):
                 continue
             location = "%s/%s%s" % (importer.archive, importer.prefix, last)
             origin = location + "/__init__.py" if package else location + ".py"
-            spec = importlib.util.spec_from_loader(fullname, _Loader(importer, self.cache), origin=origin, is_package=package)
+            try:
+                source = importer.get_data(origin)
+            except OSError:  # compiled code only: zipimport's to load
+                return None
+            spec = importlib.util.spec_from_loader(fullname, _Loader(source, self.cache), origin=origin, is_package=package)
             if package:
                 spec.submodule_search_locations = [location]
             spec.has_location = True
@@ -131,15 +135,14 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 class _Loader(importlib.abc.Loader):
-    def __init__(self, zip_loader: zipimport.zipimporter, cache: Cache):
-        self.zip_loader = zip_loader
+    def __init__(self, source: bytes, cache: Cache):
+        self.source = source
         self.cache = cache
 
     def exec_module(self, module) -> None:
-        origin = module.__spec__.origin
-        name = module.__name__[len(PACKAGE) + 1:]
-        exec(self.cache.code(name, self.zip_loader.get_data(origin), origin), module.__dict__)
+        code = self.cache.code(module.__name__[len(PACKAGE) + 1:], self.source, module.__spec__.origin)
+        exec(code, module.__dict__)
 
-    def get_source(self, fullname: str):
+    def get_source(self, fullname: str) -> str:
         """For tracebacks (linecache)."""
-        return self.zip_loader.get_source(fullname)
+        return importlib.util.decode_source(self.source)

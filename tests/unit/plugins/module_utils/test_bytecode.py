@@ -122,6 +122,26 @@ def library_zip(path):
     return str(path)
 
 
+def test_modules_found_in_the_zip_as_source_only(cache, tmp_path):
+    archive = str(tmp_path / "payload.zip")
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr(ZIP_PREFIX + "/plain.py", "x = 1\n")
+        zipped.writestr(ZIP_PREFIX + "/kernel/__init__.py", "x = 2\n")
+        zipped.writestr(ZIP_PREFIX + "/compiled.pyc", b"")
+    finder = bytecode._Finder(cache)
+    path = [archive + "/" + ZIP_PREFIX]
+    plain = finder.find_spec(bytecode.PACKAGE + ".plain", path)
+    assert plain.origin == archive + "/" + ZIP_PREFIX + "/plain.py" and plain.submodule_search_locations is None
+    package = finder.find_spec(bytecode.PACKAGE + ".kernel", path)
+    assert package.submodule_search_locations == [archive + "/" + ZIP_PREFIX + "/kernel"]
+    assert package.origin.endswith("/kernel/__init__.py")
+    # Compiled code without source, or not in this zip, or not pynet's: left to Python's own finders.
+    assert finder.find_spec(bytecode.PACKAGE + ".compiled", path) is None
+    assert finder.find_spec(bytecode.PACKAGE + ".missing", path) is None
+    assert finder.find_spec("json.decoder", path) is None
+    assert finder.find_spec(bytecode.PACKAGE + ".plain", [str(tmp_path)]) is None
+
+
 # Counts what Python compiles while a module imports the library from the zip.
 PROGRAM = """
 import builtins, json, linecache, sys, types
