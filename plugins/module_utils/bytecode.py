@@ -40,8 +40,9 @@ PACKAGE = __name__.rpartition(".")[0]
 def install() -> None:
     """Serve the library's modules imported from now on from CACHE, when this module itself came
     from a zip and CACHE can be trusted; otherwise leave importing as it is."""
-    if (not isinstance(__loader__, zipimport.zipimporter) or sys.implementation.cache_tag is None
-            or any(isinstance(finder, _Finder) for finder in sys.meta_path)):
+    if not isinstance(__loader__, zipimport.zipimporter) or sys.implementation.cache_tag is None:
+        return
+    if any(isinstance(finder, _Finder) for finder in sys.meta_path):
         return
     try:
         directory_fd = paths.open_directory(CACHE, make_mode=0o700, check=_root_only)

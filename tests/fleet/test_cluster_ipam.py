@@ -221,14 +221,14 @@ def test_gc_forgets_silent_hosts_left_out_of_the_fleet(client, etcd_cluster):
     kept = allocation.claim_block(client, NET, SUBNET, "h1").block
     gone = allocation.claim_block(client, NET, SUBNET, "h2").block
     # Left out of the fleet, but it ran a moment ago: an inventory mistake costs it nothing.
-    assert members.gc(client, ["h1"]) == members.GCResult([], ["h2"], [])
+    assert members.gc(client, ["h1"]) == members.GCResult([], ["h2"], [], ["h1", "h2"])
     assert stored_blocks(etcd_cluster) == {kept: "h1", gone: "h2"}
     wait_silent(client, "h2")
     # Check mode predicts the GC and changes nothing.
-    assert members.gc(client, ["h1"], check_mode=True) == members.GCResult(["h2"], [], [(NET, gone)])
+    assert members.gc(client, ["h1"], check_mode=True) == members.GCResult(["h2"], [], [(NET, gone)], ["h1"])
     assert sorted(members.members(client)) == ["h1", "h2"]
     assert stored_blocks(etcd_cluster) == {kept: "h1", gone: "h2"}
-    assert members.gc(client, ["h1"]) == members.GCResult(["h2"], [], [(NET, gone)])
+    assert members.gc(client, ["h1"]) == members.GCResult(["h2"], [], [(NET, gone)], ["h1"])
     assert stored_blocks(etcd_cluster) == {kept: "h1"}
     assert sorted(members.members(client)) == ["h1"]
     with pytest.raises(NotAMemberError):
@@ -242,9 +242,9 @@ def test_gc_finishes_an_interrupted_gc_but_spares_a_host_that_came_back(client, 
     for host in ("h2", "h3"):
         etcd_cluster.etcdctl("del", layout.host_key(host))
     join(client, "h3")  # ...and h3 joins again before the next GC.
-    assert members.gc(client, ["h1", "h2", "h3"], check_mode=True) == members.GCResult([], [], [(NET, blocks["h2"])])
+    assert members.gc(client, ["h1", "h2", "h3"], check_mode=True) == members.GCResult([], [], [(NET, blocks["h2"])], ["h1", "h3"])
     result = members.gc(client, ["h1", "h2", "h3"])
-    assert result == members.GCResult([], [], [(NET, blocks["h2"])])
+    assert result == members.GCResult([], [], [(NET, blocks["h2"])], ["h1", "h3"])
     assert stored_blocks(etcd_cluster) == {blocks["h1"]: "h1", blocks["h3"]: "h3"}
     # Each block's deletion checks again, inside etcd, that its host is not a member: a host that
     # joins between the GC's read and its deletion keeps its blocks.

@@ -39,8 +39,9 @@ DEFAULT_LIVENESS_TTL = 600
 # A member: its name, underlay address, and whether it ran within its liveness TTL.
 Member = collections.namedtuple("Member", "host address alive")
 # What a GC did: the hosts whose membership it deleted; the hosts left out of the fleet that it
-# kept because they ran within their liveness TTL; the (network, block) of every block freed.
-GCResult = collections.namedtuple("GCResult", "forgotten spared freed")
+# kept because they ran within their liveness TTL; the (network, block) of every block freed; the
+# members after it (with check_mode, those the GC would leave).
+GCResult = collections.namedtuple("GCResult", "forgotten spared freed members")
 
 
 def join(client, host, address, liveness_ttl=DEFAULT_LIVENESS_TTL):
@@ -97,7 +98,7 @@ def gc(client, fleet, check_mode=False):
         freed.extend(free_blocks(client, host, check_mode))
     if not check_mode:
         forget_endpoints(client, current, keep=True)
-    return GCResult(forgotten, spared, freed)
+    return GCResult(forgotten, spared, freed, sorted(current))
 
 
 def _forget_if_silent(client, host):

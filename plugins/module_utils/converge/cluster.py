@@ -4,16 +4,13 @@
 
 from __future__ import annotations
 
-from ansible_collections.pynet.libnetwork.plugins.module_utils.cluster import members
 from ansible_collections.pynet.libnetwork.plugins.module_utils.controller import Controller
 from ansible_collections.pynet.libnetwork.plugins.module_utils.converge.diff import Result
 
 
 def prune(controller: Controller, params: dict, check_mode: bool) -> Result:
-    driver = controller.driver("overlay").impl
-    result = driver.prune(params["fleet"], check_mode)
-    current = set(members.members(driver.client()))  # with check_mode, still holding the forgotten
-    before, after = sorted(current | set(result.forgotten)), sorted(current - set(result.forgotten))
-    return Result(bool(result.forgotten or result.freed), {"members": before}, {"members": after},
-                  forgotten=result.forgotten, spared=result.spared, members=after,
+    result = controller.driver("overlay").impl.prune(params["fleet"], check_mode)
+    before = sorted(set(result.members) | set(result.forgotten))
+    return Result(bool(result.forgotten or result.freed), {"members": before}, {"members": result.members},
+                  forgotten=result.forgotten, spared=result.spared, members=result.members,
                   freed=[{"network_id": network, "block": block} for network, block in result.freed])
