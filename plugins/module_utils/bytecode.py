@@ -127,7 +127,8 @@ class _Finder(importlib.abc.MetaPathFinder):
                 source = importer.get_data(origin)
             except OSError:  # compiled code only: zipimport's to load
                 return None
-            spec = importlib.util.spec_from_loader(fullname, _Loader(source, self.cache), origin=origin, is_package=package)
+            loader = _Loader(fullname[len(PACKAGE) + 1:], source, origin, package, self.cache)
+            spec = importlib.util.spec_from_loader(fullname, loader, origin=origin, is_package=package)
             if package:
                 spec.submodule_search_locations = [location]
             spec.has_location = True
@@ -135,15 +136,22 @@ class _Finder(importlib.abc.MetaPathFinder):
         return None
 
 
-class _Loader(importlib.abc.Loader):
-    def __init__(self, source: bytes, cache: Cache):
+class _Loader(importlib.abc.InspectLoader):
+    """InspectLoader's exec_module runs what get_code returns, as importlib's own loaders do."""
+
+    def __init__(self, name: str, source: bytes, origin: str, package: bool, cache: Cache):
+        self.name = name
         self.source = source
+        self.origin = origin
+        self.package = package
         self.cache = cache
 
-    def exec_module(self, module) -> None:
-        code = self.cache.code(module.__name__[len(PACKAGE) + 1:], self.source, module.__spec__.origin)
-        exec(code, module.__dict__)
+    def get_code(self, fullname: str) -> types.CodeType:
+        return self.cache.code(self.name, self.source, self.origin)
 
     def get_source(self, fullname: str) -> str:
         """For tracebacks (linecache)."""
         return importlib.util.decode_source(self.source)
+
+    def is_package(self, fullname: str) -> bool:
+        return self.package
